@@ -1,0 +1,40 @@
+"""Input and output records of one task run on an emulated node (no behaviour here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+
+@dataclass(frozen=True)
+class TaskRunSpec:
+    """Everything the node runner needs to execute one start task or job task."""
+
+    kind: Literal["start", "job"]  # pool start task or a job task
+    account_name: str
+    pool_id: str
+    node_id: str
+    node_root: Path  # the node's root dir (contains shared/, startup/, workitems/)
+    job_id: str | None  # None for start tasks
+    task_id: str | None  # None for start tasks
+    command_line: str
+    resource_files: list[dict[str, Any]]  # wire JSON resourceFiles
+    environment_settings: list[dict[str, str]]  # wire JSON [{"name","value"}]
+    output_files: list[dict[str, Any]]  # wire JSON outputFiles
+    max_wall_clock_seconds: float | None
+    retry_count: int = 0
+    batch_url: str = ""  # AZ_BATCH_ACCOUNT_URL
+
+
+@dataclass(frozen=True)
+class TaskRunResult:
+    """Outcome of one task run, shaped after the Batch ``executionInfo``."""
+
+    exit_code: int | None
+    result: Literal["success", "failure"]
+    start_time: datetime
+    end_time: datetime
+    task_dir: Path  # holds stdout.txt, stderr.txt, wd/
+    failure_info: dict[str, Any] | None  # wire JSON failureInfo {category, code, message, details[]}
