@@ -1,0 +1,244 @@
+"""Start and stop the local services: Azurite (Storage) and the local Azure Batch service.
+
+Both bind 127.0.0.1 on a port the OS picks, report the real address once they listen, and are stopped by the PID
+we started. Nothing here talks to any address but loopback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from batchpipe.errors import ServiceStartError
+
+#: Azurite's documented development account (public, like the emulator's; not a secret).
+AZURITE_ACCOUNT_NAME = "devstoreaccount1"
+AZURITE_ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+_AZURITE_READY = re.compile(r"successfully listens on (http://[\d.]+:\d+)")
+
+
+@dataclass
+class ServiceProcess:
+    """A child process we started, with the URL it reported once it was listening."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    url: str
+    log_path: Path
+    log_pump: threading.Thread | None = field(default=None, repr=False)
+    _stopped: bool = field(default=False, repr=False)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the process by its PID: SIGTERM, then SIGKILL if it does not exit in time."""
+        if self._stopped:
+            return
+        self._stopped = True
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    self.process.kill()
+                self.process.wait(timeout)
+        if self.log_pump is not None:
+            self.log_pump.join(timeout)
+
+
+@dataclass(frozen=True)
+class AzuriteInfo:
+    """Where a running Azurite serves blobs, and the development credentials it accepts."""
+
+    blob_endpoint: str
+    location: Path | None = None
+    account_name: str = AZURITE_ACCOUNT_NAME
+    account_key: str = AZURITE_ACCOUNT_KEY
+
+    @property
+    def connection_string(self) -> str:
+        return (
+            f"DefaultEndpointsProtocol=http;AccountName={self.account_name};"
+            f"AccountKey={self.account_key};BlobEndpoint={self.blob_endpoint};"
+        )
+
+
+def azurite_executable() -> Path:
+    """Return the pinned Azurite blob launcher from the project's node_modules.
+
+    Raises:
+        ServiceStartError: npm packages are not installed.
+    """
+    path = PROJECT_ROOT / "node_modules" / ".bin" / "azurite-blob"
+    if not path.exists():
+        raise ServiceStartError(f"Azurite is not installed ({path} is missing): run `npm ci` in {PROJECT_ROOT}")
+    return path
+
+
+def _wait_for_line(
+    process: subprocess.Popen[bytes], log_path: Path, pattern: re.Pattern[str], name: str, timeout: float
+) -> tuple[str, threading.Thread]:
+    """Tee the child's stdout to ``log_path`` until it exits; return ``pattern``'s group 1 once it matches."""
+    assert process.stdout is not None
+    found: list[str] = []
+    ready = threading.Event()
+
+    def pump() -> None:
+        assert process.stdout is not None
+        with log_path.open("ab") as log:
+            for raw in process.stdout:
+                log.write(raw)
+                log.flush()
+                if not found:
+                    match = pattern.search(raw.decode("utf-8", "replace"))
+                    if match:
+                        found.append(match.group(1))
+                        ready.set()
+        process.stdout.close()
+        ready.set()  # EOF: the process exited
+
+    pump_thread = threading.Thread(target=pump, name=f"{name}-log", daemon=True)
+    pump_thread.start()
+    if not ready.wait(timeout) or not found:
+        process.kill()
+        process.wait()
+        tail = log_path.read_text("utf-8", "replace")[-500:].strip().replace("\n", " | ")
+        raise ServiceStartError(f"{name} did not start within {timeout:.0f}s (log {log_path}): {tail}")
+    return found[0], pump_thread
+
+
+def start_azurite(location: Path, *, log_path: Path | None = None, timeout: float = 30.0) -> ServiceProcess:
+    """Start Azurite's blob service on 127.0.0.1 with a port chosen by the OS.
+
+    Args:
+        location: Directory for Azurite's data (kept across restarts with the same location).
+        log_path: Where Azurite's output goes (default: ``<location>/azurite.log``).
+        timeout: Seconds to wait for Azurite to listen.
+
+    Returns:
+        The running process; ``url`` is the blob endpoint including the account path.
+
+    Raises:
+        ServiceStartError: Azurite is missing or did not start in time.
+    """
+    location.mkdir(parents=True, exist_ok=True)
+    log_path = log_path or location / "azurite.log"
+    command = [
+        str(azurite_executable()),
+        "--disableTelemetry",  # otherwise Azurite calls the Azure IMDS address and ignores SIGTERM
+        "--skipApiVersionCheck",  # azure-storage-blob sends a newer x-ms-version than Azurite 3.37 knows
+        "--location",
+        str(location),
+        "--blobHost",
+        "127.0.0.1",
+        "--blobPort",
+        "0",
+    ]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=location
+    )
+    base, pump = _wait_for_line(process, log_path, _AZURITE_READY, "Azurite", timeout)
+    return ServiceProcess("Azurite", process, f"{base}/{AZURITE_ACCOUNT_NAME}", log_path, pump)
+
+
+def start_batch_emulator(
+    data_dir: Path,
+    *,
+    account_name: str | None = None,
+    account_key: str | None = None,
+    faults: str | None = None,
+    extra_args: list[str] | None = None,
+    log_path: Path | None = None,
+    timeout: float = 30.0,
+) -> ServiceProcess:
+    """Start the local Azure Batch service as a child process on 127.0.0.1 with a port chosen by the OS.
+
+    Args:
+        data_dir: Its state directory (SQLite and node directories); reuse it to keep state across restarts.
+        account_name: Batch account name (default: the emulator's well-known account).
+        account_key: Base64 account key (default: the emulator's well-known key).
+        faults: A fault-injection spec (see docs/emulator.md).
+        extra_args: More command-line flags for ``python -m batch_emulator``.
+        log_path: Where its log goes (default: ``<data_dir>/emulator.log``).
+        timeout: Seconds to wait for it to listen.
+
+    Returns:
+        The running process; ``url`` is the Batch endpoint.
+
+    Raises:
+        ServiceStartError: it did not start in time.
+    """
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_path or data_dir / "emulator.log"
+    ready_file = data_dir / "emulator.ready"
+    ready_file.unlink(missing_ok=True)
+    command = [sys.executable, "-m", "batch_emulator", "--port", "0", "--data-dir", str(data_dir)]
+    command += ["--ready-file", str(ready_file)]
+    if account_name:
+        command += ["--account", account_name]
+    if account_key:
+        command += ["--key", account_key]
+    if faults:
+        command += ["--faults", faults]
+    command += extra_args or []
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
+    while not ready_file.exists() or not ready_file.read_text().strip():
+        if process.poll() is not None or time.monotonic() > deadline:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            tail = log_path.read_text("utf-8", "replace")[-500:].strip().replace("\n", " | ")
+            raise ServiceStartError(f"the local Batch service did not start (log {log_path}): {tail}")
+        time.sleep(0.02)  # polling a file the child writes once it listens
+    return ServiceProcess("local Batch service", process, ready_file.read_text().strip(), log_path)
+
+
+@contextlib.contextmanager
+def running(*services: ServiceProcess) -> Iterator[tuple[ServiceProcess, ...]]:
+    """Stop every given service on exit, whatever happens (errors, Ctrl-C, SIGTERM)."""
+
+    def on_sigterm(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield services
+    finally:
+        for service in reversed(services):
+            service.stop()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def prefect_environment(prefect_home: Path) -> dict[str, str]:
+    """Environment for any Prefect process we run: offline, no telemetry, a project-local home."""
+    return {
+        "PREFECT_HOME": str(prefect_home),
+        "DO_NOT_TRACK": "1",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    }
+
+
+def apply_prefect_environment(prefect_home: Path) -> None:
+    """Set the offline Prefect environment in this process (before Prefect reads its settings)."""
+    for key, value in prefect_environment(prefect_home).items():
+        os.environ.setdefault(key, value)

@@ -1,0 +1,164 @@
+"""All of batchpipe's settings in one pydantic model, read from ``BATCHPIPE_*`` variables and ``.env``.
+
+The ``local`` target needs no settings at all: the CLI starts Azurite and the local Batch service and fills in
+their endpoints. The ``azure`` target needs the Batch endpoint and a Storage account (keys or Entra ID).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from batchpipe.errors import ConfigurationError
+
+ENV_PREFIX = "BATCHPIPE_"
+
+# Batch ids: letters, digits, hyphens and underscores, at most 64 characters.
+BATCH_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# Blob container names: 3-63 lowercase letters, digits and single hyphens, starting with a letter or digit.
+CONTAINER_NAME_PATTERN = re.compile(r"^(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+
+
+class Settings(BaseSettings):
+    """batchpipe's configuration.
+
+    Every field can be set as ``BATCHPIPE_<FIELD NAME IN CAPITALS>`` (e.g. ``BATCHPIPE_NODE_COUNT=2``) or in ``.env``.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    target: Literal["local", "azure"] = Field(
+        "local", description="`local`: Azurite + the local Batch service; `azure`: real Azure."
+    )
+
+    # Azure Batch
+    batch_endpoint: str | None = Field(None, description="e.g. https://myaccount.westeurope.batch.azure.com")
+    batch_account_name: str | None = Field(None, description="Batch account name (shared-key auth).")
+    batch_account_key: SecretStr | None = Field(None, description="Batch account key; unset means Entra ID.")
+
+    # Azure Storage
+    storage_connection_string: SecretStr | None = Field(None, description="A Storage connection string.")
+    storage_account_url: str | None = Field(None, description="e.g. https://myaccount.blob.core.windows.net")
+    storage_account_name: str | None = Field(None, description="Storage account name (with the key).")
+    storage_account_key: SecretStr | None = Field(None, description="Storage account key; unset means Entra ID.")
+
+    # Containers
+    application_container: str = "application"
+    input_container: str = "input"
+    output_container: str = "output"
+
+    # Pool
+    pool_id: str = "batchpipe-pool"
+    vm_size: str = "standard_d2s_v3"
+    node_count: int = Field(1, ge=1, le=1000)
+    task_slots_per_node: int = Field(1, ge=1, le=256)
+    image: str = Field("ubuntu:22.04", description="`<distro>:<version>` looked up in the supported images.")
+    use_spot_nodes: bool = False
+
+    # Job and tasks
+    job_id: str | None = Field(None, description="Job id; unset means derived from the run's inputs.")
+    num_words: int = Field(3, ge=1, le=100_000)
+    max_task_retries: int = Field(1, ge=0, le=100)
+
+    # Timing (seconds)
+    poll_interval: float = Field(1.0, gt=0, le=300)
+    max_poll_interval: float = Field(10.0, gt=0, le=600)
+    monitor_timeout: float = Field(1200.0, gt=0, le=7 * 24 * 3600)
+    pool_ready_timeout: float = Field(900.0, gt=0, le=24 * 3600)
+    approval_timeout: float = Field(3600.0, gt=0, le=7 * 24 * 3600)
+    delete_pool_on_approval_timeout: bool = True
+    delete_job_on_approval_timeout: bool = True
+
+    @field_validator("pool_id", "job_id")
+    @classmethod
+    def _batch_id(cls, value: str | None) -> str | None:
+        if value is not None and not BATCH_ID_PATTERN.match(value):
+            raise ValueError("use 1-64 letters, digits, hyphens or underscores")
+        return value
+
+    @field_validator("application_container", "input_container", "output_container")
+    @classmethod
+    def _container_name(cls, value: str) -> str:
+        if not CONTAINER_NAME_PATTERN.match(value):
+            raise ValueError("use 3-63 lowercase letters, digits and single hyphens")
+        return value
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, value: str) -> str:
+        distro, sep, version = value.partition(":")
+        if not sep or not distro.strip() or not version.strip():
+            raise ValueError("use `<distro>:<version>`, e.g. ubuntu:22.04")
+        return value
+
+    @field_validator("batch_endpoint", "storage_account_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError("use an http(s) URL, e.g. https://name.region.batch.azure.com")
+        return value.rstrip("/") if value else value
+
+    @model_validator(mode="after")
+    def _poll_bounds(self) -> Settings:
+        if self.max_poll_interval < self.poll_interval:
+            raise ValueError("BATCHPIPE_MAX_POLL_INTERVAL must be at least BATCHPIPE_POLL_INTERVAL")
+        return self
+
+    def require_azure(self) -> None:
+        """Check that the azure target has what it needs.
+
+        Raises:
+            ConfigurationError: a required setting is missing.
+        """
+        if not self.batch_endpoint:
+            raise ConfigurationError(
+                f"{ENV_PREFIX}BATCH_ENDPOINT is required for the azure target "
+                "(e.g. https://myaccount.westeurope.batch.azure.com)"
+            )
+        if self.batch_account_key and not self.batch_account_name:
+            raise ConfigurationError(f"{ENV_PREFIX}BATCH_ACCOUNT_NAME is required with BATCH_ACCOUNT_KEY")
+        if not (self.storage_connection_string or self.storage_account_url):
+            raise ConfigurationError(
+                f"set {ENV_PREFIX}STORAGE_ACCOUNT_URL (Entra ID or with STORAGE_ACCOUNT_KEY) "
+                f"or {ENV_PREFIX}STORAGE_CONNECTION_STRING for the azure target"
+            )
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """Turn pydantic's report into one line naming the variable and what is allowed."""
+    parts = []
+    for item in error.errors():
+        field = ".".join(str(p) for p in item["loc"]) if item["loc"] else ""
+        variable = f"{ENV_PREFIX}{field.upper()}" if field else "settings"
+        message = item["msg"].removeprefix("Value error, ")
+        value = item.get("input")
+        shown = "" if "key" in field or "connection" in field or isinstance(value, dict) else f" (got {value!r})"
+        parts.append(f"{variable}: {message}{shown}")
+    return "invalid setting: " + "; ".join(parts)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings from the environment and ``.env``, with explicit overrides on top.
+
+    Args:
+        **overrides: field values that win over the environment (e.g. from command-line flags).
+
+    Returns:
+        The validated settings.
+
+    Raises:
+        ConfigurationError: a value is invalid; the message names the variable and what is allowed.
+    """
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+    except ValidationError as error:
+        raise ConfigurationError(describe_validation_error(error)) from None

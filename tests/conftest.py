@@ -1,0 +1,35 @@
+"""Shared fixtures: a clean environment for every test, Azurite for the session, an offline Prefect."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from batchpipe.services import AzuriteInfo, ServiceProcess, running, start_azurite
+
+_SCRUBBED_PREFIXES = ("BATCHPIPE_", "AZURE_")
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test starts without BATCHPIPE_* / AZURE_* variables from the developer's shell."""
+    for name in list(os.environ):
+        if name.startswith(_SCRUBBED_PREFIXES):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture(scope="session")
+def azurite_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
+    """One Azurite blob service for the whole session, in a temporary location, stopped by its PID."""
+    location = tmp_path_factory.mktemp("azurite")
+    process = start_azurite(location)
+    with running(process):
+        yield process
+
+
+@pytest.fixture(scope="session")
+def azurite(azurite_process: ServiceProcess) -> AzuriteInfo:
+    """Where the session's Azurite serves blobs (``blob_endpoint``, ``connection_string``, credentials)."""
+    return AzuriteInfo(blob_endpoint=azurite_process.url, location=azurite_process.log_path.parent)
