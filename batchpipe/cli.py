@@ -6,7 +6,7 @@ import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, ParamSpec, TypeVar
+from typing import Annotated, Any, Literal, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -25,6 +25,7 @@ pools_app = typer.Typer(help="Manage pools that batchpipe created.", no_args_is_
 app.add_typer(pools_app, name="pools")
 
 err_console = Console(stderr=True, highlight=False)
+console = Console(highlight=False)
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -82,8 +83,9 @@ def emulator(
 ) -> None:
     """Run the local Azure Batch service in the foreground."""
     try:
-        from batch_emulator.config import DEFAULT_ACCOUNT_KEY, DEFAULT_ACCOUNT_NAME
         from batch_emulator.server import EmulatorConfig, run_forever
+
+        from batch_emulator.config import DEFAULT_ACCOUNT_KEY, DEFAULT_ACCOUNT_NAME
     except ImportError:
         _not_implemented("the local Azure Batch service (batch_emulator) has not landed")
         return
@@ -103,21 +105,131 @@ def emulator(
     )
 
 
+Approval = Literal["ask", "wait", "yes", "no"]
+Target = Literal["local", "azure"]
+
+
+def _prefect_offline(project_dir: Path) -> None:
+    """Prefect settings for our processes: offline, no telemetry, state in the project (before Prefect loads)."""
+    from batchpipe.services import apply_prefect_environment
+
+    apply_prefect_environment(project_dir / ".prefect-home")
+
+
 @app.command()
 @one_line_errors
-def run() -> None:
-    """Run the pipeline (not implemented yet)."""
+def run(
+    inputs: Annotated[
+        list[str] | None, typer.Option("--input", "-i", help="Input files, directories or globs (repeatable).")
+    ] = None,
+    output: Annotated[Path, typer.Option(help="Directory for the outputs (a subdirectory per job).")] = Path("outputs"),
+    numwords: Annotated[int | None, typer.Option(help="Top N words per file (default 3).")] = None,
+    approve_: Annotated[
+        Approval,
+        typer.Option("--approve", help="Delete job and pool: ask (terminal/UI), wait (UI/API), yes, no."),
+    ] = "ask",
+    target: Annotated[Target | None, typer.Option(help="local (default) or azure.")] = None,
+    keep_containers: Annotated[bool, typer.Option(help="Keep the blob containers after success.")] = False,
+    state_dir: Annotated[Path, typer.Option(help="Local services' state (local target).")] = Path(".batchpipe"),
+) -> None:
+    """Run the pipeline: upload, pool, job, tasks, monitor, download, clean up after approval."""
+    from batchpipe.errors import ConfigurationError
+    from batchpipe.naming import resolve_inputs
     from batchpipe.settings import load_settings
 
-    load_settings()
-    _not_implemented("the pipeline flow")
+    if numwords is not None and numwords < 1:
+        raise ConfigurationError(f"--numwords must be at least 1 (got {numwords})")
+    settings = load_settings(target=target, num_words=numwords)
+    patterns = inputs or [str(_default_samples())]
+    resolve_inputs(patterns)  # bad input fails here, before any service starts or anything is created
+    _prefect_offline(Path.cwd())
+    if settings.target == "azure":
+        settings.require_azure()
+        summary = _run_flow(patterns, output, numwords, approve_, keep_containers)
+    else:
+        from batchpipe.local import environment, local_stack
+
+        err_console.print("Starting Azurite and the local Batch service...")
+        with local_stack(state_dir) as endpoints, environment(endpoints.environment()):
+            summary = _run_flow(patterns, output, numwords, approve_, keep_containers)
+    _print_summary(summary)
+
+
+def _default_samples() -> Path:
+    from batchpipe.services import PROJECT_ROOT
+
+    return PROJECT_ROOT / "samples"
+
+
+def _run_flow(
+    patterns: list[str], output: Path, numwords: int | None, approval: Approval, keep_containers: bool
+) -> dict[str, Any]:
+    from flows.pipeline import top_words_pipeline
+
+    result: dict[str, Any] = top_words_pipeline(
+        inputs=patterns,
+        output_dir=str(output),
+        num_words=numwords,
+        approval=approval,
+        keep_containers=keep_containers,
+    )
+    return result
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"Top words (job {summary['job_id']})")
+    table.add_column("file")
+    table.add_column("top words")
+    for item in summary["outputs"]:
+        table.add_row(item["file"], ", ".join(f"{word} ({count})" for word, count in item["top_words"]))
+    console.print(table)
+    console.print(f"Outputs: [bold]{summary['output_dir']}[/]")
+    console.print(
+        f"Job {summary['job_id']}: {summary['job']}; pool {summary['pool_id']}: {summary['pool']}; "
+        f"containers: {summary['containers']} ({summary['decided_by']})"
+    )
 
 
 @app.command()
 @one_line_errors
-def approve(run_id: str, answer: str) -> None:
-    """Answer a paused run's approval step (not implemented yet)."""
-    _not_implemented("approval")
+def approve(
+    run_id: Annotated[str, typer.Argument(help="The paused flow run's id (shown in the log and the UI).")],
+    answer: Annotated[str, typer.Argument(help="yes | no | job-only | pool-only")],
+    comment: Annotated[str, typer.Option(help="A note kept in the run's log.")] = "",
+) -> None:
+    """Answer a paused run's approval step from another shell (needs the same Prefect API as the run)."""
+    from uuid import UUID
+
+    from batchpipe.errors import ConfigurationError
+
+    choices = {"yes": (True, True), "no": (False, False), "job-only": (True, False), "pool-only": (False, True)}
+    if answer not in choices:
+        raise ConfigurationError(f"answer must be one of {', '.join(choices)} (got {answer!r})")
+    try:
+        flow_run_id = UUID(run_id)
+    except ValueError:
+        raise ConfigurationError(f"{run_id!r} is not a flow run id (a UUID, as shown in the log or the UI)") from None
+    _prefect_offline(Path.cwd())
+    from prefect.exceptions import NotPausedError, ObjectNotFound
+    from prefect.flow_runs import resume_flow_run
+
+    delete_job, delete_pool = choices[answer]
+    try:
+        resume_flow_run(
+            flow_run_id,
+            run_input={
+                "delete_job": delete_job,
+                "delete_pool": delete_pool,
+                "comment": comment or f"batchpipe approve {answer}",
+            },
+        )
+    except NotPausedError:
+        raise ConfigurationError(f"flow run {run_id} is not waiting for approval") from None
+    except ObjectNotFound:
+        raise ConfigurationError(f"no flow run {run_id} on this Prefect API (check PREFECT_API_URL)") from None
+    console.print(f"Answered flow run {run_id}: delete job={delete_job}, delete pool={delete_pool}")
 
 
 @app.command()

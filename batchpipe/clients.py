@@ -1,0 +1,103 @@
+"""Build the SDK clients from the settings: the one place that knows endpoints and credentials.
+
+The local target and the azure target differ only here: shared keys for Azurite and the local Batch service,
+shared keys or Entra ID (``DefaultAzureCredential``) for Azure.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from azure.batch import BatchClient
+from azure.core.credentials import AzureNamedKeyCredential, TokenCredential
+from azure.storage.blob import BlobServiceClient
+
+from batchpipe.errors import ConfigurationError
+from batchpipe.settings import ENV_PREFIX, Settings
+
+# Client-side limits: fail a dead endpoint in seconds, not the SDK default of 5 minutes per attempt.
+_TRANSPORT_OPTIONS: dict[str, Any] = {"connection_timeout": 20, "read_timeout": 120, "retry_total": 4}
+
+
+def _token_credential() -> TokenCredential:
+    from azure.identity import DefaultAzureCredential
+
+    # Interactive browser sign-in would hang a non-interactive run; everything else stays available.
+    credential: TokenCredential = DefaultAzureCredential(exclude_interactive_browser_credential=True)
+    return credential
+
+
+def uses_entra_id_for_storage(settings: Settings) -> bool:
+    """True when Storage is reached with Entra ID (so SAS must be user-delegation SAS)."""
+    return settings.storage_connection_string is None and settings.storage_account_key is None
+
+
+def blob_service_client(settings: Settings) -> BlobServiceClient:
+    """Return a Blob service client for the configured Storage account.
+
+    Args:
+        settings: the run's settings (connection string, or account URL with a key or Entra ID).
+
+    Returns:
+        A ``BlobServiceClient``.
+
+    Raises:
+        ConfigurationError: no Storage account is configured.
+    """
+    if settings.storage_connection_string is not None:
+        return BlobServiceClient.from_connection_string(
+            settings.storage_connection_string.get_secret_value(), **_TRANSPORT_OPTIONS
+        )
+    if not settings.storage_account_url:
+        raise ConfigurationError(
+            f"no Storage account configured: set {ENV_PREFIX}STORAGE_ACCOUNT_URL "
+            f"or {ENV_PREFIX}STORAGE_CONNECTION_STRING"
+        )
+    if settings.storage_account_key is not None:
+        name = settings.storage_account_name or _account_from_blob_url(settings.storage_account_url)
+        credential: Any = {"account_name": name, "account_key": settings.storage_account_key.get_secret_value()}
+    else:
+        credential = _token_credential()
+    return BlobServiceClient(settings.storage_account_url, credential=credential, **_TRANSPORT_OPTIONS)
+
+
+def batch_client(settings: Settings) -> BatchClient:
+    """Return a Batch client for the configured Batch account.
+
+    Args:
+        settings: the run's settings (endpoint, and an account name and key, or Entra ID).
+
+    Returns:
+        An ``azure.batch.BatchClient``.
+
+    Raises:
+        ConfigurationError: the Batch endpoint is not configured.
+    """
+    if not settings.batch_endpoint:
+        raise ConfigurationError(f"no Batch endpoint configured: set {ENV_PREFIX}BATCH_ENDPOINT")
+    credential: AzureNamedKeyCredential | TokenCredential
+    if settings.batch_account_key is not None:
+        name = settings.batch_account_name or _account_from_batch_url(settings.batch_endpoint)
+        credential = AzureNamedKeyCredential(name, settings.batch_account_key.get_secret_value())
+    else:
+        credential = _token_credential()
+    return BatchClient(endpoint=settings.batch_endpoint, credential=credential, **_TRANSPORT_OPTIONS)
+
+
+def storage_account_name(settings: Settings, client: BlobServiceClient) -> str:
+    """The Storage account's name (needed on the node to address the output container)."""
+    return str(client.account_name or settings.storage_account_name or "")
+
+
+def _account_from_blob_url(url: str) -> str:
+    host = url.split("://", 1)[-1].split("/", 1)[0]
+    if host.startswith(("127.", "localhost")):  # Azurite style: http://127.0.0.1:10000/<account>
+        return url.rstrip("/").rsplit("/", 1)[-1]
+    return host.split(".", 1)[0]
+
+
+def _account_from_batch_url(url: str) -> str:
+    host = url.split("://", 1)[-1].split("/", 1)[0]
+    if host.startswith(("127.", "localhost")):
+        raise ConfigurationError(f"set {ENV_PREFIX}BATCH_ACCOUNT_NAME for a Batch endpoint on {host}")
+    return host.split(".", 1)[0]

@@ -1,0 +1,19 @@
+"""Remove secrets (SAS signatures, account keys, bearer tokens) from text before anyone sees it."""
+
+from __future__ import annotations
+
+import re
+
+_PATTERNS = (
+    (re.compile(r"(?i)([?&]sig=)[^&\s'\"]+"), r"\1REDACTED"),
+    (re.compile(r"(?i)(AccountKey=)[^;\s'\"]+"), r"\1REDACTED"),
+    (re.compile(r"(?i)(SharedKey\s+[^:\s]+:)[^\s'\"]+"), r"\1REDACTED"),
+    (re.compile(r"(?i)(Bearer\s+)[A-Za-z0-9._~+/=-]+"), r"\1REDACTED"),
+)
+
+
+def redact(text: str) -> str:
+    """Return ``text`` with SAS signatures, account keys and tokens replaced by ``REDACTED``."""
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text

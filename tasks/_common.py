@@ -1,0 +1,38 @@
+"""What every step shares: retry policy for transient Azure errors and the error translation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from batchpipe.azure_errors import explain, is_transient, retry_transient
+
+# Transient failures (throttling, 5xx, broken connections) get these waits; permanent ones fail at once.
+RETRY_DELAYS = [2, 5, 15]
+
+#: Keyword arguments for ``@task`` on steps that talk to Azure.
+AZURE_RETRIES: dict[str, Any] = {
+    "retries": len(RETRY_DELAYS),
+    "retry_delay_seconds": RETRY_DELAYS,
+    "retry_condition_fn": retry_transient,
+}
+
+
+@contextmanager
+def azure_call(service: str, action: str) -> Iterator[None]:
+    """Re-raise permanent SDK errors as one-line :class:`~batchpipe.errors.CloudError`; let transient ones through.
+
+    Transient errors keep their type so that Prefect's ``retry_condition_fn`` recognises and retries them.
+    """
+    try:
+        yield
+    except Exception as error:
+        if is_transient(error):
+            raise
+        raise explain(error, service, action) from None
+
+
+def first(items: Any, predicate: Callable[[Any], bool]) -> Any | None:
+    """The first item matching ``predicate``, or None."""
+    return next((item for item in items if predicate(item)), None)

@@ -1,0 +1,279 @@
+"""Monitoring: wait for every task to complete, cheaply, and explain what failed."""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, cast
+from uuid import UUID
+
+from azure.batch import BatchClient
+from prefect import task
+from prefect.artifacts import create_markdown_artifact, create_progress_artifact, update_progress_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.logging import get_run_logger
+
+from batchpipe.clients import batch_client
+from batchpipe.errors import PipelineFailed
+from batchpipe.redact import redact
+from batchpipe.settings import Settings
+from tasks._common import AZURE_RETRIES, azure_call
+
+# Nodes in these states will never run our tasks: fail early instead of waiting for the timeout.
+BROKEN_NODE_STATES = frozenset({"starttaskfailed", "unusable"})
+LOG_TAIL_BYTES = 2048
+MAX_REPORTED = 20
+
+
+@dataclass(frozen=True)
+class TaskCounts:
+    """A snapshot of the job's task counts."""
+
+    active: int
+    running: int
+    completed: int
+    succeeded: int
+    failed: int
+
+    @property
+    def total(self) -> int:
+        return self.active + self.running + self.completed
+
+
+@dataclass
+class PollSchedule:
+    """Poll interval with backoff: fast while things change, slower while nothing does."""
+
+    initial: float
+    maximum: float
+    factor: float = 1.5
+    current: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.current = self.initial
+
+    def next_wait(self, changed: bool) -> float:
+        self.current = self.initial if changed else min(self.maximum, self.current * self.factor)
+        return self.current
+
+
+@dataclass(frozen=True)
+class FailedTask:
+    """A task that ended with a failure, with the tails of its output files."""
+
+    task_id: str
+    exit_code: int | None
+    failure: str
+    stderr_tail: str
+    stdout_tail: str
+
+
+@dataclass(frozen=True)
+class MonitorResult:
+    """How the job ended: every task completed; which succeeded, which failed."""
+
+    counts: TaskCounts
+    failed: list[FailedTask]
+
+
+def read_counts(client: BatchClient, job_id: str) -> TaskCounts:
+    """One request: the job's task counts."""
+    counts = client.get_job_task_counts(job_id).task_counts
+    return TaskCounts(counts.active, counts.running, counts.completed, counts.succeeded, counts.failed)
+
+
+def broken_nodes(client: BatchClient, pool_id: str) -> list[Any]:
+    """One request: nodes that can never run a task (start task failed, unusable)."""
+    return [
+        n
+        for n in client.list_nodes(pool_id, select=["id", "state", "startTaskInfo"])
+        if str(n.state or "").lower() in BROKEN_NODE_STATES
+    ]
+
+
+def file_tail(client: BatchClient, job_id: str, task_id: str, name: str) -> str:
+    """The last bytes of a task's output file ('' when it does not exist)."""
+    try:
+        size = client.get_task_file_properties(job_id, task_id, name).content_length or 0
+        start = max(0, size - LOG_TAIL_BYTES)
+        data = b"".join(client.download_task_file(job_id, task_id, name, ocp_range=f"bytes={start}-{size - 1}"))
+    except Exception:  # noqa: BLE001 - a missing log must not hide the failure we are reporting
+        return ""
+    return redact(data.decode("utf-8", "replace")).strip()
+
+
+def start_task_stderr(client: BatchClient, pool_id: str, node_id: str) -> str:
+    """The tail of a node's start task stderr ('' when unavailable)."""
+    try:
+        data = b"".join(client.download_node_file(pool_id, node_id, "startup/stderr.txt"))
+    except Exception:  # noqa: BLE001 - best effort: the node state already says what happened
+        return ""
+    return redact(data[-LOG_TAIL_BYTES:].decode("utf-8", "replace")).strip()
+
+
+def describe_failures(client: BatchClient, job_id: str) -> list[FailedTask]:
+    """List failed tasks (one filtered request) and fetch their log tails."""
+    failed = []
+    tasks = client.list_tasks(job_id, filter="executionInfo/result eq 'failure'", select=["id", "executionInfo"])
+    for item in tasks:
+        info = item.execution_info
+        failure = info.failure_info if info else None
+        failed.append(
+            FailedTask(
+                task_id=item.id,
+                exit_code=info.exit_code if info else None,
+                failure=redact(f"{failure.code}: {failure.message}") if failure else "failed",
+                stderr_tail=file_tail(client, job_id, item.id, "stderr.txt"),
+                stdout_tail=file_tail(client, job_id, item.id, "stdout.txt"),
+            )
+        )
+    return failed
+
+
+def unfinished_tasks(client: BatchClient, job_id: str) -> list[str]:
+    """Ids and states of tasks that have not completed."""
+    return [
+        f"{t.id} ({t.state})" for t in client.list_tasks(job_id, filter="state ne 'completed'", select=["id", "state"])
+    ]
+
+
+def _failures_markdown(job_id: str, failed: list[FailedTask]) -> str:
+    lines = [f"# Failed tasks of job `{job_id}`", ""]
+    for item in failed[:MAX_REPORTED]:
+        lines += [
+            f"## `{item.task_id}` (exit code {item.exit_code})",
+            "",
+            item.failure,
+            "",
+            "stderr (tail):",
+            "```",
+            item.stderr_tail or "(empty)",
+            "```",
+            "stdout (tail):",
+            "```",
+            item.stdout_tail or "(empty)",
+            "```",
+            "",
+        ]
+    if len(failed) > MAX_REPORTED:
+        lines.append(f"... and {len(failed) - MAX_REPORTED} more.")
+    return "\n".join(lines)
+
+
+class _TerminalProgress:
+    """A rich progress bar on an interactive terminal; nothing otherwise."""
+
+    def __init__(self, total: int) -> None:
+        self._progress: Any = None
+        if sys.stderr.isatty():
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._progress = Progress(
+                TextColumn("[bold]tasks"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.description}"),
+                TimeElapsedColumn(),
+                transient=True,
+            )
+            self._task = self._progress.add_task("", total=total)
+            self._progress.start()
+
+    def update(self, counts: TaskCounts) -> None:
+        if self._progress is not None:
+            self._progress.update(
+                self._task, completed=counts.completed, description=f"running {counts.running}, failed {counts.failed}"
+            )
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+@task(name="monitor-tasks", cache_policy=NO_CACHE, **AZURE_RETRIES)
+def wait_for_tasks(settings: Settings, job_id: str, expected: int) -> MonitorResult:
+    """Wait until every task of the job completed: two requests per poll (task counts, broken nodes).
+
+    Args:
+        settings: the run's settings (poll interval, backoff maximum, monitor timeout, pool id).
+        job_id: the job.
+        expected: number of tasks the job should have.
+
+    Returns:
+        The final counts and the failed tasks with their log tails.
+
+    Raises:
+        PipelineFailed: the timeout passed (lists the unfinished tasks), or the pool's nodes cannot run tasks
+            (with the start task's stderr).
+    """
+    logger = get_run_logger()
+    client = batch_client(settings)
+    deadline = time.monotonic() + settings.monitor_timeout
+    schedule = PollSchedule(settings.poll_interval, settings.max_poll_interval)
+    progress_id = cast(UUID, create_progress_artifact(0.0, description=f"Tasks completed in job {job_id}"))
+    terminal = _TerminalProgress(expected)
+    last: TaskCounts | None = None
+    try:
+        while True:
+            with azure_call("Batch", f"reading task counts of job {job_id!r}"):
+                counts = read_counts(client, job_id)
+            if counts != last:
+                logger.info(
+                    "Tasks: %d active, %d running, %d completed (%d succeeded, %d failed) of %d",
+                    counts.active,
+                    counts.running,
+                    counts.completed,
+                    counts.succeeded,
+                    counts.failed,
+                    expected,
+                )
+                update_progress_artifact(progress_id, 100.0 * counts.completed / max(expected, 1))
+                terminal.update(counts)
+            if counts.completed >= expected and counts.active == 0 and counts.running == 0:
+                break
+            if counts.completed < expected:
+                with azure_call("Batch", f"listing nodes of pool {settings.pool_id!r}"):
+                    broken = broken_nodes(client, settings.pool_id)
+                if broken:
+                    _fail_on_broken_nodes(client, settings.pool_id, broken)
+            if time.monotonic() >= deadline:
+                with azure_call("Batch", f"listing unfinished tasks of job {job_id!r}"):
+                    pending = unfinished_tasks(client, job_id)
+                shown = ", ".join(pending[:MAX_REPORTED]) + (" ..." if len(pending) > MAX_REPORTED else "")
+                raise PipelineFailed(
+                    f"timed out after {settings.monitor_timeout:.0f}s with {len(pending)} tasks unfinished: {shown} "
+                    "(raise BATCHPIPE_MONITOR_TIMEOUT, or rerun the same command to keep waiting)"
+                )
+            wait = schedule.next_wait(changed=counts != last)
+            last = counts
+            time.sleep(min(wait, max(0.0, deadline - time.monotonic())))
+    finally:
+        terminal.close()
+    failed: list[FailedTask] = []
+    if counts.failed:
+        with azure_call("Batch", f"listing failed tasks of job {job_id!r}"):
+            failed = describe_failures(client, job_id)
+        for item in failed:
+            logger.error(
+                "Task %s failed (exit code %s): %s\nstderr tail:\n%s",
+                item.task_id,
+                item.exit_code,
+                item.failure,
+                item.stderr_tail or "(empty)",
+            )
+        create_markdown_artifact(
+            _failures_markdown(job_id, failed), key="batchpipe-failed-tasks", description=f"Failed tasks of {job_id}"
+        )
+    return MonitorResult(counts=counts, failed=failed)
+
+
+def _fail_on_broken_nodes(client: BatchClient, pool_id: str, broken: list[Any]) -> None:
+    node = broken[0]
+    info = node.start_task_info
+    exit_code = info.exit_code if info else None
+    stderr = start_task_stderr(client, pool_id, node.id) or "(no stderr)"
+    raise PipelineFailed(
+        f"{len(broken)} node(s) of pool {pool_id!r} cannot run tasks: node {node.id} is {node.state}"
+        f" (start task exit code {exit_code}); start task stderr: {stderr.splitlines()[-1] if stderr else ''}"
+    )

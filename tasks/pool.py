@@ -1,0 +1,218 @@
+"""Pool steps: choose the image, create (or reuse) the pool whose start task stages the node application."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from azure.batch import models as batchmodels
+from azure.core.exceptions import ResourceExistsError
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from prefect.logging import get_run_logger
+
+from batchpipe.clients import batch_client
+from batchpipe.errors import ConfigurationError
+from batchpipe.settings import Settings
+from tasks._common import AZURE_RETRIES, azure_call
+
+#: Pool metadata that marks pools batchpipe created (``batchpipe pools prune`` only touches these).
+CREATED_BY_KEY = "created-by"
+CREATED_BY_VALUE = "batchpipe"
+NODE_APP_KEY = "batchpipe-node-app"
+
+
+@dataclass(frozen=True)
+class ImageChoice:
+    """A marketplace image and the node agent SKU that goes with it."""
+
+    publisher: str
+    offer: str
+    sku: str
+    version: str
+    node_agent_sku_id: str
+
+    def describe(self) -> str:
+        return f"{self.publisher}/{self.offer}/{self.sku} ({self.node_agent_sku_id})"
+
+
+def choose_image(images: Iterable[Any], image: str) -> ImageChoice:
+    """Pick the supported Linux image for ``<distro>:<version>``, like the tutorial's distro lookup.
+
+    Args:
+        images: supported images (``BatchSupportedImage`` or dicts of the wire shape).
+        image: e.g. ``ubuntu:22.04``.
+
+    Returns:
+        The best match: verified before unverified, then the newest SKU.
+
+    Raises:
+        ConfigurationError: no supported image matches; the message lists the ones that exist.
+    """
+    distro, _, version = image.lower().partition(":")
+    version_forms = {version, version.replace(".", "_"), version.replace(".", "-")}
+    candidates, available = [], []
+    for item in images:
+        get = item.get if isinstance(item, dict) else lambda key, _i=item: getattr(_i, _snake(key), None)
+        reference = get("imageReference")
+        ref_get = reference.get if isinstance(reference, dict) else lambda key, _r=reference: getattr(_r, key, None)
+        os_type = str(get("osType") or "").lower()
+        publisher, offer, sku = (str(ref_get(k) or "") for k in ("publisher", "offer", "sku"))
+        agent = str(get("nodeAgentSKUId") or "")
+        if os_type != "linux":
+            continue
+        available.append(f"{offer}/{sku}")
+        names = f"{publisher} {offer} {sku} {agent}".lower()
+        where = f"{offer} {sku} {agent}".lower()
+        if distro in names and any(form in where for form in version_forms):
+            verified = str(get("verificationType") or "").lower() == "verified"
+            choice = ImageChoice(publisher, offer, sku, str(ref_get("version") or "latest"), agent)
+            candidates.append((verified, sku, choice))
+    if not candidates:
+        shown = ", ".join(sorted(set(available))[:12]) or "none"
+        raise ConfigurationError(
+            f"no supported Linux image matches BATCHPIPE_IMAGE={image!r}; the service offers: {shown}"
+        )
+    return max(candidates, key=lambda c: (c[0], c[1]))[2]
+
+
+def _snake(key: str) -> str:
+    return {"imageReference": "image_reference", "osType": "os_type", "nodeAgentSKUId": "node_agent_sku_id"}.get(
+        key, "verification_type"
+    )
+
+
+@task(name="choose-image", cache_policy=NO_CACHE, **AZURE_RETRIES)
+def find_image(settings: Settings) -> ImageChoice:
+    """List the service's supported images and choose the configured one.
+
+    Args:
+        settings: the run's settings (``image``).
+
+    Returns:
+        The chosen image.
+
+    Raises:
+        ConfigurationError: nothing matches.
+        CloudError: Batch refused.
+    """
+    with azure_call("Batch", "listing supported images"):
+        images = list(batch_client(settings).list_supported_images(filter="osType eq 'linux'"))
+    choice = choose_image(images, settings.image)
+    get_run_logger().info("Image for %s: %s", settings.image, choice.describe())
+    return choice
+
+
+def start_task_command(artifact_name: str) -> str:
+    """The start task: stage the node application in the shared directory and check that it runs."""
+    artifact = shlex.quote(artifact_name)
+    script = (
+        f'cp "$AZ_BATCH_TASK_WORKING_DIR"/{artifact} "$AZ_BATCH_NODE_SHARED_DIR"/ && '
+        f'python3 "$AZ_BATCH_NODE_SHARED_DIR"/{artifact} --version'
+    )
+    return f"/bin/sh -c {shlex.quote(script)}"
+
+
+def pool_definition(
+    settings: Settings, image: ImageChoice, artifact_name: str, artifact_url: str
+) -> batchmodels.BatchPoolCreateOptions:
+    """The pool we create: size, image, start task staging the node application."""
+    dedicated = 0 if settings.use_spot_nodes else settings.node_count
+    spot = settings.node_count if settings.use_spot_nodes else 0
+    return batchmodels.BatchPoolCreateOptions(
+        id=settings.pool_id,
+        vm_size=settings.vm_size,
+        virtual_machine_configuration=batchmodels.VirtualMachineConfiguration(
+            image_reference=batchmodels.BatchVmImageReference(
+                publisher=image.publisher, offer=image.offer, sku=image.sku, version=image.version
+            ),
+            node_agent_sku_id=image.node_agent_sku_id,
+        ),
+        target_dedicated_nodes=dedicated,
+        target_low_priority_nodes=spot,
+        task_slots_per_node=settings.task_slots_per_node,
+        start_task=batchmodels.BatchStartTask(
+            command_line=start_task_command(artifact_name),
+            resource_files=[batchmodels.ResourceFile(http_url=artifact_url, file_path=artifact_name)],
+            wait_for_success=True,
+            max_task_retry_count=1,
+            user_identity=batchmodels.UserIdentity(
+                auto_user=batchmodels.AutoUserSpecification(scope="pool", elevation_level="nonadmin")
+            ),
+        ),
+        metadata=[
+            batchmodels.BatchMetadataItem(name=CREATED_BY_KEY, value=CREATED_BY_VALUE),
+            batchmodels.BatchMetadataItem(name=NODE_APP_KEY, value=artifact_name),
+        ],
+    )
+
+
+def incompatibilities(existing: Any, wanted: batchmodels.BatchPoolCreateOptions) -> list[str]:
+    """What makes an existing pool unusable for this run (empty when it can be reused)."""
+    problems = []
+    if str(existing.state or "").lower() == "deleting":
+        problems.append("it is being deleted (wait for it to go, then rerun)")
+    if str(existing.vm_size or "").lower() != str(wanted.vm_size).lower():
+        problems.append(f"its VM size is {existing.vm_size}, this run wants {wanted.vm_size}")
+    have = existing.virtual_machine_configuration
+    want = wanted.virtual_machine_configuration
+    if have is not None and want is not None:
+        have_ref, want_ref = have.image_reference, want.image_reference
+        for field in ("publisher", "offer", "sku"):
+            if str(getattr(have_ref, field, "")).lower() != str(getattr(want_ref, field, "")).lower():
+                problems.append(
+                    f"its image {field} is {getattr(have_ref, field, None)}, this run wants "
+                    f"{getattr(want_ref, field, None)}"
+                )
+    metadata = {item.name: item.value for item in existing.metadata or []}
+    wanted_app = next(item.value for item in wanted.metadata or [] if item.name == NODE_APP_KEY)
+    if metadata.get(NODE_APP_KEY) != wanted_app:
+        problems.append(
+            f"its nodes run node app {metadata.get(NODE_APP_KEY) or 'unknown'}, this run needs {wanted_app}"
+        )
+    return problems
+
+
+@task(name="create-pool", cache_policy=NO_CACHE, **AZURE_RETRIES)
+def ensure_pool(settings: Settings, image: ImageChoice, artifact_name: str, artifact_url: str) -> dict[str, Any]:
+    """Create the pool, or reuse an existing compatible one.
+
+    Args:
+        settings: the run's settings (pool id, VM size, node count).
+        image: the chosen image.
+        artifact_name: the node application's file name.
+        artifact_url: read-only SAS URL of the node application blob.
+
+    Returns:
+        ``{"pool_id", "created"}``.
+
+    Raises:
+        ConfigurationError: a pool with this id exists but cannot be used; says what differs.
+        CloudError: Batch refused (quota, invalid VM size, ...).
+    """
+    logger = get_run_logger()
+    client = batch_client(settings)
+    wanted = pool_definition(settings, image, artifact_name, artifact_url)
+    with azure_call("Batch", f"creating pool {settings.pool_id!r}"):
+        try:
+            client.create_pool(wanted)
+            logger.info(
+                "Created pool %s: %d x %s, %s",
+                settings.pool_id,
+                settings.node_count,
+                settings.vm_size,
+                image.describe(),
+            )
+            return {"pool_id": settings.pool_id, "created": True}
+        except ResourceExistsError:
+            existing = client.get_pool(settings.pool_id)
+    problems = incompatibilities(existing, wanted)
+    if problems:
+        raise ConfigurationError(
+            f"pool {settings.pool_id!r} exists but cannot be reused: {'; '.join(problems)}. "
+            "Delete it (batchpipe pools delete) or set BATCHPIPE_POOL_ID to another id"
+        )
+    logger.info("Reusing existing pool %s", settings.pool_id)
+    return {"pool_id": settings.pool_id, "created": False}
