@@ -47,7 +47,7 @@ def test_image_lookup_matches_distro_and_version_preferring_verified() -> None:
 
 
 def test_unknown_image_lists_what_exists() -> None:
-    with pytest.raises(ConfigurationError, match="no supported Linux image matches .*ubuntu-24_04-lts/server"):
+    with pytest.raises(ConfigurationError, match=r"no supported Linux image matches .*ubuntu-24_04-lts/server"):
         choose_image(IMAGES, "centos:7")
 
 
