@@ -4,6 +4,7 @@ The scheduler calls :func:`batch_emulator.node.runner.run_task` with a :class:`T
 and gets back a :class:`TaskRunResult`.
 """
 
+from batch_emulator.node.redact import redact_url
 from batch_emulator.node.spec import TaskRunResult, TaskRunSpec
 
-__all__ = ["TaskRunResult", "TaskRunSpec"]
+__all__ = ["TaskRunResult", "TaskRunSpec", "redact_url"]

@@ -1,0 +1,154 @@
+"""Run a task command line like the Batch node agent on Linux: no shell, own process group, files for output."""
+
+from __future__ import annotations
+
+import errno
+import os
+import shlex
+import subprocess
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from batch_emulator.node.failures import FAILURE_EXIT_CODE_MESSAGE, TASK_ENDED_BY_USER_MESSAGE, failure_info
+from batch_emulator.node.watchdog import WATCHDOG
+
+_OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+_devnull_fd: int | None = None
+
+EndedBy = Literal["exit", "timeout", "cancel", "launch_error"]
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessOutcome:
+    """How the command ended."""
+
+    exit_code: int | None
+    ended_by: EndedBy
+    failure_info: dict[str, Any] | None  # None when the command exited 0
+
+
+def _devnull() -> int:
+    """One read-only /dev/null descriptor shared by all children (opened once)."""
+    global _devnull_fd  # noqa: PLW0603 - process-wide cache, opened once
+    if _devnull_fd is None:
+        _devnull_fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+    return _devnull_fd
+
+
+def parse_command_line(command_line: str) -> list[str]:
+    """Split a command line the way a POSIX shell would, without expanding anything.
+
+    Args:
+        command_line: The task's ``commandLine``.
+
+    Returns:
+        The argument vector.
+
+    Raises:
+        ValueError: Unbalanced quotes, or nothing to run.
+    """
+    argv = shlex.split(command_line, posix=True)
+    if not argv:
+        raise ValueError("the command line is empty")
+    return argv
+
+
+def _launch_failure(error: OSError | ValueError, command_line: str) -> ProcessOutcome:
+    if isinstance(error, OSError) and error.errno in (errno.ENOENT, errno.ENOTDIR):
+        code, message = "CommandProgramNotFound", "The specified command program is not found"
+    else:
+        code, message = "CommandLaunchFailed", "Failed to launch the specified command line"
+    reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+    program = getattr(error, "filename", None)
+    detail = f"{program}: {reason}" if program else reason
+    info = failure_info("usererror", code, f"{message}: {detail}", CommandLine=command_line, Message=detail)
+    return ProcessOutcome(exit_code=None, ended_by="launch_error", failure_info=info)
+
+
+def _exit_code(status: int) -> int:
+    # A signal death is reported as a shell would (128 + signal), not as Python's negative number.
+    code = os.waitstatus_to_exitcode(status)
+    return 128 - code if code < 0 else code
+
+
+def run_command(
+    command_line: str,
+    *,
+    env: Mapping[str, str],
+    cwd: Path,
+    stdout_path: Path,
+    stderr_path: Path,
+    max_wall_clock_seconds: float | None,
+    cancel: threading.Event,
+) -> ProcessOutcome:
+    """Run one command line to completion, a wall-clock expiry, or a cancel request.
+
+    The command runs without a shell (``$VAR`` stays literal unless a shell is invoked), in a new
+    session so the whole process group can be killed, with stdin from /dev/null and stdout/stderr
+    written (truncated first) to the given files.
+
+    Args:
+        command_line: The task's ``commandLine``.
+        env: The complete environment of the child.
+        cwd: The working directory (must exist).
+        stdout_path: Where standard output goes.
+        stderr_path: Where standard error goes.
+        max_wall_clock_seconds: Kill the group after this long; ``None`` for no limit.
+        cancel: When set, the group is killed within about 20 ms.
+
+    Returns:
+        The exit code and, unless the command exited 0, a wire ``failureInfo``.
+    """
+    if cancel.is_set():
+        return ProcessOutcome(None, "cancel", failure_info("usererror", "TaskEnded", TASK_ENDED_BY_USER_MESSAGE))
+    try:
+        argv = parse_command_line(command_line)
+    except ValueError as error:
+        return _launch_failure(error, command_line)
+    out_fd = os.open(stdout_path, _OPEN_FLAGS, 0o660)
+    try:
+        err_fd = os.open(stderr_path, _OPEN_FLAGS, 0o660)
+        try:
+            started = time.monotonic()
+            process = subprocess.Popen(
+                argv,
+                cwd=cwd,
+                env=env,
+                stdin=_devnull(),
+                stdout=out_fd,
+                stderr=err_fd,
+                start_new_session=True,
+            )
+        except (OSError, ValueError) as error:
+            return _launch_failure(error, command_line)
+        finally:
+            os.close(err_fd)
+    finally:
+        os.close(out_fd)
+    deadline = None if max_wall_clock_seconds is None else started + max_wall_clock_seconds
+    watch = WATCHDOG.register(process.pid, deadline, cancel)
+    try:
+        # Wait without reaping: the zombie keeps its PID (and group id) reserved until unregistered.
+        os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOWAIT)
+    finally:
+        WATCHDOG.unregister(process.pid)
+    _, status = os.waitpid(process.pid, 0)
+    exit_code = _exit_code(status)
+    process.returncode = exit_code
+    if watch.ended_by == "timeout":
+        message = (
+            f"The task ran longer than its maxWallClockTime constraint ({max_wall_clock_seconds:g} s) and was ended"
+        )
+        info = failure_info("usererror", "TaskEnded", message, Reason="MaxWallClockTimeExpiry")
+        return ProcessOutcome(exit_code, "timeout", info)
+    if watch.ended_by == "cancel":
+        return ProcessOutcome(exit_code, "cancel", failure_info("usererror", "TaskEnded", TASK_ENDED_BY_USER_MESSAGE))
+    if exit_code != 0:
+        return ProcessOutcome(
+            exit_code, "exit", failure_info("usererror", "FailureExitCode", FAILURE_EXIT_CODE_MESSAGE)
+        )
+    return ProcessOutcome(exit_code, "exit", None)

@@ -1,0 +1,110 @@
+"""Execute one start task or job task on an emulated node: layout, resource files, command, output files."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+from batch_emulator.node.failures import failure_info
+from batch_emulator.node.layout import TaskPaths, batch_environment, create_task_dirs, ensure_node_layout, task_paths
+from batch_emulator.node.outputs import upload_output_files
+from batch_emulator.node.process import run_command
+from batch_emulator.node.resources import download_resource_files
+from batch_emulator.node.spec import TaskRunResult, TaskRunSpec
+
+# A clean base like a fresh login on an Ubuntu node; no variable leaks in from the emulator's own process.
+BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+UTF8_LOCALE = "C.UTF-8"
+
+
+def task_environment(spec: TaskRunSpec, paths: TaskPaths) -> dict[str, str]:
+    """The complete environment of the task's process.
+
+    Base (``PATH``, ``HOME`` = the working directory, UTF-8 locale), then the task's
+    ``environmentSettings`` (which may override the base), then the ``AZ_BATCH_*`` variables.
+
+    Args:
+        spec: The task run.
+        paths: Its directories.
+
+    Returns:
+        Variable name to value.
+    """
+    env = {
+        "PATH": BASE_PATH,
+        "HOME": str(paths.working_dir),
+        "LANG": UTF8_LOCALE,
+        "LC_ALL": UTF8_LOCALE,
+    }
+    for setting in spec.environment_settings:
+        env[setting["name"]] = setting.get("value") or ""
+    env.update(batch_environment(spec, paths))
+    return env
+
+
+def _result(
+    spec_paths: TaskPaths, start: datetime, exit_code: int | None, info: dict[str, Any] | None
+) -> TaskRunResult:
+    return TaskRunResult(
+        exit_code=exit_code,
+        result="failure" if info is not None else "success",
+        start_time=start,
+        end_time=datetime.now(UTC),
+        task_dir=spec_paths.task_dir,
+        failure_info=info,
+    )
+
+
+def run_task(spec: TaskRunSpec, cancel: threading.Event) -> TaskRunResult:
+    """Run one task to completion on its node (blocking; call it from a worker thread).
+
+    Steps as on a Batch node: create the directories, download ``resourceFiles`` into ``wd/``
+    (a failure skips the command), run the command line without a shell, upload ``outputFiles``
+    whose condition matches (not after a cancel). ``start_time`` is taken before the downloads,
+    as Batch does.
+
+    Args:
+        spec: What to run and where.
+        cancel: Set it to end the task (terminate task/job): the process group is killed promptly.
+
+    Returns:
+        Exit code, result and wire ``failureInfo``, times, and the task directory.
+
+    Raises:
+        ValueError: The spec names a job task without ids, or ids that are not single path segments.
+    """
+    start = datetime.now(UTC)
+    paths = task_paths(spec)
+    try:
+        ensure_node_layout(spec.node_root)
+        create_task_dirs(paths)
+    except OSError as error:
+        message = f"Failure encountered creating the task directory {paths.task_dir}: {error.strerror}"
+        return _result(paths, start, None, failure_info("servererror", "ResourceDirectoryCreateFailed", message))
+    env = task_environment(spec, paths)
+    if spec.resource_files:
+        failure = download_resource_files(spec.resource_files, paths.working_dir, cancel)
+        if failure is not None:
+            return _result(paths, start, None, failure)
+    outcome = run_command(
+        spec.command_line,
+        env=env,
+        cwd=paths.working_dir,
+        stdout_path=paths.stdout,
+        stderr_path=paths.stderr,
+        max_wall_clock_seconds=spec.max_wall_clock_seconds,
+        cancel=cancel,
+    )
+    info = outcome.failure_info
+    if spec.output_files and outcome.ended_by in ("exit", "timeout"):
+        upload_failure = upload_output_files(
+            spec.output_files,
+            task_dir=paths.task_dir,
+            working_dir=paths.working_dir,
+            env=env,
+            succeeded=info is None,
+            cancel=cancel,
+        )
+        info = info or upload_failure
+    return _result(paths, start, outcome.exit_code, info)
