@@ -52,10 +52,10 @@ class SasSigner:
         delegation_key = None if account_key else client.get_user_delegation_key(starts, expires)
         return cls(str(client.account_name), account_key, delegation_key, starts, expires)
 
-    def _credential(self) -> Any:  # the SDK's stubs say str, it accepts a UserDelegationKey too
-        credential = self.account_key or self.delegation_key
-        assert credential is not None
-        return credential
+    def _credential(self) -> dict[str, Any]:
+        if self.account_key:
+            return {"account_key": self.account_key}
+        return {"user_delegation_key": self.delegation_key}
 
     def blob_read_token(self, container: str, blob: str) -> str:
         """A token that can only read one blob."""
@@ -63,10 +63,10 @@ class SasSigner:
             self.account_name,
             container,
             blob,
-            self._credential(),
             permission=BlobSasPermissions(read=True),
             start=self.starts,
             expiry=self.expires,
+            **self._credential(),
         )
 
     def container_write_token(self, container: str) -> str:
@@ -74,10 +74,10 @@ class SasSigner:
         return generate_container_sas(
             self.account_name,
             container,
-            self._credential(),
             permission=ContainerSasPermissions(create=True, write=True),
             start=self.starts,
             expiry=self.expires,
+            **self._credential(),
         )
 
 

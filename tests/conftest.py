@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from batchpipe.services import AzuriteInfo, ServiceProcess, running, start_azurite
+from batchpipe.services import AzuriteInfo, ServiceProcess, prefect_environment, running, start_azurite
 
 _SCRUBBED_PREFIXES = ("BATCHPIPE_", "AZURE_")
 
@@ -33,3 +33,16 @@ def azurite_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servic
 def azurite(azurite_process: ServiceProcess) -> AzuriteInfo:
     """Where the session's Azurite serves blobs (``blob_endpoint``, ``connection_string``, credentials)."""
     return AzuriteInfo(blob_endpoint=azurite_process.url, location=azurite_process.log_path.parent)
+
+
+@pytest.fixture(scope="session")
+def prefect_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """A temporary, offline Prefect API for the session (tests that run flows or tasks request it)."""
+    home = tmp_path_factory.mktemp("prefect-home")
+    os.environ.update(prefect_environment(home))
+    # Steps are also tested as standalone task runs, outside a flow run.
+    os.environ["PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW"] = "ignore"
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
