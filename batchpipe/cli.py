@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal, ParamSpec, TypeVar
 import typer
 from rich.console import Console
 
-from batchpipe import __version__
+from batchpipe import __version__, cli_stack
 from batchpipe.errors import BatchpipeError
 
 app = typer.Typer(
@@ -239,19 +239,14 @@ def plan() -> None:
     _not_implemented("plan")
 
 
-@app.command()
-@one_line_errors
-def serve() -> None:
-    """Serve the flow as a Prefect deployment (not implemented yet)."""
-    _not_implemented("serve")
-
-
 @pools_app.command("prune")
 @one_line_errors
 def pools_prune() -> None:
     """Delete idle pools that batchpipe created (not implemented yet)."""
     _not_implemented("pools prune")
 
+
+cli_stack.register(app)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())
