@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import functools
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal, ParamSpec, TypeVar
+from typing import Annotated, Any, Literal
 
 import typer
-from rich.console import Console
 
 from batchpipe import __version__, cli_stack
-from batchpipe.errors import BatchpipeError
+from batchpipe.cli_support import console, err_console, one_line_errors
 
 app = typer.Typer(
     name="batchpipe",
@@ -23,28 +20,6 @@ app = typer.Typer(
 )
 pools_app = typer.Typer(help="Manage pools that batchpipe created.", no_args_is_help=True)
 app.add_typer(pools_app, name="pools")
-
-err_console = Console(stderr=True, highlight=False)
-console = Console(highlight=False)
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def one_line_errors(command: Callable[P, R]) -> Callable[P, R]:
-    """Report a :class:`BatchpipeError` as one line on stderr and exit with its code (no traceback)."""
-
-    @functools.wraps(command)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return command(*args, **kwargs)
-        except BatchpipeError as error:
-            err_console.print(f"[bold red]error:[/] {error.message}", soft_wrap=True)
-            raise typer.Exit(error.exit_code) from None
-        except KeyboardInterrupt:
-            err_console.print("interrupted: local services stopped")
-            raise typer.Exit(130) from None
-
-    return wrapper
 
 
 def _not_implemented(what: str) -> None:

@@ -1,0 +1,35 @@
+"""What every command shares: the consoles and one-line error reporting."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+
+from batchpipe.errors import BatchpipeError
+
+err_console = Console(stderr=True, highlight=False)
+console = Console(highlight=False)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def one_line_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Report a :class:`BatchpipeError` as one line on stderr and exit with its code (no traceback)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except BatchpipeError as error:
+            err_console.print(f"[bold red]error:[/] {error.message}", soft_wrap=True)
+            raise typer.Exit(error.exit_code) from None
+        except KeyboardInterrupt:
+            err_console.print("interrupted: local services stopped")
+            raise typer.Exit(130) from None
+
+    return wrapper
