@@ -23,7 +23,7 @@ STDERR_FILE = "stderr.txt"
 # A single-run job (not a job schedule) always lives in "job-1" under its work item.
 JOB_INSTANCE_DIR = "job-1"
 
-# Node roots whose fixed directories exist already: saves four mkdir calls per task.
+# Node roots whose fixed directories were created: saves four mkdir calls per task.
 _prepared_nodes: set[str] = set()
 
 
@@ -47,7 +47,8 @@ def ensure_node_layout(node_root: Path) -> None:
         OSError: A directory cannot be created.
     """
     key = str(node_root)
-    if key in _prepared_nodes:
+    # One stat keeps the cache honest if something else deleted the node directory.
+    if key in _prepared_nodes and os.path.isdir(os.path.join(key, SHARED_DIR)):
         return
     for name in (SHARED_DIR, STARTUP_DIR, WORKITEMS_DIR, MOUNTS_DIR):
         os.makedirs(os.path.join(key, name), exist_ok=True)

@@ -32,6 +32,7 @@ SINGLE_PUT_LIMIT = 256 * 1024 * 1024
 BLOCK_SIZE = 8 * 1024 * 1024
 
 _WILDCARD = re.compile(r"[*?\[]")
+_ESCAPED = re.compile(r"\[([*?\[])\]")
 _VARIABLE = re.compile(r"\$(\w+)|\$\{(\w+)\}")
 
 
@@ -46,17 +47,19 @@ class PlannedUpload:
 
 
 def _expand(pattern: str, env: Mapping[str, str]) -> str:
-    return _VARIABLE.sub(lambda m: env.get(m.group(1) or m.group(2), m.group(0)), pattern)
+    # Substituted values are escaped so a directory name like "run[1]" stays literal.
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1) or match.group(2)
+        return glob.escape(env[name]) if name in env else match.group(0)
+
+    return _VARIABLE.sub(value, pattern)
 
 
-def _fixed_prefix(pattern: str) -> str:
-    """The leading directories of a pattern that contain no wildcard."""
-    fixed: list[str] = []
-    for segment in pattern.split("/")[:-1]:
-        if _WILDCARD.search(segment):
-            break
-        fixed.append(segment)
-    return "/".join(fixed) or ("/" if pattern.startswith("/") else ".")
+def _literal(segment: str) -> str | None:
+    """The segment's plain text, or ``None`` if it holds an unescaped wildcard (``[*]`` escapes ``*``)."""
+    if _WILDCARD.search(_ESCAPED.sub("", segment)):
+        return None
+    return _ESCAPED.sub(r"\1", segment)
 
 
 def plan_uploads(output_file: dict[str, Any], working_dir: Path, env: Mapping[str, str]) -> list[PlannedUpload]:
@@ -69,6 +72,9 @@ def plan_uploads(output_file: dict[str, Any], working_dir: Path, env: Mapping[st
 
     Returns:
         The uploads to perform (possibly none: a pattern may match nothing).
+
+    Raises:
+        KeyError: A required property (``filePattern``, ``destination.container.containerUrl``) is missing.
     """
     container = output_file["destination"]["container"]
     container_url: str = container["containerUrl"]
@@ -77,19 +83,26 @@ def plan_uploads(output_file: dict[str, Any], working_dir: Path, env: Mapping[st
     headers["x-ms-blob-type"] = "BlockBlob"
     pattern = _expand(output_file["filePattern"], env)
     if not pattern.startswith("/"):
-        pattern = f"{working_dir}/{pattern}"
-    if not _WILDCARD.search(pattern):
-        if not os.path.isfile(pattern):
+        pattern = f"{glob.escape(str(working_dir))}/{pattern}"
+    segments = pattern.split("/")
+    fixed: list[str] = []
+    for segment in segments:
+        literal = _literal(segment)
+        if literal is None:
+            break
+        fixed.append(literal)
+    if len(fixed) == len(segments):
+        single = "/".join(fixed)
+        if not os.path.isfile(single):
             return []
-        return [PlannedUpload(Path(pattern), container_url, path or os.path.basename(pattern), headers)]
-    base = _fixed_prefix(pattern)
+        return [PlannedUpload(Path(single), container_url, path or os.path.basename(single), headers)]
+    base = "/".join(fixed) or "/"
     uploads = []
     for match in sorted(glob.glob(pattern, recursive=True)):
         if os.path.isfile(match):
             relative = os.path.relpath(match, base)
-            uploads.append(
-                PlannedUpload(Path(match), container_url, f"{path}/{relative}" if path else relative, headers)
-            )
+            blob_name = f"{path}/{relative}" if path else relative
+            uploads.append(PlannedUpload(Path(match), container_url, blob_name, headers))
     return uploads
 
 

@@ -134,9 +134,16 @@ def run_command(
     try:
         # Wait without reaping: the zombie keeps its PID (and group id) reserved until unregistered.
         os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOWAIT)
+    except ChildProcessError:
+        pass  # reaped elsewhere (SIGCHLD ignored by the host program); waitpid below reports it
     finally:
         WATCHDOG.unregister(process.pid)
-    _, status = os.waitpid(process.pid, 0)
+    try:
+        _, status = os.waitpid(process.pid, 0)
+    except ChildProcessError:
+        process.returncode = -1
+        message = "The task process was reaped by another part of the emulator; its exit code is unknown"
+        return ProcessOutcome(None, "exit", failure_info("servererror", "Unknown", message))
     exit_code = _exit_code(status)
     process.returncode = exit_code
     if watch.ended_by == "timeout":

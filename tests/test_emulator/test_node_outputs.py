@@ -14,7 +14,7 @@ import pytest
 from azure.storage.blob import BlobServiceClient, ContainerClient, ContainerSasPermissions, generate_container_sas
 
 from batch_emulator.node import outputs
-from batch_emulator.node.outputs import PlannedUpload, upload
+from batch_emulator.node.outputs import PlannedUpload, plan_uploads, upload
 from batch_emulator.node.runner import run_task
 from batch_emulator.node.spec import TaskRunResult, TaskRunSpec
 from batchpipe.services import AzuriteInfo
@@ -225,3 +225,22 @@ def test_large_file_goes_up_as_blocks(
     assert blobs(container) == {"dir/big.bin": data}
     block_list = container.get_blob_client("dir/big.bin").get_block_list()[0]
     assert len(block_list) == 4
+
+
+def planned_names(pattern: str, working_dir: Path, path: str | None = None) -> list[str]:
+    spec = output(pattern, "http://127.0.0.1:1/c?sig=x", "taskcompletion", path=path)
+    return [p.blob_name for p in plan_uploads(spec, working_dir, {"HERE": str(working_dir)})]
+
+
+def test_patterns_under_a_directory_with_brackets(tmp_path: Path) -> None:
+    working_dir = tmp_path / "run[1]" / "wd"
+    (working_dir / "deep").mkdir(parents=True)
+    for name in ("a.txt", "abc*", "deep/b.txt", "../stdout.txt"):
+        (working_dir / name).write_text(name)
+
+    assert planned_names("*.txt", working_dir) == ["a.txt"]
+    assert planned_names("**/*.txt", working_dir, path="p") == ["p/a.txt", "p/deep/b.txt"]
+    assert planned_names("abc[*]", working_dir) == ["abc*"]
+    assert planned_names("../std*.txt", working_dir) == ["stdout.txt"]
+    assert planned_names("$HERE/deep/*.txt", working_dir) == ["b.txt"]
+    assert planned_names("deep/b.txt", working_dir, path="renamed.txt") == ["renamed.txt"]
