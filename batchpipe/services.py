@@ -7,6 +7,7 @@ we started. Nothing here talks to any address but loopback.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import re
 import signal
@@ -25,7 +26,19 @@ AZURITE_ACCOUNT_NAME = "devstoreaccount1"
 AZURITE_ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+_PR_SET_PDEATHSIG = 1
 _AZURITE_READY = re.compile(r"successfully listens on (http://[\d.]+:\d+)")
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Ask Linux to SIGTERM this child when its parent dies, so a killed run leaves no service behind."""
+    with contextlib.suppress(Exception):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _popen_options() -> dict[str, object]:
+    return {"preexec_fn": _die_with_parent} if sys.platform.startswith("linux") else {}
 
 
 @dataclass
@@ -150,7 +163,12 @@ def start_azurite(location: Path, *, log_path: Path | None = None, timeout: floa
         "0",
     ]
     process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=location
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        cwd=location,
+        **_popen_options(),  # type: ignore[call-overload]
     )
     base, pump = _wait_for_line(process, log_path, _AZURITE_READY, "Azurite", timeout)
     return ServiceProcess("Azurite", process, f"{base}/{AZURITE_ACCOUNT_NAME}", log_path, pump)
@@ -197,7 +215,13 @@ def start_batch_emulator(
         command += ["--faults", faults]
     command += extra_args or []
     with log_path.open("ab") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            **_popen_options(),  # type: ignore[call-overload]
+        )
     deadline = time.monotonic() + timeout
     while not ready_file.exists() or not ready_file.read_text().strip():
         if process.poll() is not None or time.monotonic() > deadline:

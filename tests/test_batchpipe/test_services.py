@@ -53,3 +53,41 @@ def test_missing_azurite_install_is_a_one_line_error(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr("batchpipe.services.PROJECT_ROOT", tmp_path)
     with pytest.raises(ServiceStartError, match="npm ci"):
         start_azurite(tmp_path / "loc")
+
+
+@pytest.mark.integration
+def test_services_die_with_a_killed_parent(tmp_path: Path) -> None:
+    """A SIGKILLed run cannot stop its services itself; the kernel does it for us."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    pid_file = tmp_path / "azurite.pid"
+    script = (
+        "import sys, pathlib, time\n"
+        "from batchpipe.services import start_azurite\n"
+        f"p = start_azurite(pathlib.Path({str(tmp_path / 'loc')!r}))\n"
+        f"pathlib.Path({str(pid_file)!r}).write_text(str(p.pid))\n"
+        "time.sleep(600)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script])
+    deadline = time.monotonic() + 30
+    while not (pid_file.exists() and pid_file.read_text()):
+        assert parent.poll() is None
+        assert time.monotonic() < deadline
+        time.sleep(0.05)  # polling for the file the child writes
+    azurite_pid = int(pid_file.read_text())
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 15
+    while _alive(azurite_pid) and not _is_zombie(azurite_pid):
+        assert time.monotonic() < deadline, "Azurite outlived its killed parent"
+        time.sleep(0.05)  # polling the process table
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
