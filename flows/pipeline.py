@@ -15,6 +15,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.context import get_run_context
 from prefect.flow_runs import pause_flow_run
+from prefect.futures import PrefectFuture
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from batchpipe.clients import blob_service_client, uses_entra_id_for_storage
@@ -26,7 +27,7 @@ from tasks.cleanup import ApprovalMode, ApprovalTimer, CleanupApproval, delete_j
 from tasks.job import ensure_job
 from tasks.monitoring import wait_for_tasks
 from tasks.pool import ensure_pool, find_image
-from tasks.storage import create_containers, delete_containers, download_outputs, upload_files
+from tasks.storage import UploadReport, create_containers, delete_containers, download_outputs, upload_files
 from tasks.submission import TaskSpec, submit_tasks
 
 # SAS tokens outlive the monitoring timeout by this much (pool start-up, downloads).
@@ -121,6 +122,12 @@ def request_approval(mode: ApprovalMode, settings: Settings, job_id: str, pool_i
     return Decision(answer.delete_job, answer.delete_pool, decided_by)
 
 
+def _uploaded_count(future: PrefectFuture[UploadReport]) -> int:
+    """Files an upload step actually wrote (0 when Prefect's cache answered for the whole set)."""
+    report = future.result()
+    return 0 if future.state.name == "Cached" else len(report.uploaded)
+
+
 def _summary_markdown(summary: dict[str, Any]) -> str:
     lines = [
         "# batchpipe run",
@@ -179,10 +186,11 @@ def top_words_pipeline(
     # 1-2. Containers and uploads (cached by content).
     containers = [settings.application_container, settings.input_container, settings.output_container]
     create_containers(settings, containers)
-    app_upload = upload_files.submit(settings, settings.application_container, [app])
-    input_upload = upload_files.submit(settings, settings.input_container, files)
-    app_upload.result()
-    input_upload.result()
+    uploads = [
+        upload_files.submit(settings, settings.application_container, [app]),
+        upload_files.submit(settings, settings.input_container, files),
+    ]
+    uploaded = sum(_uploaded_count(future) for future in uploads)
 
     blob_client = blob_service_client(settings)
     account_key = None
@@ -257,6 +265,7 @@ def top_words_pipeline(
 
     summary: dict[str, Any] = {
         "job_id": job,
+        "uploaded": uploaded,
         "job": "deleted" if job_deleted else ("kept" if not decision.delete_job else "already gone"),
         "job_created": job_info["created"],
         "pool_id": settings.pool_id,
