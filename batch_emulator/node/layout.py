@@ -72,6 +72,41 @@ def _check_segment(kind: str, value: str) -> str:
     return value
 
 
+def start_task_dir(node_root: Path) -> Path:
+    """The start task's directory on a node (``AZ_BATCH_NODE_STARTUP_DIR``).
+
+    Args:
+        node_root: The node's root directory.
+
+    Returns:
+        ``<node_root>/startup``.
+    """
+    return node_root / STARTUP_DIR
+
+
+def job_task_dir(node_root: Path, job_id: str, task_id: str) -> Path:
+    """A job task's directory on a node (``AZ_BATCH_TASK_DIR``), e.g. for the task files API.
+
+    Args:
+        node_root: The node's root directory.
+        job_id: The job id.
+        task_id: The task id.
+
+    Returns:
+        ``<node_root>/workitems/<job>/job-1/<task>``.
+
+    Raises:
+        ValueError: An id is empty, ``.``/``..``, or contains ``/``.
+    """
+    return (
+        node_root
+        / WORKITEMS_DIR
+        / _check_segment("job id", job_id)
+        / JOB_INSTANCE_DIR
+        / _check_segment("task id", task_id)
+    )
+
+
 def task_paths(spec: TaskRunSpec) -> TaskPaths:
     """Compute the task directory of a start task or job task.
 
@@ -85,17 +120,11 @@ def task_paths(spec: TaskRunSpec) -> TaskPaths:
         ValueError: A job task without ids, or an id that is not a single path segment.
     """
     if spec.kind == "start":
-        task_dir = spec.node_root / STARTUP_DIR
+        task_dir = start_task_dir(spec.node_root)
     else:
         if spec.job_id is None or spec.task_id is None:
             raise ValueError("a job task needs job_id and task_id")
-        task_dir = (
-            spec.node_root
-            / WORKITEMS_DIR
-            / _check_segment("job id", spec.job_id)
-            / JOB_INSTANCE_DIR
-            / _check_segment("task id", spec.task_id)
-        )
+        task_dir = job_task_dir(spec.node_root, spec.job_id, spec.task_id)
     return TaskPaths(
         task_dir=task_dir,
         working_dir=task_dir / WORKING_DIR,
