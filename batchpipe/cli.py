@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
 from batchpipe import __version__, cli_stack
 from batchpipe.cli_support import console, err_console, one_line_errors
+
+if TYPE_CHECKING:
+    from batchpipe.pools import PoolStatus
+    from batchpipe.settings import Settings
 
 app = typer.Typer(
     name="batchpipe",
@@ -207,18 +213,152 @@ def approve(
     console.print(f"Answered flow run {run_id}: delete job={delete_job}, delete pool={delete_pool}")
 
 
+@contextlib.contextmanager
+def _connected(target: Target | None, state_dir: Path) -> Iterator[Settings]:
+    """Settings that reach a Batch and Storage service: Azure as configured, or the local stack started here."""
+    from batchpipe.settings import load_settings
+
+    settings = load_settings(target=target)
+    if settings.target == "azure":
+        settings.require_azure()
+        yield settings
+        return
+    from batchpipe.local import environment, local_stack
+
+    with local_stack(state_dir) as endpoints, environment(endpoints.environment()):
+        yield load_settings(target=target)
+
+
 @app.command()
 @one_line_errors
-def plan() -> None:
-    """Print what a run would create, creating nothing (not implemented yet)."""
-    _not_implemented("plan")
+def plan(
+    inputs: Annotated[
+        list[str] | None, typer.Option("--input", "-i", help="Input files, directories or globs.")
+    ] = None,
+    numwords: Annotated[int | None, typer.Option(help="Top N words per file.")] = None,
+    target: Annotated[Target | None, typer.Option(help="local (default) or azure.")] = None,
+    check: Annotated[bool, typer.Option(help="Also run the read-only pre-flight checks against the service.")] = False,
+    state_dir: Annotated[Path, typer.Option(help="Local services' state (local target).")] = Path(".batchpipe"),
+) -> None:
+    """Print what a run would create and the node-hours it implies; create nothing."""
+    from batchpipe.naming import job_id_for, resolve_inputs
+    from batchpipe.settings import load_settings
+
+    settings = load_settings(target=target, num_words=numwords)
+    files = resolve_inputs(inputs or [str(_default_samples())])
+    job = settings.job_id or job_id_for(files, settings.num_words, settings.pool_id)
+    size = sum(f.size for f in files)
+    hours = settings.node_count * settings.monitor_timeout / 3600
+    kind = "Spot" if settings.use_spot_nodes else "dedicated"
+    console.print(f"[bold]Plan[/] (target {settings.target}; nothing is created)")
+    console.print(
+        f"  containers: {settings.application_container}, {settings.input_container}, {settings.output_container}"
+    )
+    console.print(f"  uploads: node application + {len(files)} input files ({size:,} bytes)")
+    console.print(
+        f"  pool {settings.pool_id}: {settings.node_count} x {settings.vm_size} {kind} nodes, image {settings.image},"
+        f" {settings.task_slots_per_node} task slot(s) per node"
+    )
+    console.print(f"  job {job}: {len(files)} tasks, top {settings.num_words} words each")
+    console.print(
+        f"  at most {hours:.2f} node-hours ({settings.node_count} nodes x monitor timeout "
+        f"{settings.monitor_timeout:.0f}s) unless the pool is kept after the run"
+    )
+    if check:
+        from tasks.pool import find_image
+
+        with _connected(target, state_dir) as connected:
+            choice = find_image.fn(connected)
+        console.print(f"  pre-flight: image {settings.image} -> {choice.describe()} [green]ok[/]")
+
+
+@pools_app.command("list")
+@one_line_errors
+def pools_list(
+    target: Annotated[Target | None, typer.Option(help="local (default) or azure.")] = None,
+    state_dir: Annotated[Path, typer.Option(help="Local services' state (local target).")] = Path(".batchpipe"),
+) -> None:
+    """List the pools batchpipe created, with how long each has been idle."""
+    with _connected(target, state_dir) as settings:
+        statuses = _batchpipe_pools(settings)
+    _print_pools(statuses)
 
 
 @pools_app.command("prune")
 @one_line_errors
-def pools_prune() -> None:
-    """Delete idle pools that batchpipe created (not implemented yet)."""
-    _not_implemented("pools prune")
+def pools_prune(
+    idle: Annotated[str, typer.Option(help="Delete pools idle at least this long (30m, 2h, 1d).")] = "30m",
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    target: Annotated[Target | None, typer.Option(help="local (default) or azure.")] = None,
+    state_dir: Annotated[Path, typer.Option(help="Local services' state (local target).")] = Path(".batchpipe"),
+) -> None:
+    """Delete idle pools that batchpipe created (after showing them)."""
+    from datetime import UTC, datetime
+
+    from batchpipe.clients import batch_client
+    from batchpipe.pools import idle_longer_than, parse_duration
+
+    threshold = parse_duration(idle)
+    with _connected(target, state_dir) as settings:
+        victims = idle_longer_than(_batchpipe_pools(settings), threshold, datetime.now(UTC))
+        if not victims:
+            console.print(f"No batchpipe pool has been idle for {idle}.")
+            return
+        _print_pools(victims)
+        if not yes and not typer.confirm(f"Delete these {len(victims)} pool(s)?", default=False):
+            raise typer.Exit(1)
+        client = batch_client(settings)
+        for status in victims:
+            client.begin_delete_pool(status.pool_id, polling_interval=1).result()
+            console.print(f"Deleted pool {status.pool_id}")
+
+
+@pools_app.command("delete")
+@one_line_errors
+def pools_delete(
+    pool_id: Annotated[str, typer.Argument(help="The pool to delete.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    target: Annotated[Target | None, typer.Option(help="local (default) or azure.")] = None,
+    state_dir: Annotated[Path, typer.Option(help="Local services' state (local target).")] = Path(".batchpipe"),
+) -> None:
+    """Delete one pool (for example one a failed run left behind)."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    from batchpipe.clients import batch_client
+    from batchpipe.errors import ConfigurationError
+
+    if not yes and not typer.confirm(f"Delete pool {pool_id}?", default=False):
+        raise typer.Exit(1)
+    with _connected(target, state_dir) as settings:
+        try:
+            batch_client(settings).begin_delete_pool(pool_id, polling_interval=1).result()
+        except ResourceNotFoundError:
+            raise ConfigurationError(f"pool {pool_id!r} does not exist") from None
+    console.print(f"Deleted pool {pool_id}")
+
+
+def _batchpipe_pools(settings: Settings) -> list[PoolStatus]:
+    from batchpipe.clients import batch_client
+    from batchpipe.pools import created_by_batchpipe, pool_status
+
+    client = batch_client(settings)
+    return [
+        pool_status(pool, list(client.list_nodes(pool.id)))
+        for pool in client.list_pools()
+        if created_by_batchpipe(pool)
+    ]
+
+
+def _print_pools(statuses: list[PoolStatus]) -> None:
+    from rich.table import Table
+
+    table = Table(title="batchpipe pools")
+    for column in ("pool", "state", "nodes", "idle since"):
+        table.add_column(column)
+    for status in statuses:
+        since = status.idle_since.isoformat(timespec="seconds") if status.idle_since else "busy"
+        table.add_row(status.pool_id, status.state, str(status.nodes), since)
+    console.print(table)
 
 
 cli_stack.register(app)

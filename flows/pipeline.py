@@ -183,6 +183,9 @@ def top_words_pipeline(
     app = _node_app_artifact(Path(".batchpipe/build").resolve())
     logger.info("Job %s: %d input files, top %d words, node app %s", job, len(files), settings.num_words, app.blob_name)
 
+    # Pre-flight: the image must exist before anything is created.
+    image = find_image(settings)
+
     # 1-2. Containers and uploads (cached by content).
     containers = [settings.application_container, settings.input_container, settings.output_container]
     create_containers(settings, containers)
@@ -217,7 +220,6 @@ def top_words_pipeline(
     ]
 
     # 3-5. Pool, job, tasks.
-    image = find_image(settings)
     pool = ensure_pool(settings, image, app.blob_name, app_url)
     job_info = ensure_job(settings, job)
     submit_tasks(

@@ -13,6 +13,7 @@ from prefect.logging import get_run_logger
 
 from batchpipe.clients import batch_client
 from batchpipe.errors import ConfigurationError
+from batchpipe.pools import CREATED_BY_KEY, CREATED_BY_VALUE
 from batchpipe.settings import Settings
 from tasks._common import AZURE_RETRIES, azure_call
 
@@ -41,7 +42,7 @@ def ensure_job(settings: Settings, job_id: str) -> dict[str, Any]:
         constraints=batchmodels.BatchJobConstraints(
             max_wall_clock_time=timedelta(seconds=settings.monitor_timeout + settings.pool_ready_timeout)
         ),
-        metadata=[batchmodels.BatchMetadataItem(name="created-by", value="batchpipe")],
+        metadata=[batchmodels.BatchMetadataItem(name=CREATED_BY_KEY, value=CREATED_BY_VALUE)],
     )
     with azure_call("Batch", f"creating job {job_id!r}"):
         try:

@@ -15,12 +15,10 @@ from prefect.logging import get_run_logger
 
 from batchpipe.clients import batch_client
 from batchpipe.errors import ConfigurationError
+from batchpipe.pools import CREATED_BY_KEY, CREATED_BY_VALUE
 from batchpipe.settings import Settings
 from tasks._common import AZURE_RETRIES, azure_call
 
-#: Pool metadata that marks pools batchpipe created (``batchpipe pools prune`` only touches these).
-CREATED_BY_KEY = "created-by"
-CREATED_BY_VALUE = "batchpipe"
 NODE_APP_KEY = "batchpipe-node-app"
 
 

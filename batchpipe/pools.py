@@ -1,0 +1,63 @@
+"""Find pools that batchpipe created and that sit idle (they cost money while they do nothing)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from batchpipe.errors import ConfigurationError
+
+CREATED_BY_KEY = "created-by"
+CREATED_BY_VALUE = "batchpipe"
+_DURATION = re.compile(r"^(\d+)([smhd])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+BUSY_NODE_STATES = frozenset({"running", "starting", "waitingforstarttask", "creating", "rebooting", "reimaging"})
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse ``30m``, ``2h``, ``45s`` or ``1d``.
+
+    Raises:
+        ConfigurationError: the text is not such a duration.
+    """
+    match = _DURATION.match(text.strip())
+    if not match:
+        raise ConfigurationError(f"--idle takes a duration like 30m, 2h or 1d (got {text!r})")
+    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+@dataclass(frozen=True)
+class PoolStatus:
+    """A batchpipe pool and how long it has been idle (None while busy)."""
+
+    pool_id: str
+    state: str
+    nodes: int
+    idle_since: datetime | None
+
+
+def created_by_batchpipe(pool: Any) -> bool:
+    """True when the pool carries batchpipe's ``created-by`` metadata."""
+    return any(item.name == CREATED_BY_KEY and item.value == CREATED_BY_VALUE for item in pool.metadata or [])
+
+
+def pool_status(pool: Any, nodes: list[Any]) -> PoolStatus:
+    """Derive whether a pool is idle, and since when, from its nodes.
+
+    A pool is idle when no node is busy; it has been idle since the latest node state change (or the pool's
+    last allocation change when it has no nodes).
+    """
+    states = [str(n.state or "").lower() for n in nodes]
+    if any(state in BUSY_NODE_STATES for state in states) or str(pool.allocation_state or "") == "resizing":
+        idle_since = None
+    else:
+        times = [n.state_transition_time for n in nodes if n.state_transition_time]
+        idle_since = max(times) if times else pool.allocation_state_transition_time or pool.creation_time
+    return PoolStatus(pool.id, str(pool.state or ""), len(nodes), idle_since)
+
+
+def idle_longer_than(statuses: list[PoolStatus], idle: timedelta, now: datetime) -> list[PoolStatus]:
+    """The pools idle for at least ``idle`` at ``now``."""
+    return [s for s in statuses if s.idle_since is not None and now - s.idle_since >= idle and s.state == "active"]
