@@ -1,0 +1,43 @@
+"""Compute node operations: list and get (node actions answer 501, see ``handlers.unimplemented``)."""
+
+from __future__ import annotations
+
+from starlette.responses import Response
+
+from batch_emulator.context import RequestContext
+from batch_emulator.handlers.common import check_conditions, entity_headers, json_response, list_response, select_one
+from batch_emulator.models.nodes import find_node
+from batch_emulator.models.pools import get_pool
+from batch_emulator.render import metadata, node_wire
+from batch_emulator.routing import Route
+
+
+def list_nodes(ctx: RequestContext) -> Response:
+    """``GET /pools/{poolId}/nodes``."""
+    account = ctx.service.account
+    with account.lock:
+        pool = get_pool(account, ctx.params["poolId"])
+        return list_response(
+            ctx,
+            list(pool.nodes.values()),
+            entity_set="nodes",
+            render=lambda node: node_wire(node, ctx.base_url),
+            seq=lambda node: node.seq,
+        )
+
+
+def get_node(ctx: RequestContext) -> Response:
+    """``GET /pools/{poolId}/nodes/{nodeId}``."""
+    account = ctx.service.account
+    with account.lock:
+        node = find_node(get_pool(account, ctx.params["poolId"]), ctx.params["nodeId"])
+        check_conditions(ctx, node.state_time)
+        body = {"odata.metadata": metadata(ctx.base_url, "nodes", element=True)}
+        body.update(select_one(ctx, node_wire(node, ctx.base_url)))
+        return json_response(body, headers=entity_headers(node.state_time))
+
+
+ROUTES = [
+    Route("GET", "/pools/{poolId}/nodes", list_nodes),
+    Route("GET", "/pools/{poolId}/nodes/{nodeId}", get_node),
+]

@@ -1,0 +1,166 @@
+"""Pool operations: create, exists (HEAD), get, list, resize, stop resize, remove nodes, update, delete."""
+
+from __future__ import annotations
+
+from starlette.responses import Response
+
+from batch_emulator.context import RequestContext
+from batch_emulator.handlers.common import (
+    check_conditions,
+    empty_response,
+    entity_headers,
+    json_response,
+    list_response,
+    select_one,
+)
+from batch_emulator.models import pools as model
+from batch_emulator.models.pools import Pool
+from batch_emulator.render import metadata, pool_wire, seg
+from batch_emulator.routing import Route
+
+
+def create_pool(ctx: RequestContext) -> Response:
+    """``POST /pools`` → 201."""
+    account = ctx.service.account
+    body = ctx.json()
+    with account.lock:
+        pool = model.create_pool(account, body, ctx.now)
+        headers = entity_headers(pool.last_modified, f"{ctx.base_url}/pools/{seg(pool.id)}")
+    ctx.service.persist()
+    return empty_response(201, headers)
+
+
+def pool_exists(ctx: RequestContext) -> Response:
+    """``HEAD /pools/{poolId}`` → 200, or 404 PoolNotFound."""
+    account = ctx.service.account
+    with account.lock:
+        pool = model.get_pool(account, ctx.params["poolId"])
+        check_conditions(ctx, pool.last_modified)
+        return empty_response(200, entity_headers(pool.last_modified))
+
+
+def get_pool(ctx: RequestContext) -> Response:
+    """``GET /pools/{poolId}``."""
+    account = ctx.service.account
+    with account.lock:
+        pool = model.get_pool(account, ctx.params["poolId"])
+        check_conditions(ctx, pool.last_modified)
+        body = {"odata.metadata": metadata(ctx.base_url, "pools", element=True)}
+        body.update(select_one(ctx, pool_wire(pool, ctx.base_url)))
+        return json_response(body, headers=entity_headers(pool.last_modified))
+
+
+def list_pools(ctx: RequestContext) -> Response:
+    """``GET /pools`` with ``$filter``, ``$select``, ``maxresults``."""
+    account = ctx.service.account
+    with account.lock:
+        return list_response(
+            ctx,
+            list(account.pools.values()),
+            entity_set="pools",
+            render=lambda pool: pool_wire(pool, ctx.base_url),
+            seq=lambda pool: pool.seq,
+        )
+
+
+def _accepted(ctx: RequestContext, pool: Pool) -> Response:
+    return empty_response(202, entity_headers(pool.last_modified, f"{ctx.base_url}/pools/{seg(pool.id)}"))
+
+
+def resize_pool(ctx: RequestContext) -> Response:
+    """``POST /pools/{poolId}/resize`` → 202 (v15 then polls until ``allocationState`` is steady)."""
+    account = ctx.service.account
+    body = ctx.json()
+    with account.lock:
+        pool = model.get_pool(account, ctx.params["poolId"])
+        check_conditions(ctx, pool.last_modified)
+        pool = model.resize_pool(account, ctx.params["poolId"], body, ctx.now)
+        response = _accepted(ctx, pool)
+    ctx.service.persist()
+    return response
+
+
+def stop_resize(ctx: RequestContext) -> Response:
+    """``POST /pools/{poolId}/stopresize`` → 202."""
+    account = ctx.service.account
+    with account.lock:
+        pool = model.stop_resize(account, ctx.params["poolId"], ctx.now)
+        response = _accepted(ctx, pool)
+    ctx.service.persist()
+    return response
+
+
+def remove_nodes(ctx: RequestContext) -> Response:
+    """``POST /pools/{poolId}/removenodes`` → 202."""
+    account = ctx.service.account
+    body = ctx.json()
+    with account.lock:
+        pool = model.remove_nodes(account, ctx.params["poolId"], body, ctx.now)
+        response = _accepted(ctx, pool)
+    ctx.service.persist()
+    return response
+
+
+def delete_pool(ctx: RequestContext) -> Response:
+    """``DELETE /pools/{poolId}`` → 202 (v15 then polls until 404)."""
+    account = ctx.service.account
+    with account.lock:
+        pool = model.get_pool(account, ctx.params["poolId"])
+        check_conditions(ctx, pool.last_modified)
+        model.delete_pool(account, ctx.params["poolId"], ctx.now)
+        response = empty_response(202)
+    ctx.service.persist()
+    return response
+
+
+def patch_pool(ctx: RequestContext) -> Response:
+    """``PATCH /pools/{poolId}`` (startTask, metadata, displayName) → 200."""
+    return _update(ctx, replace=False, status=200)
+
+
+def replace_pool_properties(ctx: RequestContext) -> Response:
+    """``POST /pools/{poolId}/updateproperties`` → 204."""
+    return _update(ctx, replace=True, status=204)
+
+
+def _update(ctx: RequestContext, *, replace: bool, status: int) -> Response:
+    account = ctx.service.account
+    body = ctx.json()
+    with account.lock:
+        pool = model.get_pool(account, ctx.params["poolId"])
+        check_conditions(ctx, pool.last_modified)
+        pool = model.update_pool_properties(account, ctx.params["poolId"], body, ctx.now, replace=replace)
+        headers = entity_headers(pool.last_modified, f"{ctx.base_url}/pools/{seg(pool.id)}")
+    ctx.service.persist()
+    return empty_response(status, headers)
+
+
+def node_counts(ctx: RequestContext) -> Response:
+    """``GET /nodecounts``: node counts per pool and state."""
+    account = ctx.service.account
+    with account.lock:
+        entries = model.node_counts(account)
+    order = {entry["poolId"]: index for index, entry in enumerate(entries)}
+    return list_response(
+        ctx,
+        entries,
+        entity_set="poolnodecounts",
+        render=lambda entry: entry,
+        seq=lambda entry: order[entry["poolId"]] + 1,
+        max_results=10,
+    )
+
+
+ROUTES = [
+    Route("POST", "/pools", create_pool),
+    Route("GET", "/pools", list_pools),
+    Route("HEAD", "/pools/{poolId}", pool_exists),
+    Route("GET", "/pools/{poolId}", get_pool),
+    Route("PATCH", "/pools/{poolId}", patch_pool),
+    Route("DELETE", "/pools/{poolId}", delete_pool),
+    Route("POST", "/pools/{poolId}/resize", resize_pool),
+    Route("POST", "/pools/{poolId}/stopresize", stop_resize),
+    Route("POST", "/pools/{poolId}/removenodes", remove_nodes),
+    Route("POST", "/pools/{poolId}/updateproperties", replace_pool_properties),
+    Route("GET", "/nodecounts", node_counts),
+]

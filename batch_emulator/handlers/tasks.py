@@ -1,0 +1,185 @@
+"""Task operations: create, add collection, list, get, replace, terminate, reactivate, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.responses import Response
+
+from batch_emulator.context import RequestContext
+from batch_emulator.errors import BatchError, InvalidPropertyValue, MissingRequiredProperty
+from batch_emulator.handlers.common import (
+    check_conditions,
+    empty_response,
+    entity_headers,
+    json_response,
+    list_response,
+    select_one,
+)
+from batch_emulator.models import tasks as model
+from batch_emulator.models.jobs import get_job
+from batch_emulator.models.tasks import Task
+from batch_emulator.models.validation import require_object
+from batch_emulator.render import metadata, seg, task_field, task_wire
+from batch_emulator.routing import Route
+from batch_emulator.timefmt import etag_for, iso
+
+MAX_TASKS_PER_COLLECTION = 100
+
+
+def _location(ctx: RequestContext, task: Task) -> str:
+    return f"{ctx.base_url}/jobs/{seg(task.job.id)}/tasks/{seg(task.id)}"
+
+
+def create_task(ctx: RequestContext) -> Response:
+    """``POST /jobs/{jobId}/tasks`` → 201."""
+    account = ctx.service.account
+    body = ctx.json()
+    with account.lock:
+        job = get_job(account, ctx.params["jobId"])
+        task = model.add_task(account, job, body, ctx.now)
+        headers = entity_headers(task.last_modified, _location(ctx, task))
+    ctx.service.persist()
+    return empty_response(201, headers)
+
+
+def add_task_collection(ctx: RequestContext) -> Response:
+    """``POST /jobs/{jobId}/addtaskcollection`` → 200 with a result per task."""
+    account = ctx.service.account
+    body = require_object(ctx.json())
+    values = body.get("value")
+    if values is None:
+        raise MissingRequiredProperty("value")
+    if not isinstance(values, list):
+        raise InvalidPropertyValue("value", "…", "The value must be an array of tasks.")
+    if len(values) > MAX_TASKS_PER_COLLECTION:
+        raise InvalidPropertyValue(
+            "value", len(values), f"A task collection can hold at most {MAX_TASKS_PER_COLLECTION} tasks."
+        )
+    with account.lock:
+        job = get_job(account, ctx.params["jobId"])
+        outcomes = model.add_task_collection(account, job, values, ctx.now)
+        results = [_result(ctx, body, outcome) for body, outcome in zip(values, outcomes, strict=True)]
+    ctx.service.persist()
+    return json_response({"odata.metadata": metadata(ctx.base_url, "taskaddresult", element=False), "value": results})
+
+
+def _result(ctx: RequestContext, body: Any, outcome: Task | BatchError) -> dict[str, Any]:
+    if isinstance(outcome, Task):
+        return {
+            "status": "success",
+            "taskId": outcome.id,
+            "eTag": etag_for(outcome.last_modified),
+            "lastModified": iso(outcome.last_modified),
+            "location": _location(ctx, outcome),
+        }
+    error = outcome.to_body(ctx.base_url, ctx.request_id, _now(ctx))
+    error.pop("odata.metadata", None)
+    task_id = body.get("id") if isinstance(body, dict) else None
+    return {"status": "clienterror", "taskId": task_id if isinstance(task_id, str) else "", "error": error}
+
+
+def _now(ctx: RequestContext) -> Any:
+    from batch_emulator.timefmt import from_ts
+
+    return from_ts(ctx.now)
+
+
+def list_tasks(ctx: RequestContext) -> Response:
+    """``GET /jobs/{jobId}/tasks`` with ``$filter`` (e.g. ``state eq 'completed'``), ``$select``, paging."""
+    account = ctx.service.account
+    with account.lock:
+        job = get_job(account, ctx.params["jobId"])
+        return list_response(
+            ctx,
+            list(job.tasks.values()),
+            entity_set="tasks",
+            render=lambda task: task_wire(task, ctx.base_url),
+            seq=lambda task: task.seq,
+            resolver=lambda task: lambda path: task_field(task, path),
+        )
+
+
+def get_task(ctx: RequestContext) -> Response:
+    """``GET /jobs/{jobId}/tasks/{taskId}``."""
+    account = ctx.service.account
+    with account.lock:
+        task = model.get_task(get_job(account, ctx.params["jobId"]), ctx.params["taskId"])
+        check_conditions(ctx, task.last_modified)
+        body = {"odata.metadata": metadata(ctx.base_url, "tasks", element=True)}
+        body.update(select_one(ctx, task_wire(task, ctx.base_url)))
+        return json_response(body, headers=entity_headers(task.last_modified, _location(ctx, task)))
+
+
+def replace_task(ctx: RequestContext) -> Response:
+    """``PUT /jobs/{jobId}/tasks/{taskId}`` (constraints) → 200."""
+    account = ctx.service.account
+    body = ctx.json()
+    with account.lock:
+        job = get_job(account, ctx.params["jobId"])
+        check_conditions(ctx, model.get_task(job, ctx.params["taskId"]).last_modified)
+        task = model.replace_task(account, job, ctx.params["taskId"], body, ctx.now)
+        headers = entity_headers(task.last_modified, _location(ctx, task))
+    ctx.service.persist()
+    return empty_response(200, headers)
+
+
+def terminate_task(ctx: RequestContext) -> Response:
+    """``POST /jobs/{jobId}/tasks/{taskId}/terminate`` → 204."""
+    account = ctx.service.account
+    with account.lock:
+        job = get_job(account, ctx.params["jobId"])
+        check_conditions(ctx, model.get_task(job, ctx.params["taskId"]).last_modified)
+        task = model.terminate_task(account, job, ctx.params["taskId"], ctx.now)
+        headers = entity_headers(task.last_modified, _location(ctx, task))
+    ctx.service.persist()
+    return empty_response(204, headers)
+
+
+def reactivate_task(ctx: RequestContext) -> Response:
+    """``POST /jobs/{jobId}/tasks/{taskId}/reactivate`` → 204."""
+    account = ctx.service.account
+    with account.lock:
+        job = get_job(account, ctx.params["jobId"])
+        check_conditions(ctx, model.get_task(job, ctx.params["taskId"]).last_modified)
+        task = model.reactivate_task(account, job, ctx.params["taskId"], ctx.now)
+        headers = entity_headers(task.last_modified, _location(ctx, task))
+    ctx.service.persist()
+    return empty_response(204, headers)
+
+
+def delete_task(ctx: RequestContext) -> Response:
+    """``DELETE /jobs/{jobId}/tasks/{taskId}`` → 200."""
+    account = ctx.service.account
+    with account.lock:
+        job = get_job(account, ctx.params["jobId"])
+        check_conditions(ctx, model.get_task(job, ctx.params["taskId"]).last_modified)
+        task = model.delete_task(account, job, ctx.params["taskId"], ctx.now)
+        place = (task.pool_id, task.node_id)
+    if place[0] and place[1]:
+        from batch_emulator.render import task_dir_relative
+
+        ctx.service.janitor.discard(account.node_root(place[0], place[1]) / task_dir_relative(task))
+    ctx.service.persist()
+    return empty_response(200)
+
+
+def list_subtasks(ctx: RequestContext) -> Response:
+    """``GET /jobs/{jobId}/tasks/{taskId}/subtasksinfo``: always empty (no multi-instance tasks here)."""
+    account = ctx.service.account
+    with account.lock:
+        model.get_task(get_job(account, ctx.params["jobId"]), ctx.params["taskId"])
+    return json_response({"odata.metadata": metadata(ctx.base_url, "subtaskinfo", element=False), "value": []})
+
+
+ROUTES = [
+    Route("POST", "/jobs/{jobId}/tasks", create_task),
+    Route("GET", "/jobs/{jobId}/tasks", list_tasks),
+    Route("POST", "/jobs/{jobId}/addtaskcollection", add_task_collection),
+    Route("GET", "/jobs/{jobId}/tasks/{taskId}", get_task),
+    Route("PUT", "/jobs/{jobId}/tasks/{taskId}", replace_task),
+    Route("DELETE", "/jobs/{jobId}/tasks/{taskId}", delete_task),
+    Route("POST", "/jobs/{jobId}/tasks/{taskId}/terminate", terminate_task),
+    Route("POST", "/jobs/{jobId}/tasks/{taskId}/reactivate", reactivate_task),
+    Route("GET", "/jobs/{jobId}/tasks/{taskId}/subtasksinfo", list_subtasks),
+]

@@ -1,0 +1,349 @@
+"""Jobs: creation, update, terminate, delete, disable/enable, and task counts."""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from batch_emulator.errors import (
+    ActiveJobAndScheduleQuotaReached,
+    Conflict,
+    JobBeingDeleted,
+    JobBeingTerminated,
+    JobCompleted,
+    JobExists,
+    JobNotFound,
+    MissingRequiredProperty,
+    OperationNotImplemented,
+)
+from batch_emulator.models.tasks import TASK_ENDED, end_task
+from batch_emulator.models.validation import (
+    id_key,
+    optional_bool,
+    optional_duration_seconds,
+    optional_enum,
+    optional_int,
+    optional_list,
+    require_object,
+    require_str,
+    validate_environment,
+    validate_id,
+)
+
+if TYPE_CHECKING:
+    from batch_emulator.models.account import Account
+    from batch_emulator.models.tasks import Task
+
+ALL_TASKS_COMPLETE = ("noaction", "terminatejob")
+TASK_FAILURE = ("noaction", "performexitoptionsjobaction")
+DISABLE_OPTIONS = ("requeue", "terminate", "wait")
+_COUNT_NAMES = ("active", "running", "completed", "succeeded", "failed")
+
+
+class Job:
+    """A job: its specification, state, tasks and the queue of tasks waiting for a node."""
+
+    __slots__ = (
+        "account",
+        "creation_time",
+        "disable_option",
+        "end_time",
+        "id",
+        "in_flight",
+        "key",
+        "last_modified",
+        "prev_state",
+        "prev_state_time",
+        "queue",
+        "removed",
+        "seq",
+        "slot_counts",
+        "spec",
+        "state",
+        "state_time",
+        "task_counts",
+        "task_seq",
+        "tasks",
+        "terminate_reason",
+    )
+
+    def __init__(self, account: Account, job_id: str, spec: dict[str, Any], seq: int, now: float) -> None:
+        """Create an ``active`` job from a validated body (``spec`` excludes ``id``)."""
+        self.account = account
+        self.id = job_id
+        self.key = id_key(job_id)
+        self.seq = seq
+        self.spec = spec
+        self.state = "active"
+        self.state_time = now
+        self.prev_state: str | None = None
+        self.prev_state_time: float | None = None
+        self.creation_time = now
+        self.last_modified = now
+        self.end_time: float | None = None
+        self.terminate_reason: str | None = None
+        self.disable_option: str | None = None
+        self.tasks: dict[str, Task] = {}
+        self.queue: deque[Task] = deque()
+        self.task_seq = 0
+        self.in_flight = 0  # task processes of this job still in the worker pool
+        self.task_counts = dict.fromkeys(_COUNT_NAMES, 0)
+        self.slot_counts = dict.fromkeys(_COUNT_NAMES, 0)
+        self.removed = False
+
+    @property
+    def pool_id(self) -> str:
+        """The id of the pool the job runs on."""
+        return str(self.spec["poolInfo"]["poolId"])
+
+    @property
+    def priority(self) -> int:
+        """Scheduling priority (-1000..1000, higher first)."""
+        return int(self.spec.get("priority", 0))
+
+    @property
+    def max_parallel_tasks(self) -> int:
+        """Most tasks running at once (-1: no limit)."""
+        return int(self.spec.get("maxParallelTasks", -1))
+
+    @property
+    def on_all_tasks_complete(self) -> str:
+        """``noaction`` or ``terminatejob``."""
+        return str(self.spec.get("onAllTasksComplete", "noaction"))
+
+    def touch(self, now: float) -> None:
+        """Record a modification (changes the ETag)."""
+        self.last_modified = max(now, self.last_modified + 1e-6)
+
+    def set_state(self, state: str, now: float) -> None:
+        """Enter ``state``, remembering the previous one."""
+        if state != self.state:
+            self.prev_state, self.prev_state_time = self.state, self.state_time
+            self.state, self.state_time = state, now
+        self.touch(now)
+        self.account.changes.jobs.add(self)
+
+    def count(self, task: Task, sign: int) -> None:
+        """Add (``sign=1``) or remove (``-1``) a task's current state from the counters."""
+        bucket = "running" if task.state in ("preparing", "running") else task.state
+        self.task_counts[bucket] += sign
+        self.slot_counts[bucket] += sign * task.required_slots
+        if task.state == "completed":
+            outcome = "succeeded" if task.result == "success" else "failed"
+            self.task_counts[outcome] += sign
+            self.slot_counts[outcome] += sign * task.required_slots
+
+    def all_tasks_complete(self) -> bool:
+        """True when no task is active, preparing or running (also when the job has no tasks)."""
+        return self.task_counts["active"] == 0 and self.task_counts["running"] == 0
+
+
+def _validate_job_spec(data: dict[str, Any]) -> dict[str, Any]:
+    pool_info = data.get("poolInfo")
+    if pool_info is None:
+        raise MissingRequiredProperty("poolInfo")
+    pool_info = require_object(pool_info, "poolInfo")
+    if pool_info.get("autoPoolSpecification") is not None:
+        raise OperationNotImplemented("auto pools (poolInfo.autoPoolSpecification)")
+    validate_id(require_str(pool_info, "poolId", path="poolInfo.poolId"), "poolInfo.poolId")
+    _validate_updatable(data)
+    for name in ("jobManagerTask", "jobPreparationTask", "jobReleaseTask"):
+        if data.get(name) is not None:
+            raise OperationNotImplemented(f"{name}")
+    optional_bool(data, "usesTaskDependencies", False)
+    validate_environment(optional_list(data, "commonEnvironmentSettings"), "commonEnvironmentSettings")
+    spec = {name: value for name, value in data.items() if name != "id"}
+    for name, allowed in (("onAllTasksComplete", ALL_TASKS_COMPLETE), ("onTaskFailure", TASK_FAILURE)):
+        if name in spec:
+            spec[name] = optional_enum(data, name, allowed, allowed[0])
+    return spec
+
+
+def _validate_updatable(data: dict[str, Any]) -> None:
+    optional_int(data, "priority", 0, minimum=-1000, maximum=1000)
+    max_parallel = optional_int(data, "maxParallelTasks", -1, minimum=-1)
+    if max_parallel == 0:
+        from batch_emulator.errors import InvalidPropertyValue
+
+        raise InvalidPropertyValue("maxParallelTasks", 0, "The value must be -1 or greater than 0.")
+    optional_bool(data, "allowTaskPreemption", False)
+    optional_enum(data, "onAllTasksComplete", ALL_TASKS_COMPLETE, "noaction")
+    optional_enum(data, "onTaskFailure", TASK_FAILURE, "noaction")
+    constraints = data.get("constraints")
+    if constraints is not None:
+        constraints = require_object(constraints, "constraints")
+        optional_duration_seconds(constraints, "maxWallClockTime", path="constraints.maxWallClockTime")
+        optional_int(constraints, "maxTaskRetryCount", 0, minimum=-1, path="constraints.maxTaskRetryCount")
+    optional_list(data, "metadata")
+
+
+def create_job(account: Account, body: object, now: float) -> Job:
+    """Validate a ``BatchJobCreateOptions`` body and add the job.
+
+    Returns:
+        The new ``active`` job (its pool need not exist: its tasks then stay active).
+
+    Raises:
+        BatchError: invalid body (400), unsupported feature (501), duplicate id or quota (409).
+    """
+    data = require_object(body)
+    job_id = validate_id(data.get("id"))
+    spec = _validate_job_spec(data)
+    key = id_key(job_id)
+    if key in account.jobs:
+        raise JobExists()
+    active = sum(1 for job in account.jobs.values() if job.state != "completed")
+    if active >= account.quotas.active_jobs:
+        raise ActiveJobAndScheduleQuotaReached()
+    job = Job(account, job_id, spec, account.next_seq(), now)
+    account.jobs[key] = job
+    account.changes.jobs.add(job)
+    account.pending_jobs.add(job)
+    account.notify()
+    return job
+
+
+def get_job(account: Account, job_id: str) -> Job:
+    """Return a job by id (case-insensitive).
+
+    Raises:
+        JobNotFound: no such job.
+    """
+    job = account.jobs.get(id_key(job_id))
+    if job is None:
+        raise JobNotFound()
+    return job
+
+
+def _check_modifiable(job: Job) -> None:
+    if job.state == "deleting":
+        raise JobBeingDeleted()
+    if job.state == "terminating":
+        raise JobBeingTerminated()
+    if job.state == "completed":
+        raise JobCompleted()
+
+
+def update_job(account: Account, job_id: str, body: object, now: float, *, replace: bool) -> Job:
+    """Apply ``PATCH /jobs/{id}`` (merge) or ``PUT /jobs/{id}`` (replace the updatable properties).
+
+    Raises:
+        BatchError: no such job, job not modifiable, invalid body.
+    """
+    data = require_object(body)
+    job = get_job(account, job_id)
+    _check_modifiable(job)
+    _validate_updatable(data)
+    if data.get("networkConfiguration") is not None:
+        raise OperationNotImplemented("updating the job networkConfiguration")
+    if "poolInfo" in data and data["poolInfo"] is not None:
+        pool_info = require_object(data["poolInfo"], "poolInfo")
+        if pool_info.get("autoPoolSpecification") is not None:
+            raise OperationNotImplemented("auto pools (poolInfo.autoPoolSpecification)")
+        validate_id(require_str(pool_info, "poolId", path="poolInfo.poolId"), "poolInfo.poolId")
+        if job.state != "disabled" and id_key(pool_info["poolId"]) != id_key(job.pool_id):
+            raise Conflict("The pool of a job can only be changed while the job is disabled.")
+    updatable = (
+        "priority",
+        "maxParallelTasks",
+        "allowTaskPreemption",
+        "constraints",
+        "poolInfo",
+        "onAllTasksComplete",
+        "metadata",
+    )
+    for name in updatable:
+        if name in data and data[name] is not None:
+            value = data[name]
+            if name == "onAllTasksComplete":
+                value = str(value).lower()
+            job.spec[name] = value
+        elif replace and name not in ("poolInfo",):
+            job.spec.pop(name, None)
+    job.touch(now)
+    account.changes.jobs.add(job)
+    account.pending_jobs.add(job)
+    account.notify()
+    return job
+
+
+def terminate_job(account: Account, job_id: str, reason: str | None, now: float) -> Job:
+    """Start terminating a job: running tasks are ended, active ones stay active and never run.
+
+    Raises:
+        BatchError: no such job, or it is being deleted, terminated or already completed (409).
+    """
+    job = get_job(account, job_id)
+    _check_modifiable(job)
+    begin_termination(job, reason or "UserTerminate", now)
+    return job
+
+
+def begin_termination(job: Job, reason: str, now: float) -> None:
+    """Move a job to ``terminating``; the scheduler completes it once its processes have stopped."""
+    job.terminate_reason = reason
+    job.set_state("terminating", now)
+    for task in list(job.tasks.values()):
+        if task.state in ("preparing", "running"):
+            end_task(task, now, TASK_ENDED)
+    job.account.pending_jobs.add(job)
+    job.account.notify()
+
+
+def delete_job(account: Account, job_id: str, now: float) -> Job:
+    """Mark a job ``deleting``; the scheduler stops its processes and removes it with its tasks.
+
+    Raises:
+        JobNotFound: no such job.
+    """
+    job = get_job(account, job_id)
+    if job.state != "deleting":
+        job.set_state("deleting", now)
+        for task in job.tasks.values():
+            if task.cancel is not None:
+                task.cancel.set()
+    account.pending_jobs.add(job)
+    account.notify()
+    return job
+
+
+def disable_job(account: Account, job_id: str, body: object, now: float) -> Job:
+    """Disable a job (``disableTasks``: requeue, terminate or wait for running tasks).
+
+    Raises:
+        BatchError: no such job, job not active, invalid body.
+    """
+    data = require_object(body)
+    job = get_job(account, job_id)
+    _check_modifiable(job)
+    option = optional_enum(data, "disableTasks", DISABLE_OPTIONS, "")
+    if not option:
+        raise MissingRequiredProperty("disableTasks")
+    if job.state not in ("active", "enabling"):
+        raise Conflict("The job is not active.")
+    job.disable_option = option
+    job.set_state("disabling", now)
+    account.pending_jobs.add(job)
+    account.notify()
+    return job
+
+
+def enable_job(account: Account, job_id: str, now: float) -> Job:
+    """Enable a disabled job.
+
+    Raises:
+        BatchError: no such job, or it is not disabled (409).
+    """
+    job = get_job(account, job_id)
+    _check_modifiable(job)
+    if job.state not in ("disabled", "disabling"):
+        raise Conflict("The job is not disabled.")
+    job.set_state("enabling", now)
+    account.pending_jobs.add(job)
+    account.notify()
+    return job
+
+
+def task_counts(job: Job) -> dict[str, Any]:
+    """Return the ``taskcounts`` body: task and slot counts by state."""
+    return {"taskCounts": dict(job.task_counts), "taskSlotCounts": dict(job.slot_counts)}

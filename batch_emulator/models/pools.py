@@ -1,0 +1,362 @@
+"""Pools: creation, resize, deletion and node counts (allocation itself is done by the scheduler)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from batch_emulator.errors import (
+    InvalidPropertyValue,
+    MissingRequiredProperty,
+    OperationNotImplemented,
+    PoolBeingDeleted,
+    PoolExists,
+    PoolNotFound,
+    PoolQuotaReached,
+)
+from batch_emulator.models.account import Account
+from batch_emulator.models.nodes import COUNTED_STATES, Node
+from batch_emulator.models.validation import (
+    id_key,
+    optional_bool,
+    optional_duration_seconds,
+    optional_enum,
+    optional_int,
+    optional_list,
+    require_object,
+    require_str,
+    validate_environment,
+    validate_id,
+    validate_resource_files,
+)
+
+MAX_TASK_SLOTS_PER_NODE = 256
+DEALLOCATION_OPTIONS = ("requeue", "terminate", "taskcompletion", "retaineddata")
+
+
+class Pool:
+    """A pool: its specification as created and its allocation state."""
+
+    __slots__ = (
+        "allocation_state",
+        "allocation_time",
+        "cores_per_node",
+        "creation_time",
+        "deallocation_option",
+        "fill_type",
+        "id",
+        "key",
+        "last_modified",
+        "node_counter",
+        "nodes",
+        "removed",
+        "resize_errors",
+        "seq",
+        "slots_per_node",
+        "spec",
+        "state",
+        "state_time",
+        "target_dedicated",
+        "target_low_priority",
+    )
+
+    def __init__(self, pool_id: str, spec: dict[str, Any], seq: int, cores_per_node: int, now: float) -> None:
+        """Create a pool record from a validated body (``spec`` excludes ``id``)."""
+        self.id = pool_id
+        self.key = id_key(pool_id)
+        self.seq = seq
+        self.spec = spec
+        self.cores_per_node = cores_per_node
+        self.slots_per_node = int(spec.get("taskSlotsPerNode", 1))
+        self.fill_type = str(spec.get("taskSchedulingPolicy", {}).get("nodeFillType", "spread"))
+        self.state = "active"
+        self.state_time = now
+        self.allocation_state = "resizing"
+        self.allocation_time = now
+        self.target_dedicated = int(spec.get("targetDedicatedNodes", 0))
+        self.target_low_priority = int(spec.get("targetLowPriorityNodes", 0))
+        self.deallocation_option = "requeue"
+        self.resize_errors: list[dict[str, Any]] = []
+        self.creation_time = now
+        self.last_modified = now
+        self.nodes: dict[str, Node] = {}
+        self.node_counter = 0
+        self.removed = False
+
+    @property
+    def start_task(self) -> dict[str, Any] | None:
+        """The pool's ``startTask`` (wire JSON), if any."""
+        value = self.spec.get("startTask")
+        return value if isinstance(value, dict) else None
+
+    def touch(self, now: float) -> None:
+        """Record a modification (changes the ETag)."""
+        self.last_modified = max(now, self.last_modified + 1e-6)
+
+    def current_nodes(self, dedicated: bool) -> int:
+        """Nodes of one kind in the pool (leaving ones included until they are gone)."""
+        return sum(1 for node in self.nodes.values() if node.is_dedicated == dedicated)
+
+
+def validate_start_task(start_task: object, path: str = "startTask") -> dict[str, Any]:
+    """Check a pool ``startTask`` body.
+
+    Returns:
+        The start task, with ``waitForSuccess`` defaulted to true as Batch does.
+
+    Raises:
+        BatchError: an invalid or unsupported property.
+    """
+    body = require_object(start_task, path)
+    require_str(body, "commandLine", path=f"{path}.commandLine")
+    validate_resource_files(optional_list(body, "resourceFiles", path=f"{path}.resourceFiles"), f"{path}.resourceFiles")
+    validate_environment(
+        optional_list(body, "environmentSettings", path=f"{path}.environmentSettings"), f"{path}.environmentSettings"
+    )
+    optional_int(body, "maxTaskRetryCount", 0, minimum=-1, path=f"{path}.maxTaskRetryCount")
+    if body.get("containerSettings"):
+        raise OperationNotImplemented(f"{path}.containerSettings (container tasks)")
+    result = dict(body)
+    result["waitForSuccess"] = optional_bool(body, "waitForSuccess", True, path=f"{path}.waitForSuccess")
+    return result
+
+
+def _validate_vm_configuration(account: Account, body: dict[str, Any]) -> dict[str, Any]:
+    config = body.get("virtualMachineConfiguration")
+    if config is None:
+        if body.get("cloudServiceConfiguration") is not None:
+            raise InvalidPropertyValue(
+                "cloudServiceConfiguration", "…", "Cloud service pools are retired; use virtualMachineConfiguration."
+            )
+        raise MissingRequiredProperty("virtualMachineConfiguration")
+    config = require_object(config, "virtualMachineConfiguration")
+    reference = config.get("imageReference")
+    if reference is None:
+        raise MissingRequiredProperty("virtualMachineConfiguration.imageReference")
+    reference = require_object(reference, "virtualMachineConfiguration.imageReference")
+    sku = require_str(config, "nodeAgentSKUId", path="virtualMachineConfiguration.nodeAgentSKUId")
+    if reference.get("virtualMachineImageId") or reference.get("sharedGalleryImageId"):
+        raise OperationNotImplemented("custom images (virtualMachineImageId)")
+    if account.catalog.find_image(reference, sku) is None:
+        raise InvalidPropertyValue(
+            "virtualMachineConfiguration.nodeAgentSKUId",
+            sku,
+            "The image reference and node agent SKU are not a supported combination "
+            "(see GET /supportedimages of the local Batch service).",
+        )
+    if config.get("containerConfiguration"):
+        raise OperationNotImplemented("virtualMachineConfiguration.containerConfiguration (container pools)")
+    return config
+
+
+def create_pool(account: Account, body: object, now: float) -> Pool:
+    """Validate a ``BatchPoolCreateOptions`` body and add the pool (nodes are allocated later).
+
+    Args:
+        account: The account.
+        body: The parsed JSON body.
+        now: Current time.
+
+    Returns:
+        The new pool, in allocation state ``resizing``.
+
+    Raises:
+        BatchError: invalid body (400), unsupported feature (501), duplicate id or quota (409).
+    """
+    data = require_object(body)
+    pool_id = validate_id(data.get("id"))
+    key = id_key(pool_id)
+    vm_size = require_str(data, "vmSize")
+    cores = account.catalog.cores(vm_size)
+    if cores is None:
+        raise InvalidPropertyValue("vmSize", vm_size, "The VM size is not in the local Batch service's catalogue.")
+    _validate_vm_configuration(account, data)
+    if optional_bool(data, "enableAutoScale", False):
+        raise OperationNotImplemented("pool autoscale (enableAutoScale)")
+    optional_int(data, "targetDedicatedNodes", 0, minimum=0)
+    optional_int(data, "targetLowPriorityNodes", 0, minimum=0)
+    optional_int(data, "taskSlotsPerNode", 1, minimum=1, maximum=MAX_TASK_SLOTS_PER_NODE)
+    optional_duration_seconds(data, "resizeTimeout")
+    policy = data.get("taskSchedulingPolicy")
+    if policy is not None:
+        policy = require_object(policy, "taskSchedulingPolicy")
+        policy["nodeFillType"] = optional_enum(
+            policy, "nodeFillType", ("spread", "pack"), "spread", path="taskSchedulingPolicy.nodeFillType"
+        )
+    for unsupported in ("mountConfiguration", "applicationPackageReferences", "certificateReferences"):
+        if data.get(unsupported):
+            raise OperationNotImplemented(f"pool {unsupported}")
+    spec = {name: value for name, value in data.items() if name != "id"}
+    spec["vmSize"] = vm_size.lower()
+    if data.get("startTask") is not None:
+        spec["startTask"] = validate_start_task(data["startTask"])
+    if key in account.pools:
+        raise PoolExists()
+    if len(account.pools) >= account.quotas.pools:
+        raise PoolQuotaReached()
+    pool = Pool(pool_id, spec, account.next_seq(), cores, now)
+    account.pools[key] = pool
+    account.changes.pools.add(pool)
+    account.pending_pools.add(pool)
+    account.notify()
+    return pool
+
+
+def get_pool(account: Account, pool_id: str) -> Pool:
+    """Return a pool by id (case-insensitive).
+
+    Raises:
+        PoolNotFound: no such pool.
+    """
+    pool = account.pools.get(id_key(pool_id))
+    if pool is None:
+        raise PoolNotFound()
+    return pool
+
+
+def _active_pool(account: Account, pool_id: str) -> Pool:
+    pool = get_pool(account, pool_id)
+    if pool.state == "deleting":
+        raise PoolBeingDeleted()
+    return pool
+
+
+def resize_pool(account: Account, pool_id: str, body: object, now: float) -> Pool:
+    """Change a pool's target node counts (``BatchPoolResizeOptions``).
+
+    Returns:
+        The pool, now ``resizing``.
+
+    Raises:
+        BatchError: unknown pool, pool being deleted, invalid body.
+    """
+    data = require_object(body)
+    pool = _active_pool(account, pool_id)
+    dedicated = optional_int(data, "targetDedicatedNodes", pool.target_dedicated, minimum=0)
+    low_priority = optional_int(data, "targetLowPriorityNodes", pool.target_low_priority, minimum=0)
+    option = optional_enum(data, "nodeDeallocationOption", DEALLOCATION_OPTIONS, "requeue")
+    optional_duration_seconds(data, "resizeTimeout")
+    pool.target_dedicated = dedicated
+    pool.target_low_priority = low_priority
+    pool.deallocation_option = option
+    pool.resize_errors = []
+    _start_resizing(account, pool, now)
+    return pool
+
+
+def stop_resize(account: Account, pool_id: str, now: float) -> Pool:
+    """Stop an ongoing resize: the targets become the nodes the pool has now.
+
+    Raises:
+        BatchError: unknown pool or pool being deleted.
+    """
+    pool = _active_pool(account, pool_id)
+    if pool.allocation_state != "steady":
+        pool.target_dedicated = sum(1 for n in pool.nodes.values() if n.is_dedicated and n.removing is None)
+        pool.target_low_priority = sum(1 for n in pool.nodes.values() if not n.is_dedicated and n.removing is None)
+        pool.resize_errors = [
+            {
+                "code": "ResizeStopped",
+                "message": "Desired number of dedicated nodes could not be allocated due to a stop resize operation",
+            }
+        ]
+        _start_resizing(account, pool, now, state="stopping")
+    return pool
+
+
+def remove_nodes(account: Account, pool_id: str, body: object, now: float) -> Pool:
+    """Remove specific nodes (``BatchNodeRemoveOptions``): the targets drop by their number.
+
+    Raises:
+        BatchError: unknown pool or node, invalid body.
+    """
+    from batch_emulator.models.nodes import find_node
+
+    data = require_object(body)
+    pool = _active_pool(account, pool_id)
+    names = optional_list(data, "nodeList")
+    if not names:
+        raise MissingRequiredProperty("nodeList")
+    option = optional_enum(data, "nodeDeallocationOption", DEALLOCATION_OPTIONS, "requeue")
+    nodes = [find_node(pool, str(name)) for name in names]
+    for node in nodes:
+        if node.removing is None:
+            node.removing = option
+            if node.is_dedicated:
+                pool.target_dedicated = max(0, pool.target_dedicated - 1)
+            else:
+                pool.target_low_priority = max(0, pool.target_low_priority - 1)
+    _start_resizing(account, pool, now)
+    return pool
+
+
+def _start_resizing(account: Account, pool: Pool, now: float, state: str = "resizing") -> None:
+    pool.allocation_state = state
+    pool.allocation_time = now
+    pool.touch(now)
+    account.changes.pools.add(pool)
+    account.pending_pools.add(pool)
+    account.notify()
+
+
+def delete_pool(account: Account, pool_id: str, now: float) -> Pool:
+    """Mark a pool ``deleting``; the scheduler stops its work and removes it.
+
+    Raises:
+        PoolNotFound: no such pool.
+    """
+    pool = get_pool(account, pool_id)
+    if pool.state != "deleting":
+        pool.state = "deleting"
+        pool.state_time = now
+        pool.touch(now)
+        account.changes.pools.add(pool)
+    account.pending_pools.add(pool)
+    account.notify()
+    return pool
+
+
+def update_pool_properties(account: Account, pool_id: str, body: object, now: float, *, replace: bool) -> Pool:
+    """Apply ``PATCH /pools/{id}`` (merge) or ``POST .../updateproperties`` (replace) for the supported fields.
+
+    Supported: ``startTask``, ``metadata``, ``displayName``. Other fields answer 501.
+
+    Raises:
+        BatchError: unknown pool, invalid body, unsupported field.
+    """
+    data = require_object(body)
+    pool = _active_pool(account, pool_id)
+    supported = {"startTask", "metadata", "displayName", "applicationPackageReferences", "certificateReferences"}
+    for name, value in data.items():
+        if name not in supported:
+            raise OperationNotImplemented(f"updating the pool property {name}")
+        if name in ("applicationPackageReferences", "certificateReferences") and value:
+            raise OperationNotImplemented(f"pool {name}")
+    if "startTask" in data and data["startTask"] is not None:
+        pool.spec["startTask"] = validate_start_task(data["startTask"])
+    elif replace:
+        pool.spec.pop("startTask", None)
+    if "metadata" in data or replace:
+        pool.spec["metadata"] = optional_list(data, "metadata")
+    if "displayName" in data:
+        pool.spec["displayName"] = data["displayName"]
+    pool.touch(now)
+    account.changes.pools.add(pool)
+    return pool
+
+
+def node_counts(account: Account) -> list[dict[str, Any]]:
+    """Return ``/nodecounts`` entries: per pool, node counts by state for dedicated and spot nodes."""
+    result = []
+    for pool in account.pools.values():
+        entry: dict[str, Any] = {"poolId": pool.id}
+        for dedicated, label in ((True, "dedicated"), (False, "lowPriority")):
+            counts = dict.fromkeys(COUNTED_STATES.values(), 0)
+            total = 0
+            for node in pool.nodes.values():
+                if node.is_dedicated == dedicated:
+                    counts[COUNTED_STATES.get(node.state, "unknown")] += 1
+                    total += 1
+            counts["total"] = total
+            entry[label] = counts
+        result.append(entry)
+    return result
