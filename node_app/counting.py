@@ -13,7 +13,8 @@ Two passes share one loop (:func:`_count_stripped`):
   ``str.split()`` knows (``\\x1c``-``\\x1f``, NBSP, U+2000-U+200A, U+3000, ...). Such whitespace stays inside a key,
   where the end-of-pass check finds it; invalid UTF-8 also shows up as a key that does not decode.
 * in those cases the file is read again by the exact pass, which decodes each block incrementally (reporting the
-  byte offset of invalid UTF-8) and applies ``str.split()``/``str.strip()`` itself.
+  byte offset of invalid UTF-8) and applies ``str.split()``/``str.strip()`` itself. New keys are checked after
+  every block (each distinct key once), so the switch happens at the first offending block, not at the end.
 
 Counting stripped keys in a ``Counter`` keeps each word at the position of its first occurrence, so
 ``Counter.most_common`` orders ties exactly as it does on the tutorial's whole-file list.
@@ -24,8 +25,8 @@ from __future__ import annotations
 import codecs
 import string
 from collections import Counter
-from collections.abc import Iterable, Iterator
-from itertools import repeat
+from collections.abc import Callable, Iterable, Iterator
+from itertools import islice, repeat
 from typing import AnyStr, BinaryIO
 
 from node_app.errors import InputNotUtf8Error
@@ -67,8 +68,11 @@ def count_words(
     if strip_bom and stream.read(len(codecs.BOM_UTF8)) == codecs.BOM_UTF8:
         start = stream.tell()
     stream.seek(start)
-    fast_counts = _count_stripped(_byte_blocks(stream, chunk_size), _PUNCTUATION_BYTES)
-    words = _decode_keys(fast_counts, casefold=casefold)
+    try:
+        fast_counts = _count_stripped(_byte_blocks(stream, chunk_size), _PUNCTUATION_BYTES, _check_new_keys)
+        words = _decode_keys(fast_counts, casefold=casefold)
+    except _NeedsExactPass:
+        words = None
     if words is not None:
         return words
     stream.seek(start)
@@ -89,9 +93,21 @@ def top_words(counts: Counter[str], number: int) -> list[tuple[str, int]]:
     return counts.most_common(number)
 
 
-def _count_stripped(blocks: Iterable[AnyStr], punctuation: AnyStr) -> Counter[AnyStr]:
-    """Split blocks on whitespace, strip punctuation from each token and count, carrying split tokens over."""
+class _NeedsExactPass(Exception):
+    """The fast pass met a key that is not UTF-8 or holds whitespace only ``str.split`` knows."""
+
+
+def _count_stripped(
+    blocks: Iterable[AnyStr],
+    punctuation: AnyStr,
+    check_new_keys: Callable[[Counter[AnyStr], int], None] | None = None,
+) -> Counter[AnyStr]:
+    """Split blocks on whitespace, strip punctuation from each token and count, carrying split tokens over.
+
+    ``check_new_keys(counts, n)`` is called after a block that added ``n`` keys (the last ``n`` in the counter).
+    """
     counts: Counter[AnyStr] = Counter()
+    known_keys = 0
     update = counts.update
     strip = type(punctuation).strip
     punctuation_for_each = repeat(punctuation)
@@ -113,6 +129,9 @@ def _count_stripped(blocks: Iterable[AnyStr], punctuation: AnyStr) -> Counter[An
             pending.append(tokens.pop())
         # map() over the unbound method keeps the per-token work in C; Counter.update counts in C.
         update(map(strip, tokens, punctuation_for_each))
+        if check_new_keys is not None and len(counts) != known_keys:
+            check_new_keys(counts, len(counts) - known_keys)
+            known_keys = len(counts)
     if pending:
         token = pending[0][:0].join(pending)
         counts[strip(token, punctuation)] += 1
@@ -145,6 +164,19 @@ def _text_blocks(stream: BinaryIO, chunk_size: int, start_offset: int) -> Iterat
         decoder.decode(b"", final=True)
     except UnicodeDecodeError as error:
         raise InputNotUtf8Error(consumed - buffered + error.start, error.reason) from None
+
+
+def _check_new_keys(counts: Counter[bytes], new_keys: int) -> None:
+    """Raise :class:`_NeedsExactPass` if one of the newest keys is not plain UTF-8 text without whitespace."""
+    for key in islice(reversed(counts), new_keys):  # dicts are reversible from Python 3.8
+        if key.isascii() and key.isalnum():
+            continue
+        try:
+            word = key.decode("utf-8")
+        except UnicodeDecodeError:
+            raise _NeedsExactPass from None
+        if word and word.split() != [word]:
+            raise _NeedsExactPass
 
 
 def _decode_keys(counts: Counter[bytes], *, casefold: bool) -> Counter[str] | None:

@@ -165,3 +165,30 @@ def test_casefold_equals_folding_the_tutorials_words(seed: int) -> None:
         expected = Counter([w.strip(string.punctuation).casefold() for w in data.decode().split()])
         for chunk_size in (1, 3, 64 * 1024):
             assert list(count(data, casefold=True, chunk_size=chunk_size).items()) == list(expected.items())
+
+
+class _ReadCounter(io.BytesIO):
+    """A stream that counts the bytes handed out."""
+
+    bytes_read = 0
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        block = super().read(size)
+        self.bytes_read += len(block)
+        return block
+
+
+def test_nbsp_early_in_the_file_switches_to_the_exact_pass_after_one_block() -> None:
+    data = "a\xa0b ".encode() + b"plain words " * 50_000
+    stream = _ReadCounter(data)
+    counts = count_words(stream, chunk_size=4096)
+    assert list(counts.items()) == [("a", 1), ("b", 1), ("plain", 50_000), ("words", 50_000)]
+    # The fast pass stopped after its first block instead of reading the whole file before the exact pass.
+    assert stream.bytes_read <= len(data) + 4096
+
+
+def test_invalid_utf8_early_in_the_file_is_reported_without_reading_it_all() -> None:
+    stream = _ReadCounter(b"caf\xe9 " + b"plain words " * 50_000)
+    with pytest.raises(InputNotUtf8Error, match="byte offset 3$"):
+        count_words(stream, chunk_size=4096)
+    assert stream.bytes_read <= 2 * 4096
