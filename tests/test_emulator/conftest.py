@@ -1,0 +1,104 @@
+"""Fixtures for the local Batch service tests: an in-process service and an unmodified azure-batch client."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import pytest
+from azure.batch import BatchClient
+from azure.batch import models as batch_models
+from azure.core.credentials import AzureNamedKeyCredential
+
+from batch_emulator.server import EmulatorConfig, ThreadedEmulator
+
+T = TypeVar("T")
+UBUNTU_2204 = {
+    "publisher": "canonical",
+    "offer": "0001-com-ubuntu-server-jammy",
+    "sku": "22_04-lts",
+    "version": "latest",
+}
+
+
+def wait_until(condition: Callable[[], T], *, timeout: float = 15.0, what: str = "condition") -> T:
+    """Poll ``condition`` until it returns something truthy; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.02)  # polling interval of a condition with a deadline
+
+
+def pool_options(pool_id: str, *, nodes: int = 1, slots: int = 1, **extra: Any) -> batch_models.BatchPoolCreateOptions:
+    """A Batch pool on the emulator's Ubuntu 22.04 image."""
+    return batch_models.BatchPoolCreateOptions(
+        id=pool_id,
+        vm_size="standard_d2s_v3",
+        virtual_machine_configuration=batch_models.VirtualMachineConfiguration(
+            image_reference=batch_models.BatchVmImageReference(**UBUNTU_2204),
+            node_agent_sku_id="batch.node.ubuntu 22.04",
+        ),
+        target_dedicated_nodes=nodes,
+        task_slots_per_node=slots,
+        **extra,
+    )
+
+
+def make_client(emulator: ThreadedEmulator, key: str | None = None) -> BatchClient:
+    """An azure-batch client for the emulator's account."""
+    return BatchClient(emulator.url, AzureNamedKeyCredential(emulator.account_name, key or emulator.account_key))
+
+
+def wait_for_idle_nodes(client: BatchClient, pool_id: str, count: int) -> list[batch_models.BatchNode]:
+    """Wait until the pool has ``count`` idle nodes."""
+
+    def idle() -> list[batch_models.BatchNode] | None:
+        nodes = list(client.list_nodes(pool_id))
+        ready = len(nodes) == count and all(node.state == "idle" for node in nodes)
+        return nodes if ready else None
+
+    return wait_until(idle, what=f"{count} idle nodes in {pool_id}")
+
+
+def wait_for_tasks(client: BatchClient, job_id: str, total: int, timeout: float = 30.0) -> Any:
+    """Wait until ``total`` tasks of the job are completed; returns the task counts."""
+
+    def done() -> Any:
+        counts = client.get_job_task_counts(job_id)
+        return counts if counts.task_counts.completed == total else None
+
+    return wait_until(done, timeout=timeout, what=f"{total} completed tasks in {job_id}")
+
+
+class Helpers:
+    """Test helpers shared through the ``helpers`` fixture (test modules cannot import conftest)."""
+
+    wait_until = staticmethod(wait_until)
+    pool_options = staticmethod(pool_options)
+    make_client = staticmethod(make_client)
+    wait_for_idle_nodes = staticmethod(wait_for_idle_nodes)
+    wait_for_tasks = staticmethod(wait_for_tasks)
+
+
+@pytest.fixture(scope="session")
+def helpers() -> type[Helpers]:
+    """The helper functions above."""
+    return Helpers
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[ThreadedEmulator]:
+    """One local Batch service per test module (fast node allocation)."""
+    with ThreadedEmulator(EmulatorConfig(port=0, allocation_seconds=0.05)) as running:
+        yield running
+
+
+@pytest.fixture
+def client(emulator: ThreadedEmulator) -> BatchClient:
+    """An unmodified azure-batch 15 client signed with the emulator's well-known key."""
+    return make_client(emulator)
