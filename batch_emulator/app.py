@@ -78,6 +78,7 @@ class RequestLogMiddleware:
         host = headers.get("host") or "{}:{}".format(*scope.get("server") or ("127.0.0.1", 0))
         state: dict[str, Any] = {"request_id": request_id, "base_url": f"{scope['scheme']}://{host}"}
         scope[_STATE] = state
+        self.service.account.stats.requests += 1
         status = [0]
         response_started = [False]
 
@@ -103,7 +104,6 @@ class RequestLogMiddleware:
                 raise
             await self._error(InternalError(), scope, state).__call__(scope, receive, send_with_ids)
         finally:
-            self.service.account.stats.requests += 1
             _access_log.info(
                 "%s %s -> %d (%.1f ms) request-id=%s",
                 scope["method"],

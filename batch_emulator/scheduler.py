@@ -162,6 +162,7 @@ class Scheduler:
         """Resume work found in the account (after a load) and start the scheduling thread."""
         with self.account.lock:
             self._recover(now_ts())
+        self._woken = True  # the first step picks up what was recovered
         self._thread.start()
 
     def stop(self) -> None:
