@@ -50,7 +50,6 @@ from node_app.errors import (
     UsageError,
 )
 from node_app.output import BatchIdentity, format_report, output_file_name
-from node_app.upload import blob_url, default_blob_endpoint, upload_block_blob
 
 PROG = "node_app"
 
@@ -150,6 +149,8 @@ def _run(argv: Sequence[str] | None, environ: Mapping[str, str]) -> int:
         raise FileAccessError(f"cannot write output file {name!r}: {error.strerror or error}") from None
     summary = f"{PROG}: wrote {name} ({len(top)} of {len(counts)} distinct words)"
     if target is not None:
+        from node_app.upload import upload_block_blob
+
         result = upload_block_blob(target.url, target.sas, report)
         summary += f"; uploaded to {target.url} (HTTP {result.status}, attempts: {result.attempts})"
     print(summary)
@@ -158,6 +159,9 @@ def _run(argv: Sequence[str] | None, environ: Mapping[str, str]) -> int:
 
 def _upload_target(args: argparse.Namespace, environ: Mapping[str, str], blob_name: str) -> UploadTarget:
     """Check the upload arguments before any work is done."""
+    # Imported here: urllib.request pulls in ssl, http.client and email (~20 ms), which --no-upload never needs.
+    from node_app.upload import blob_url, default_blob_endpoint
+
     if not args.storagecontainer:
         raise UsageError("--storagecontainer is required (or pass --no-upload)")
     if args.blob_endpoint:
