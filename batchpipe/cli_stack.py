@@ -6,7 +6,6 @@ See docs/ui.md for the recipes these commands shorten, and deployments/prefect.y
 from __future__ import annotations
 
 import os
-import shlex
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -27,9 +26,25 @@ Approval = Literal["ask", "wait", "yes", "no"]
 
 
 def env_file_text(variables: Mapping[str, str]) -> str:
-    """Render ``variables`` as ``export NAME='value'`` lines: readable by ``sh`` (``.``) and by ``.env`` parsers."""
+    """Render ``variables`` as ``export NAME='value'`` lines: read alike by ``sh`` (``.``) and ``.env`` parsers.
+
+    Args:
+        variables: names and values (URLs, keys, connection strings).
+
+    Returns:
+        The file's text.
+
+    Raises:
+        ConfigurationError: a value holds a single quote, a backslash or a line break (the readers disagree).
+    """
     lines = [ENV_FILE_MARKER]
-    lines += [f"export {name}={shlex.quote(value)}" for name, value in sorted(variables.items())]
+    for name, value in sorted(variables.items()):
+        if any(char in value for char in "'\\\n"):
+            raise ConfigurationError(
+                f"{name} cannot go into an environment file: it holds a quote, a backslash or a line break"
+            )
+        # Single quotes: no expansion of $ or ` in sh, and none in python-dotenv.
+        lines.append(f"export {name}='{value}'")
     return "\n".join(lines) + "\n"
 
 

@@ -250,22 +250,73 @@ def start_process_worker(
     return worker
 
 
+def descendant_pids(pid: int) -> list[int]:
+    """The PIDs of a process's children, grandchildren, ... (Linux ``/proc``; empty elsewhere or once it is gone).
+
+    Args:
+        pid: a process we started.
+
+    Returns:
+        Its descendants, parents before children.
+    """
+    found: list[int] = []
+    pending = [pid]
+    while pending:
+        parent = pending.pop()
+        children: list[int] = []
+        with contextlib.suppress(OSError):
+            for thread in Path(f"/proc/{parent}/task").iterdir():
+                children += [int(c) for c in (thread / "children").read_text().split()]
+        found += children
+        pending += children
+    return found
+
+
+def _signal_pids(pids: list[int], signum: int) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
+
+
+def _wait_gone(pids: list[int], timeout: float) -> list[int]:
+    deadline = time.monotonic() + timeout
+    alive = pids
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.1)  # polling /proc for processes that are not our children (we cannot wait() on them)
+        alive = [pid for pid in alive if Path(f"/proc/{pid}").exists() and not _is_zombie(pid)]
+    return alive
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True
+
+
 def stop_worker(worker: ServiceProcess, grace: float = 5.0) -> None:
-    """Stop a worker by its PID: the first SIGTERM only stops it polling, the second one ends it.
+    """Stop a worker (or a ``serve`` process) by its PID, and the flow runs it started by theirs.
+
+    The first SIGTERM only stops a worker polling (it waits for its runs); the second one ends it. Flow-run
+    processes that are still running then (a paused run, say) are stopped by their PIDs, found under the worker's.
 
     Args:
         worker: the worker process.
         grace: seconds to wait after each signal.
     """
     process = worker.process
+    runs: list[int] = []
     for _ in range(2):
         if process.poll() is not None:
             break
+        runs += [pid for pid in descendant_pids(worker.pid) if pid not in runs]
         with contextlib.suppress(ProcessLookupError):
             process.send_signal(signal.SIGTERM)
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(grace)
     worker.stop(grace)  # SIGKILL if it is somehow still there; reaps it either way
+    _signal_pids(runs, signal.SIGTERM)
+    _signal_pids(_wait_gone(runs, grace), signal.SIGKILL)
 
 
 def run_prefect_cli(args: list[str], env: Mapping[str, str], *, cwd: Path | None = None, timeout: float = 120.0) -> str:
