@@ -149,3 +149,10 @@ def job_id_for(inputs: Sequence[InputFile], num_words: int, pool_id: str) -> str
         digest.update(f"{item.blob_name}\0{item.sha256}\n".encode())
     digest.update(f"numwords={num_words}\npool={pool_id}".encode())
     return f"batchpipe-{digest.hexdigest()[:16]}"
+
+
+def wire_text(value: object) -> str:
+    """The wire string of an SDK enum or plain value, lower-cased (``OSType.LINUX`` → ``linux``); '' for None."""
+    if value is None:
+        return ""
+    return str(getattr(value, "value", value)).lower()

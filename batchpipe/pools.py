@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from batchpipe.errors import ConfigurationError
+from batchpipe.naming import wire_text
 
 CREATED_BY_KEY = "created-by"
 CREATED_BY_VALUE = "batchpipe"
@@ -49,13 +50,13 @@ def pool_status(pool: Any, nodes: list[Any]) -> PoolStatus:
     A pool is idle when no node is busy; it has been idle since the latest node state change (or the pool's
     last allocation change when it has no nodes).
     """
-    states = [str(n.state or "").lower() for n in nodes]
-    if any(state in BUSY_NODE_STATES for state in states) or str(pool.allocation_state or "") == "resizing":
+    states = [wire_text(n.state) for n in nodes]
+    if any(state in BUSY_NODE_STATES for state in states) or wire_text(pool.allocation_state) == "resizing":
         idle_since = None
     else:
         times = [n.state_transition_time for n in nodes if n.state_transition_time]
         idle_since = max(times) if times else pool.allocation_state_transition_time or pool.creation_time
-    return PoolStatus(pool.id, str(pool.state or ""), len(nodes), idle_since)
+    return PoolStatus(pool.id, wire_text(pool.state), len(nodes), idle_since)
 
 
 def idle_longer_than(statuses: list[PoolStatus], idle: timedelta, now: datetime) -> list[PoolStatus]:

@@ -13,6 +13,7 @@ from prefect.logging import get_run_logger
 
 from batchpipe.clients import batch_client
 from batchpipe.errors import ConfigurationError
+from batchpipe.naming import wire_text
 from batchpipe.pools import CREATED_BY_KEY, CREATED_BY_VALUE
 from batchpipe.settings import Settings
 from tasks._common import AZURE_RETRIES, azure_call
@@ -56,7 +57,7 @@ def ensure_job(settings: Settings, job_id: str) -> dict[str, Any]:
         raise ConfigurationError(
             f"job {job_id!r} exists on pool {pool!r}, not {settings.pool_id!r}: set BATCHPIPE_JOB_ID"
         )
-    state = str(existing.state or "").lower()
+    state = wire_text(existing.state)
     if state not in ("active", ""):
         raise ConfigurationError(
             f"job {job_id!r} already exists and is {state}: delete it or set BATCHPIPE_JOB_ID to run again"

@@ -16,6 +16,7 @@ from prefect.logging import get_run_logger
 
 from batchpipe.clients import batch_client
 from batchpipe.errors import PipelineFailed
+from batchpipe.naming import wire_text
 from batchpipe.redact import redact
 from batchpipe.settings import Settings
 from tasks._common import AZURE_RETRIES, azure_call
@@ -88,7 +89,7 @@ def broken_nodes(client: BatchClient, pool_id: str) -> list[Any]:
     return [
         n
         for n in client.list_nodes(pool_id, select=["id", "state", "startTaskInfo"])
-        if str(n.state or "").lower() in BROKEN_NODE_STATES
+        if wire_text(n.state) in BROKEN_NODE_STATES
     ]
 
 
@@ -134,7 +135,8 @@ def describe_failures(client: BatchClient, job_id: str) -> list[FailedTask]:
 def unfinished_tasks(client: BatchClient, job_id: str) -> list[str]:
     """Ids and states of tasks that have not completed."""
     return [
-        f"{t.id} ({t.state})" for t in client.list_tasks(job_id, filter="state ne 'completed'", select=["id", "state"])
+        f"{t.id} ({wire_text(t.state)})"
+        for t in client.list_tasks(job_id, filter="state ne 'completed'", select=["id", "state"])
     ]
 
 
@@ -274,6 +276,6 @@ def _fail_on_broken_nodes(client: BatchClient, pool_id: str, broken: list[Any]) 
     exit_code = info.exit_code if info else None
     stderr = start_task_stderr(client, pool_id, node.id) or "(no stderr)"
     raise PipelineFailed(
-        f"{len(broken)} node(s) of pool {pool_id!r} cannot run tasks: node {node.id} is {node.state}"
+        f"{len(broken)} node(s) of pool {pool_id!r} cannot run tasks: node {node.id} is {wire_text(node.state)}"
         f" (start task exit code {exit_code}); start task stderr: {stderr.splitlines()[-1] if stderr else ''}"
     )

@@ -15,6 +15,7 @@ from prefect.logging import get_run_logger
 
 from batchpipe.clients import batch_client
 from batchpipe.errors import ConfigurationError
+from batchpipe.naming import wire_text
 from batchpipe.pools import CREATED_BY_KEY, CREATED_BY_VALUE
 from batchpipe.settings import Settings
 from tasks._common import AZURE_RETRIES, azure_call
@@ -56,7 +57,7 @@ def choose_image(images: Iterable[Any], image: str) -> ImageChoice:
         get = item.get if isinstance(item, dict) else lambda key, _i=item: getattr(_i, _snake(key), None)
         reference = get("imageReference")
         ref_get = reference.get if isinstance(reference, dict) else lambda key, _r=reference: getattr(_r, key, None)
-        os_type = str(get("osType") or "").lower()
+        os_type = wire_text(get("osType"))
         publisher, offer, sku = (str(ref_get(k) or "") for k in ("publisher", "offer", "sku"))
         agent = str(get("nodeAgentSKUId") or "")
         if os_type != "linux":
@@ -65,7 +66,7 @@ def choose_image(images: Iterable[Any], image: str) -> ImageChoice:
         names = f"{publisher} {offer} {sku} {agent}".lower()
         where = f"{offer} {sku} {agent}".lower()
         if distro in names and any(form in where for form in version_forms):
-            verified = str(get("verificationType") or "").lower() == "verified"
+            verified = wire_text(get("verificationType")) == "verified"
             choice = ImageChoice(publisher, offer, sku, str(ref_get("version") or "latest"), agent)
             candidates.append((verified, sku, choice))
     if not candidates:
@@ -150,7 +151,7 @@ def pool_definition(
 def incompatibilities(existing: Any, wanted: batchmodels.BatchPoolCreateOptions) -> list[str]:
     """What makes an existing pool unusable for this run (empty when it can be reused)."""
     problems = []
-    if str(existing.state or "").lower() == "deleting":
+    if wire_text(existing.state) == "deleting":
         problems.append("it is being deleted (wait for it to go, then rerun)")
     if str(existing.vm_size or "").lower() != str(wanted.vm_size).lower():
         problems.append(f"its VM size is {existing.vm_size}, this run wants {wanted.vm_size}")
