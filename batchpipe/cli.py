@@ -64,9 +64,8 @@ def emulator(
 ) -> None:
     """Run the local Azure Batch service in the foreground."""
     try:
-        from batch_emulator.server import EmulatorConfig, run_forever
-
         from batch_emulator.config import DEFAULT_ACCOUNT_KEY, DEFAULT_ACCOUNT_NAME
+        from batch_emulator.server import EmulatorConfig, run_forever
     except ImportError:
         _not_implemented("the local Azure Batch service (batch_emulator) has not landed")
         return
@@ -145,7 +144,10 @@ def _default_samples() -> Path:
 def _run_flow(
     patterns: list[str], output: Path, numwords: int | None, approval: Approval, keep_containers: bool
 ) -> dict[str, Any]:
+    from batchpipe.cli_support import quiet_explained_tracebacks
     from flows.pipeline import top_words_pipeline
+
+    quiet_explained_tracebacks()
 
     result: dict[str, Any] = top_words_pipeline(
         inputs=patterns,

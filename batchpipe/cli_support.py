@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
@@ -33,3 +34,24 @@ def one_line_errors(command: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(130) from None
 
     return wrapper
+
+
+class _NoTracebackForExplainedErrors(logging.Filter):
+    """Drop the traceback from log records of errors that already explain themselves in one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, BatchpipeError):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def quiet_explained_tracebacks() -> None:
+    """Keep Prefect's console log free of traceback soup for errors that carry a one-line explanation."""
+    quiet = _NoTracebackForExplainedErrors()
+    names = [name for name in list(logging.Logger.manager.loggerDict) if name.startswith("prefect")]
+    for logger in [logging.getLogger("prefect"), *map(logging.getLogger, names)]:
+        for handler in logger.handlers:
+            if quiet not in handler.filters:
+                handler.addFilter(quiet)

@@ -149,6 +149,7 @@ def start_azurite(location: Path, *, log_path: Path | None = None, timeout: floa
     Raises:
         ServiceStartError: Azurite is missing or did not start in time.
     """
+    location = location.resolve()
     location.mkdir(parents=True, exist_ok=True)
     log_path = log_path or location / "azurite.log"
     command = [
@@ -201,6 +202,7 @@ def start_batch_emulator(
     Raises:
         ServiceStartError: it did not start in time.
     """
+    data_dir = data_dir.resolve()  # task processes run in their own working directories
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_path or data_dir / "emulator.log"
     ready_file = data_dir / "emulator.ready"
