@@ -84,10 +84,14 @@ _SYLLABLES = "ka lo mi ne ru sa ti po ve zu an el is or um ba de fi go hu"
 _DECORATIONS = ["", "", "", "", "", "", "", ",", ",", ".", ".", ";", ":", "!", "?", ")", '"', "'", "...", "—"]
 
 
-def generate_blocks(seed: int, count: int = 8, words_per_block: int = 180_000) -> list[bytes]:
-    """Make ``count`` distinct blocks of about 1 MiB of English-like text (Zipf word frequencies, punctuation)."""
+def generate_blocks(seed: int, rare_words: int = 60_000, count: int = 8, words_per_block: int = 180_000) -> list[bytes]:
+    """Make ``count`` distinct blocks of about 1 MiB of English-like text (Zipf word frequencies, punctuation).
+
+    The vocabulary is ~300 common words plus up to ``rare_words`` made-up ones; with punctuation such as a
+    trailing em dash the counter ends up with about 55 000 distinct words at the default.
+    """
     rng = random.Random(seed)
-    rare = sorted({"".join(rng.choices(_SYLLABLES.split(), k=rng.randint(2, 4))) for _ in range(60_000)})
+    rare = sorted({"".join(rng.choices(_SYLLABLES.split(), k=rng.randint(2, 4))) for _ in range(rare_words)})
     rng.shuffle(rare)
     vocabulary = _COMMON_TEXT.split() + rare
     weights = [1.0 / (rank + 1) for rank in range(len(vocabulary))]
@@ -155,6 +159,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, help="keep data and outputs here (default: a temporary directory)")
     parser.add_argument("--chunk-sweep", action="store_true", help="also time count_words in-process per chunk size")
     parser.add_argument("--seed", type=int, default=20240601)
+    parser.add_argument(
+        "--rare-words", type=int, default=60_000, help="made-up words drawn for the vocabulary's tail (default 60000)"
+    )
     args = parser.parse_args(argv)
     size = args.size_mib or (64 if args.quick else 1024)
     small = max(1, size // 8)
@@ -171,7 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace, workdir: Path, size: int, small: int, reps: int) -> int:
     started = time.perf_counter()
-    blocks = generate_blocks(args.seed)
+    blocks = generate_blocks(args.seed, args.rare_words)
     datasets = {
         "main": workdir / f"text_{size}MiB.txt",
         "small": workdir / f"text_{small}MiB.txt",
@@ -271,6 +278,7 @@ def _run(args: argparse.Namespace, workdir: Path, size: int, small: int, reps: i
             "small_mib": small,
             "reps": reps,
             "numwords": args.numwords,
+            "rare_words": args.rare_words,
             "artifact": artifact.name,
             "verification": verification,
             "chunk_sweep_s": sweep,
