@@ -24,7 +24,7 @@ from batchpipe.naming import InputFile, file_sha256, job_id_for, output_blob_nam
 from batchpipe.sas import SasSigner, with_token
 from batchpipe.settings import Settings, load_settings
 from tasks.cleanup import ApprovalMode, ApprovalTimer, CleanupApproval, delete_job, delete_pool, terminal_prompt
-from tasks.job import ensure_job
+from tasks.job import ensure_job, terminate_job_when_tasks_complete
 from tasks.monitoring import wait_for_tasks
 from tasks.pool import ensure_pool, find_image
 from tasks.storage import UploadReport, create_containers, delete_containers, download_outputs, upload_files
@@ -230,7 +230,9 @@ def top_words_pipeline(
         str(blob_client.account_name),
         base,
         signer.container_write_token(settings.output_container),
+        f"{base}/{settings.output_container}",
     )
+    terminate_job_when_tasks_complete(settings, job)
 
     # 6-7. Monitor, then download every output that exists, verified.
     try:

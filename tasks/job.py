@@ -6,11 +6,12 @@ from datetime import timedelta
 from typing import Any
 
 from azure.batch import models as batchmodels
-from azure.core.exceptions import ResourceExistsError
+from azure.core.exceptions import HttpResponseError, ResourceExistsError
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
+from batchpipe.azure_errors import error_code
 from batchpipe.clients import batch_client
 from batchpipe.errors import ConfigurationError
 from batchpipe.naming import wire_text
@@ -58,9 +59,30 @@ def ensure_job(settings: Settings, job_id: str) -> dict[str, Any]:
             f"job {job_id!r} exists on pool {pool!r}, not {settings.pool_id!r}: set BATCHPIPE_JOB_ID"
         )
     state = wire_text(existing.state)
-    if state not in ("active", ""):
+    if state not in ("active", "completed", ""):
         raise ConfigurationError(
-            f"job {job_id!r} already exists and is {state}: delete it or set BATCHPIPE_JOB_ID to run again"
+            f"job {job_id!r} already exists and is {state}: wait until it is gone, or set BATCHPIPE_JOB_ID"
         )
     logger.info("Reusing job %s (rerun of the same inputs)", job_id)
     return {"job_id": job_id, "created": False}
+
+
+@task(name="finish-job-when-done", cache_policy=NO_CACHE, **AZURE_RETRIES)
+def terminate_job_when_tasks_complete(settings: Settings, job_id: str) -> None:
+    """Let Batch end the job once its last task completes (set only after every task was added: a job
+    created with this setting and no tasks yet would end at once).
+
+    Args:
+        settings: the run's settings.
+        job_id: the job.
+
+    Raises:
+        CloudError: Batch refused.
+    """
+    client = batch_client(settings)
+    with azure_call("Batch", f"updating job {job_id!r}"):
+        try:
+            client.update_job(job_id, batchmodels.BatchJobUpdateOptions(all_tasks_complete_mode="terminatejob"))
+        except HttpResponseError as error:
+            if error_code(error) != "JobCompleted":  # a rerun of a finished job: nothing left to end
+                raise

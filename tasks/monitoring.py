@@ -140,8 +140,13 @@ def unfinished_tasks(client: BatchClient, job_id: str) -> list[str]:
     ]
 
 
-def _failures_markdown(job_id: str, failed: list[FailedTask]) -> str:
-    lines = [f"# Failed tasks of job `{job_id}`", ""]
+def _failures_markdown(job_id: str, failed: list[FailedTask], output_container: str) -> str:
+    lines = [
+        f"# Failed tasks of job `{job_id}`",
+        "",
+        f"Full logs are kept in the `{output_container}` container under `logs/<task id>/`.",
+        "",
+    ]
     for item in failed[:MAX_REPORTED]:
         lines += [
             f"## `{item.task_id}` (exit code {item.exit_code})",
@@ -265,7 +270,9 @@ def wait_for_tasks(settings: Settings, job_id: str, expected: int) -> MonitorRes
                 item.stderr_tail or "(empty)",
             )
         create_markdown_artifact(
-            _failures_markdown(job_id, failed), key="batchpipe-failed-tasks", description=f"Failed tasks of {job_id}"
+            _failures_markdown(job_id, failed, settings.output_container),
+            key="batchpipe-failed-tasks",
+            description=f"Failed tasks of {job_id}",
         )
     return MonitorResult(counts=counts, failed=failed)
 

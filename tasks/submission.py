@@ -20,6 +20,8 @@ from tasks._common import AZURE_RETRIES, azure_call
 OUTPUT_SAS_VARIABLE = "BATCHPIPE_OUTPUT_SAS"
 # Parallel add-collection requests; the SDK chunks by 100 (the service's limit per request).
 SUBMIT_CONCURRENCY = 8
+#: Where task logs are uploaded in the output container.
+LOG_PREFIX = "logs"
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,22 @@ def task_command(
     return f"/bin/sh -c {shlex.quote(script)}"
 
 
+def log_uploads(task_id: str, container_url: str, sas: str) -> list[batchmodels.OutputFile]:
+    """Batch uploads the task's stdout/stderr to ``logs/<task id>/`` when it completes, so the logs outlive the node."""
+    return [
+        batchmodels.OutputFile(
+            file_pattern=f"../{name}",  # patterns are relative to the working directory; logs sit one level up
+            destination=batchmodels.OutputFileDestination(
+                container=batchmodels.OutputFileBlobContainerDestination(
+                    container_url=f"{container_url}?{sas}", path=f"{LOG_PREFIX}/{task_id}/{name}"
+                )
+            ),
+            upload_options=batchmodels.OutputFileUploadConfiguration(upload_condition="taskcompletion"),
+        )
+        for name in ("stdout.txt", "stderr.txt")
+    ]
+
+
 @task(name="submit-tasks", cache_policy=NO_CACHE, **AZURE_RETRIES)
 def submit_tasks(
     settings: Settings,
@@ -67,6 +85,7 @@ def submit_tasks(
     storage_account: str,
     blob_endpoint: str,
     output_sas: str,
+    output_container_url: str,
 ) -> dict[str, int]:
     """Add the tasks that are not in the job yet (a rerun adds nothing twice).
 
@@ -78,6 +97,7 @@ def submit_tasks(
         storage_account: Storage account name for the node application.
         blob_endpoint: the Blob endpoint the nodes upload to.
         output_sas: write-only SAS token for the output container.
+        output_container_url: the output container's URL (without SAS), where task logs are kept too.
 
     Returns:
         ``{"submitted", "already_there"}``.
@@ -99,6 +119,7 @@ def submit_tasks(
             ),
             resource_files=[batchmodels.ResourceFile(http_url=spec.input_url, file_path=spec.input_blob)],
             environment_settings=[batchmodels.EnvironmentSetting(name=OUTPUT_SAS_VARIABLE, value=output_sas)],
+            output_files=log_uploads(spec.task_id, output_container_url, output_sas),
             constraints=batchmodels.BatchTaskConstraints(
                 max_task_retry_count=settings.max_task_retries,
                 max_wall_clock_time=timedelta(seconds=settings.monitor_timeout),
