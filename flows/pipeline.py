@@ -97,12 +97,14 @@ def request_approval(mode: ApprovalMode, settings: Settings, job_id: str, pool_i
     )
     flow_run_id = str(get_run_context().flow_run.id)  # type: ignore[union-attr]
     logger.info(
-        "Waiting for approval to delete job %s and pool %s (flow run %s); default in %.0fs: %s",
+        "Waiting for approval to delete job %s and pool %s: answer with the Resume form in the Prefect UI or "
+        "`batchpipe approve %s yes|no`; without an answer in %.0fs: delete job=%s, delete pool=%s",
         job_id,
         pool_id,
         flow_run_id,
         settings.approval_timeout,
-        default.model_dump(exclude={"comment"}),
+        default.delete_job,
+        default.delete_pool,
     )
     if mode == "ask" and sys.stdin is not None and sys.stdin.isatty():
         deadline = time.monotonic() + settings.approval_timeout
