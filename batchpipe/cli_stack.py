@@ -9,7 +9,7 @@ import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 import typer
 
@@ -197,19 +197,28 @@ def serve_pipeline(name: str, cron: str | None, parameters: dict[str, Any]) -> N
     api_url = _require_prefect_server()
     # Prefect polls for runs every 10 s by default, which makes a local trigger feel stuck.
     os.environ.setdefault("PREFECT_RUNNER_POLL_FREQUENCY", "2")
+    from prefect import serve
+    from prefect.deployments.runner import RunnerDeployment
     from prefect.types.entrypoint import EntrypointType
 
     from flows.pipeline import top_words_pipeline
 
-    err_console.print(f"Serving deployment batchpipe/{name} on {api_url} (Ctrl-C stops it and pauses its schedule)")
-    top_words_pipeline.serve(
-        name=name,
-        cron=cron,
-        parameters=parameters,
-        tags=["batchpipe", "serve"],
-        # A module path works from any directory; flows is installed with the project.
-        entrypoint_type=EntrypointType.MODULE_PATH,
+    deployment = cast(
+        RunnerDeployment,  # to_deployment is sync here: we are not in an event loop
+        top_words_pipeline.to_deployment(
+            name=name,
+            cron=cron,
+            parameters=parameters,
+            tags=["batchpipe", "serve"],
+            # A module path imports from any directory (flows is installed with the project).
+            entrypoint_type=EntrypointType.MODULE_PATH,
+        ),
     )
+    err_console.print(f"Serving deployment batchpipe/{name} on {api_url} (Ctrl-C stops it and pauses its schedule)")
+    # prefect.serve(deployment), not flow.serve(): flow.serve hands the in-memory flow to each run by pickling it by
+    # value, which loses the names its postponed annotations refer to (parameter validation then fails); a
+    # deployment's runs import the flow from its entrypoint instead, as a worker's do.
+    serve(deployment)
 
 
 def register(app: typer.Typer) -> None:

@@ -36,6 +36,7 @@ from batchpipe.prefect_server import (
     PrefectServer,
     create_process_work_pool,
     deploy_project,
+    prefect_executable,
     start_prefect_server,
     start_process_worker,
     stop_worker,
@@ -107,7 +108,11 @@ class PrefectApi:
     def artifacts(self, run_id: str) -> dict[str, dict[str, Any]]:
         """The run's keyed artifacts by key (results table, summary, failed tasks)."""
         body = {"artifacts": {"flow_run_id": {"any_": [run_id]}}}
-        return {a["key"]: a for a in self.post("/artifacts/filter", body) if a.get("key")}
+        found = {a["key"]: a for a in self.post("/artifacts/filter", body) if a.get("key")}
+        for artifact in found.values():
+            if artifact["type"] == "table" and isinstance(artifact["data"], str):
+                artifact["data"] = json.loads(artifact["data"])  # tables are stored as JSON text
+        return found
 
     def flow_runs_of(self, deployment_id: str, state: str) -> list[dict[str, Any]]:
         body = {
@@ -196,6 +201,47 @@ def deployment_stack(
             api.http.close()
         finally:
             stop_worker(worker)
+
+
+@dataclass(frozen=True)
+class TriggeredRun:
+    """A run of `batchpipe/daily` triggered with `prefect deployment run`, finished."""
+
+    run_id: str
+    run: dict[str, Any]
+    output_dir: Path
+    pool_id: str
+    samples: list[Path]
+    num_words: int
+
+
+@pytest.fixture(scope="session")
+def triggered_run(deployment_stack: DeploymentStack, tmp_path_factory: pytest.TempPathFactory) -> TriggeredRun:
+    """`prefect deployment run 'batchpipe/daily' -p ...` (the documented command) on every sample, approval yes.
+
+    Shared by the API test and the browser test, which both look at a finished run.
+    """
+    pool_id, env = deployment_stack.run_settings("triggered")
+    output_dir = tmp_path_factory.mktemp("triggered-outputs")
+    samples = sorted(SAMPLES.glob("*.txt"))
+    parameters = {
+        "inputs": json.dumps([str(p) for p in samples]),
+        "output_dir": str(output_dir),
+        "num_words": "2",
+        "approval": "yes",
+        "pool_id": pool_id,
+    }
+    command = [prefect_executable(), "deployment", "run", DEPLOYMENT]
+    for name, value in parameters.items():
+        command += ["-p", f"{name}={value}"]
+    command += ["--job-variable", f"env={json.dumps(env)}"]
+    result = subprocess.run(
+        command, env=deployment_stack.client_env, capture_output=True, text=True, check=False, timeout=60
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    run_id = result.stdout.split("UUID: ")[1].split()[0]
+    run = deployment_stack.api.wait_for_state(run_id, "COMPLETED", timeout=120)
+    return TriggeredRun(run_id, run, output_dir, pool_id, samples, 2)
 
 
 # --- headless Chromium over the DevTools protocol -------------------------------------------------------------
