@@ -164,7 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     size = args.size_mib or (64 if args.quick else 1024)
-    small = max(1, size // 8)
+    small = min(max(1, size // 8), 64)
     reps = args.reps or (3 if args.quick else 2)
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench-node-app-"))
@@ -349,9 +349,12 @@ def _chunk_sweep(path: Path) -> dict[str, float]:
 def _report(
     cases: Sequence[Case], verification: dict[str, bool], sweep: dict[str, float], size: int, small: int, reps: int
 ) -> str:
-    def median_wall(name: str, dataset: str) -> float | None:
+    def medians(name: str, dataset: str) -> tuple[float, float] | None:
+        """Median wall and CPU time of a case."""
         case = next((c for c in cases if c.name == name and c.dataset == dataset and c.runs), None)
-        return summarize([r.wall_s for r in case.runs]).median if case else None
+        if case is None:
+            return None
+        return summarize([r.wall_s for r in case.runs]).median, summarize([r.cpu_s for r in case.runs]).median
 
     rows = []
     for case in cases:
@@ -365,9 +368,11 @@ def _report(
         if case.name == "node_app":
             # node_app on text with NBSP is compared with the tutorial on that same text.
             for other in ("tutorial", "coreutils C"):
-                reference = median_wall(other, case.dataset)
+                reference = medians(other, case.dataset)
                 if reference:
-                    ratios.append(f"{reference / wall.median:.2f}x vs {other}")
+                    ratios.append(
+                        f"{reference[0] / wall.median:.2f}x wall, {reference[1] / cpu.median:.2f}x CPU vs {other}"
+                    )
         rows.append(
             [
                 case.name,
@@ -406,8 +411,10 @@ def _report(
         f"{rss_main:.0f} MiB at {ours_main.size_mib:.0f} MiB input (flat: fixed 64 KiB blocks + the vocabulary).",
         "Output check (node_app top-N lines == tutorial baseline): "
         + ", ".join(f"{k}: {'identical' if v else 'DIFFERENT'}" for k, v in verification.items()),
-        "coreutils counts differently (splits on every non-alphanumeric byte, no punctuation rules); its RSS is "
-        "that of its largest process (sort).",
+        "coreutils counts differently (splits on every non-alphanumeric byte, no punctuation rules); its CPU time "
+        "is the sum of its processes, its RSS that of the largest (sort).",
+        f"Load average at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())} "
+        "(wall times on a shared machine vary; CPU times vary less).",
     ]
     if sweep:
         notes.append(
