@@ -30,7 +30,9 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[EmulatorConfig, Path 
     parser.add_argument("--faults", default=None, help="fault-injection spec, e.g. throttle=0.1,seed=1")
     parser.add_argument("--cert", type=Path, default=None, help="TLS certificate (PEM)")
     parser.add_argument("--key-file", type=Path, default=None, help="TLS private key (PEM)")
-    parser.add_argument("--allow-bearer", action="store_true", help="accept any Bearer token (development)")
+    parser.add_argument(
+        "--allow-bearer", action="store_true", help="accept Bearer tokens for Batch, unsigned (development)"
+    )
     parser.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host")
     parser.add_argument("--ready-file", type=Path, default=None, help="write the URL here once listening")
     args = parser.parse_args(argv)

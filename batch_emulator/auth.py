@@ -10,6 +10,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -77,6 +78,32 @@ def sign(key_base64: str, text: str) -> str:
     return base64.b64encode(digest).decode("ascii")
 
 
+#: Audiences of Azure Batch tokens (v1 resource URI with and without the slash, and the Batch app id).
+BATCH_AUDIENCES = frozenset(
+    {"https://batch.core.windows.net/", "https://batch.core.windows.net", "ddbf3205-c6bd-46ae-8127-60eb93363864"}
+)
+
+
+def bearer_audience(token: str) -> str | None:
+    """The ``aud`` claim of a JWT, read without checking its signature; None for an opaque token.
+
+    Args:
+        token: The Bearer token.
+
+    Returns:
+        The audience, or None when the token is not a JWT with an ``aud`` claim.
+    """
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (binascii.Error, ValueError):
+        return None
+    audience = claims.get("aud") if isinstance(claims, dict) else None
+    return audience if isinstance(audience, str) else None
+
+
 @dataclass(frozen=True)
 class Principal:
     """Who made an authenticated request."""
@@ -94,7 +121,8 @@ class SharedKeyVerifier:
         Args:
             account_name: The account this service serves.
             account_key: Its base64 key.
-            allow_bearer: Accept any Bearer token (development only; no token validation happens).
+            allow_bearer: Accept Bearer tokens (development only: no signature check; a JWT naming an audience
+                other than Azure Batch is refused, as Batch does).
 
         Raises:
             ValueError: the key is not base64.
@@ -118,7 +146,7 @@ class SharedKeyVerifier:
 
         Raises:
             AuthenticationFailed: missing or malformed header, unknown account, wrong signature,
-                or a Bearer token while Bearer auth is off.
+                a Bearer token while Bearer auth is off, or a JWT for another audience.
         """
         authorization = headers.get("authorization", "").strip()
         if not authorization:
@@ -131,6 +159,12 @@ class SharedKeyVerifier:
                 )
             if not credentials.strip():
                 raise AuthenticationFailed("The Bearer token is empty.")
+            audience = bearer_audience(credentials.strip())
+            if audience is not None and audience not in BATCH_AUDIENCES:
+                raise AuthenticationFailed(
+                    f"The Bearer token is for audience '{audience}', not Azure Batch "
+                    "(request it for the scope https://batch.core.windows.net//.default)."
+                )
             return Principal("Bearer", self.account_name)
         if scheme != "SharedKey":
             raise AuthenticationFailed(f"Unsupported authorization scheme '{scheme}'.")

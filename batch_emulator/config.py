@@ -36,7 +36,8 @@ class EmulatorConfig:
         faults: Fault-injection spec applied at start (see docs/emulator.md).
         certfile: TLS certificate (PEM); with ``keyfile`` the service speaks https.
         keyfile: TLS private key (PEM).
-        allow_bearer: Development mode: accept any ``Authorization: Bearer`` token.
+        allow_bearer: Development mode: accept ``Authorization: Bearer`` tokens without checking signatures
+            (a JWT whose audience is not Azure Batch is still refused).
         allow_remote: Allow binding a non-loopback interface.
         runner: Executes one task on a node; None uses ``batch_emulator.node.runner.run_task``.
         allocation_seconds: Time a node takes from ``creating`` to ``idle`` (without its start task).

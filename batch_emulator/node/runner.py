@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from datetime import UTC, datetime
 from typing import Any
@@ -16,13 +17,17 @@ from batch_emulator.node.spec import TaskRunResult, TaskRunSpec
 # A clean base like a fresh login on an Ubuntu node; no variable leaks in from the emulator's own process.
 BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 UTF8_LOCALE = "C.UTF-8"
+# The one variable passed through from the emulator's environment: a local CA (e.g. for Azurite over HTTPS)
+# that programs on the node must trust, as a real node trusts the public CAs.
+PASSED_THROUGH = ("SSL_CERT_FILE",)
 
 
 def task_environment(spec: TaskRunSpec, paths: TaskPaths) -> dict[str, str]:
     """The complete environment of the task's process.
 
-    Base (``PATH``, ``HOME`` = the working directory, UTF-8 locale), then the task's
-    ``environmentSettings`` (which may override the base), then the ``AZ_BATCH_*`` variables.
+    Base (``PATH``, ``HOME`` = the working directory, UTF-8 locale, and ``SSL_CERT_FILE`` if the emulator
+    itself has it), then the task's ``environmentSettings`` (which may override the base), then the
+    ``AZ_BATCH_*`` variables.
 
     Args:
         spec: The task run.
@@ -37,6 +42,7 @@ def task_environment(spec: TaskRunSpec, paths: TaskPaths) -> dict[str, str]:
         "LANG": UTF8_LOCALE,
         "LC_ALL": UTF8_LOCALE,
     }
+    env.update({name: os.environ[name] for name in PASSED_THROUGH if os.environ.get(name)})
     for setting in spec.environment_settings:
         env[setting["name"]] = setting.get("value") or ""
     env.update(batch_environment(spec, paths))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import ssl
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -55,6 +56,15 @@ class _Transient(Exception):
         self.error = error
 
 
+def _tls_verification() -> ssl.SSLContext | bool:
+    """Trust ``SSL_CERT_FILE`` when the emulator's environment names one (a local CA for Azurite over HTTPS).
+
+    ``trust_env=False`` keeps proxies and ``.netrc`` out, which would also make httpx ignore this variable.
+    """
+    ca_file = os.environ.get("SSL_CERT_FILE")
+    return ssl.create_default_context(cafile=ca_file) if ca_file else True
+
+
 def client() -> httpx.Client:
     """The process-wide client (thread-safe; no proxies or ``.netrc`` from the environment).
 
@@ -66,6 +76,7 @@ def client() -> httpx.Client:
         if _client is None:
             _client = httpx.Client(
                 trust_env=False,
+                verify=_tls_verification(),
                 follow_redirects=False,
                 timeout=httpx.Timeout(60.0, connect=5.0),
                 headers={"x-ms-version": STORAGE_API_VERSION},
