@@ -189,6 +189,6 @@ def test_nbsp_early_in_the_file_switches_to_the_exact_pass_after_one_block() -> 
 
 def test_invalid_utf8_early_in_the_file_is_reported_without_reading_it_all() -> None:
     stream = _ReadCounter(b"caf\xe9 " + b"plain words " * 50_000)
-    with pytest.raises(InputNotUtf8Error, match="byte offset 3$"):
+    with pytest.raises(InputNotUtf8Error, match=r"byte offset 3$"):
         count_words(stream, chunk_size=4096)
     assert stream.bytes_read <= 2 * 4096

@@ -92,6 +92,7 @@ def test_upload_with_the_tutorials_sastoken_argument(
 
 
 @pytest.mark.integration
+@pytest.mark.parametrize("interpreter", ["current", "python3.8"])
 def test_read_only_sas_fails_with_status_and_error_code_but_no_signature(
     azurite: AzuriteInfo,
     output_container: str,
@@ -99,10 +100,13 @@ def test_read_only_sas_fails_with_status_and_error_code_but_no_signature(
     expect_error: ExpectError,
     task_env: dict[str, str],
     tmp_path: Path,
+    request: pytest.FixtureRequest,
+    interpreter: str,
 ) -> None:
+    python = request.getfixturevalue("python38") if interpreter == "python3.8" else sys.executable
     (tmp_path / "taskdata1.txt").write_text("a b a", encoding="utf-8")
     sas = container_sas(azurite, output_container, ContainerSasPermissions(read=True, list=True))
-    result = run_node_app(upload_args(azurite, output_container), env={**task_env, SAS_VARIABLE: sas})
+    result = run_node_app(upload_args(azurite, output_container), env={**task_env, SAS_VARIABLE: sas}, python=python)
     expect_error(result, ExitCode.UPLOAD_FAILED, "HTTP 403 AuthorizationPermissionMismatch")
     assert "after 1 attempt(s)" in result.stderr
     signature = dict(part.split("=", 1) for part in sas.split("&"))["sig"]
