@@ -192,6 +192,23 @@ class FaultMiddleware:
         await self.app(scope, receive, send)
 
 
+async def _read_body(request: Request) -> bytes:
+    """Read the body; past 1 MB keep draining it (a client still sending must see our answer) and refuse it.
+
+    Raises:
+        RequestBodyTooLarge: the body exceeds 1 MB.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size <= MAX_BODY_BYTES:
+            chunks.append(chunk)
+    if size > MAX_BODY_BYTES:
+        raise RequestBodyTooLarge()
+    return b"".join(chunks)
+
+
 def create_app(service: BatchService) -> Starlette:
     """Build the ASGI application of a service.
 
@@ -204,12 +221,7 @@ def create_app(service: BatchService) -> Starlette:
 
     async def endpoint(request: Request) -> Response:
         state = request.scope[_STATE]
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
-            raise RequestBodyTooLarge()
-        body = await request.body() if request.method in ("POST", "PUT", "PATCH") else b""
-        if len(body) > MAX_BODY_BYTES:
-            raise RequestBodyTooLarge()
+        body = await _read_body(request) if request.method in ("POST", "PUT", "PATCH") else b""
         ctx = RequestContext(
             service=service,
             method=request.method,

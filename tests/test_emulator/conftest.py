@@ -49,9 +49,22 @@ def pool_options(pool_id: str, *, nodes: int = 1, slots: int = 1, **extra: Any) 
     )
 
 
+_open_clients: list[BatchClient] = []
+
+
 def make_client(emulator: ThreadedEmulator, key: str | None = None) -> BatchClient:
-    """An azure-batch client for the emulator's account."""
-    return BatchClient(emulator.url, AzureNamedKeyCredential(emulator.account_name, key or emulator.account_key))
+    """An azure-batch client for the emulator's account (closed at the end of the test module)."""
+    client = BatchClient(emulator.url, AzureNamedKeyCredential(emulator.account_name, key or emulator.account_key))
+    _open_clients.append(client)
+    return client
+
+
+@pytest.fixture(autouse=True, scope="module")
+def close_clients() -> Iterator[None]:
+    """Close the clients a module opened (their HTTP sessions would otherwise leak sockets)."""
+    yield
+    while _open_clients:
+        _open_clients.pop().close()
 
 
 def wait_for_idle_nodes(client: BatchClient, pool_id: str, count: int) -> list[batch_models.BatchNode]:
@@ -96,9 +109,3 @@ def emulator() -> Iterator[ThreadedEmulator]:
     """One local Batch service per test module (fast node allocation)."""
     with ThreadedEmulator(EmulatorConfig(port=0, allocation_seconds=0.05)) as running:
         yield running
-
-
-@pytest.fixture
-def client(emulator: ThreadedEmulator) -> BatchClient:
-    """An unmodified azure-batch 15 client signed with the emulator's well-known key."""
-    return make_client(emulator)

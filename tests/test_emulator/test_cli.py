@@ -23,8 +23,8 @@ def test_runs_in_the_foreground_and_stops_on_sigterm(tmp_path: Path, helpers: An
     try:
         url = helpers.wait_until(lambda: ready.exists() and ready.read_text().strip(), what="ready file")
         assert url.startswith("http://127.0.0.1:")
-        client = BatchClient(url, AzureNamedKeyCredential(DEFAULT_ACCOUNT_NAME, DEFAULT_ACCOUNT_KEY))
-        assert list(client.list_pools()) == []
+        with BatchClient(url, AzureNamedKeyCredential(DEFAULT_ACCOUNT_NAME, DEFAULT_ACCOUNT_KEY)) as client:
+            assert list(client.list_pools()) == []
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=20) == 0
         assert process.stdout is not None
