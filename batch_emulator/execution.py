@@ -1,0 +1,254 @@
+"""Running start tasks and tasks in a bounded worker pool through the node runner.
+
+Workers never change the account except to mark a task ``running``; they put what a run produced in
+a completion queue and wake the scheduler, which applies it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from batch_emulator.config import TaskRunner
+from batch_emulator.faults import FaultInjector
+from batch_emulator.models import tasks as task_model
+from batch_emulator.models.account import Account
+from batch_emulator.models.jobs import Job
+from batch_emulator.models.nodes import Node
+from batch_emulator.models.tasks import RunOutcome, Task
+from batch_emulator.node.spec import TaskRunResult, TaskRunSpec
+from batch_emulator.timefmt import now_ts
+
+_log = logging.getLogger("batch_emulator.execution")
+RUNNER_ERROR_CODE = "TaskRunnerError"
+
+
+@dataclass(frozen=True)
+class Preempted:
+    """Marker outcome: fault injection preempted the node instead of running the task."""
+
+
+PREEMPTED = Preempted()
+
+
+@dataclass
+class Completion:
+    """A worker's report: which run (node, token, task) ended and how (None: it never started)."""
+
+    kind: str  # "task" or "start"
+    node: Node
+    token: int
+    outcome: RunOutcome | Preempted | None
+    task: Task | None = None
+
+
+def default_runner() -> TaskRunner:
+    """Return ``batch_emulator.node.runner.run_task`` (imported late: another package provides it)."""
+    from batch_emulator.node import runner
+
+    run_task: TaskRunner = runner.run_task
+    return run_task
+
+
+def outcome_of(result: TaskRunResult) -> RunOutcome:
+    """Convert the runner's result to the model's outcome."""
+    return RunOutcome(
+        exit_code=result.exit_code,
+        result=result.result,
+        start_time=result.start_time.timestamp(),
+        end_time=result.end_time.timestamp(),
+        failure_info=result.failure_info,
+    )
+
+
+def error_outcome(started: float, message: str) -> RunOutcome:
+    """The outcome of a run the runner itself failed on (a server error, as Batch reports its own faults)."""
+    return RunOutcome(
+        exit_code=None,
+        result="failure",
+        start_time=started,
+        end_time=now_ts(),
+        failure_info={
+            "category": "servererror",
+            "code": RUNNER_ERROR_CODE,
+            "message": message,
+            "details": [{"name": "Message", "value": message}],
+        },
+    )
+
+
+def injected_failure(directory: Path, exit_code: int, started: float, what: str) -> RunOutcome:
+    """Write the files a failed run leaves and return its outcome (fault injection: no process runs)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "wd").mkdir(exist_ok=True)
+    (directory / "stdout.txt").write_text("", "utf-8")
+    (directory / "stderr.txt").write_text(f"{what} failed by fault injection (exit code {exit_code})\n", "utf-8")
+    return RunOutcome(
+        exit_code=exit_code,
+        result="success" if exit_code == 0 else "failure",
+        start_time=started,
+        end_time=now_ts(),
+        failure_info=None if exit_code == 0 else dict(task_model.FAILURE_EXIT_CODE),
+    )
+
+
+def start_task_spec(account: Account, node: Node, retry: int, batch_url: str) -> TaskRunSpec:
+    """What the runner needs to run a pool's start task on a node."""
+    pool = node.pool
+    start_task: dict[str, Any] = pool.start_task or {}
+    return TaskRunSpec(
+        kind="start",
+        account_name=account.name,
+        pool_id=pool.id,
+        node_id=node.id,
+        node_root=account.node_root(pool.id, node.id),
+        job_id=None,
+        task_id=None,
+        command_line=str(start_task.get("commandLine", "")),
+        resource_files=list(start_task.get("resourceFiles") or []),
+        environment_settings=list(start_task.get("environmentSettings") or []),
+        output_files=[],
+        max_wall_clock_seconds=None,
+        retry_count=retry,
+        batch_url=batch_url,
+    )
+
+
+def job_task_spec(account: Account, job: Job, task: Task, node: Node, batch_url: str) -> TaskRunSpec:
+    """What the runner needs to run a task on a node (the job's common environment comes first)."""
+    body = task.body()
+    environment = {item["name"]: item for item in job.spec.get("commonEnvironmentSettings") or []}
+    environment.update({item["name"]: item for item in body.get("environmentSettings") or []})
+    return TaskRunSpec(
+        kind="job",
+        account_name=account.name,
+        pool_id=node.pool.id,
+        node_id=node.id,
+        node_root=account.node_root(node.pool.id, node.id),
+        job_id=job.id,
+        task_id=task.id,
+        command_line=str(body["commandLine"]),
+        resource_files=list(body.get("resourceFiles") or []),
+        environment_settings=[
+            {"name": str(item["name"]), "value": str(item.get("value", ""))} for item in environment.values()
+        ],
+        output_files=list(body.get("outputFiles") or []),
+        max_wall_clock_seconds=task.max_wall,
+        retry_count=task.retry_count,
+        batch_url=batch_url,
+    )
+
+
+class TaskExecutor:
+    """A bounded pool of worker threads, each running one start task or task through the runner."""
+
+    def __init__(
+        self,
+        account: Account,
+        *,
+        runner: TaskRunner | None,
+        faults: FaultInjector,
+        max_workers: int,
+        wake: Callable[[], None],
+    ) -> None:
+        """Create the pool.
+
+        Args:
+            account: The account (its lock guards the ``running`` transition).
+            runner: Runs one task (default: the node runner package).
+            faults: Fault injection in force.
+            max_workers: Size of the pool.
+            wake: Called after every completion.
+        """
+        self.account = account
+        self.max_workers = max(1, max_workers)
+        self.in_flight = 0  # changed by the scheduling thread only
+        self._runner = runner
+        self._faults = faults
+        self._wake = wake
+        self._completions: deque[Completion] = deque()
+        self._pool = ThreadPoolExecutor(self.max_workers, thread_name_prefix="batch-node")
+
+    @property
+    def has_room(self) -> bool:
+        """Whether another run can start without waiting for a worker."""
+        return self.in_flight < self.max_workers
+
+    def drain(self) -> list[Completion]:
+        """Take the completions reported so far."""
+        taken = []
+        while self._completions:
+            taken.append(self._completions.popleft())
+        self.in_flight -= len(taken)
+        return taken
+
+    def shutdown(self) -> None:
+        """Wait for running workers (their processes were told to stop) and drop queued ones."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def submit_start_task(self, node: Node, token: int, spec: TaskRunSpec, cancel: threading.Event) -> None:
+        """Run a start task."""
+        self.in_flight += 1
+        self._pool.submit(self._start_task, node, token, spec, cancel)
+
+    def submit_task(self, task: Task, node: Node, token: int, spec: TaskRunSpec, cancel: threading.Event) -> None:
+        """Run a job task."""
+        self.in_flight += 1
+        self._pool.submit(self._task, task, node, token, spec, cancel)
+
+    def _run(self, spec: TaskRunSpec, cancel: threading.Event) -> TaskRunResult:
+        if self._runner is None:
+            self._runner = default_runner()
+        return self._runner(spec, cancel)
+
+    def _report(self, completion: Completion) -> None:
+        self._completions.append(completion)
+        self._wake()
+
+    def _start_task(self, node: Node, token: int, spec: TaskRunSpec, cancel: threading.Event) -> None:
+        started = now_ts()
+        outcome: RunOutcome | None = None
+        try:
+            if cancel.is_set():
+                outcome = None
+            elif self._faults.start_task_fails(spec.pool_id):
+                outcome = injected_failure(spec.node_root / "startup", 1, started, "The start task")
+            else:
+                outcome = outcome_of(self._run(spec, cancel))
+        except Exception as error:  # noqa: BLE001 - a runner bug must not wedge the node
+            _log.exception("start task runner failed on %s", spec.node_id)
+            outcome = error_outcome(started, f"The node runner failed: {error}")
+        finally:
+            self._report(Completion("start", node, token, outcome))
+
+    def _task(self, task: Task, node: Node, token: int, spec: TaskRunSpec, cancel: threading.Event) -> None:
+        outcome: RunOutcome | Preempted | None = None
+        started = now_ts()
+        try:
+            with self.account.lock:
+                running = task_model.mark_running(task, token, started)
+                if running:
+                    self.account.stats.tasks_started += 1
+            if running and not cancel.is_set():
+                outcome = self._execute(spec, cancel, started)
+        except Exception as error:  # noqa: BLE001 - a runner bug must not wedge the job
+            _log.exception("task runner failed for %s/%s", spec.job_id, spec.task_id)
+            outcome = error_outcome(started, f"The node runner failed: {error}")
+        finally:
+            self._report(Completion("task", node, token, outcome, task))
+
+    def _execute(self, spec: TaskRunSpec, cancel: threading.Event, started: float) -> RunOutcome | Preempted:
+        job_id, task_id = spec.job_id or "", spec.task_id or ""
+        if self._faults.preempt(job_id, task_id):
+            return PREEMPTED
+        exit_code = self._faults.task_exit_code(task_id)
+        if exit_code is not None:
+            directory = spec.node_root / "workitems" / job_id / "job-1" / task_id
+            return injected_failure(directory, exit_code, started, "The task")
+        return outcome_of(self._run(spec, cancel))
