@@ -63,15 +63,21 @@ class PrefectApi:
     url: str
     http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30.0))
 
-    def get(self, path: str) -> Any:
-        response = self.http.get(f"{self.url}{path}")
+    def _send(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        # Like Prefect's own client, retry 503: the server's answer while SQLite is busy (e.g. scheduling runs).
+        for attempt in range(6):
+            response = self.http.request(method, f"{self.url}{path}", json=body)
+            if response.status_code != 503 or attempt == 5:
+                break
+            time.sleep(0.5 * (attempt + 1))  # back off before retrying a busy server
         response.raise_for_status()
         return response.json()
 
+    def get(self, path: str) -> Any:
+        return self._send("GET", path)
+
     def post(self, path: str, body: dict[str, Any]) -> Any:
-        response = self.http.post(f"{self.url}{path}", json=body)
-        response.raise_for_status()
-        return response.json()
+        return self._send("POST", path, body)
 
     def deployment(self, name: str) -> dict[str, Any]:
         result: dict[str, Any] = self.get(f"/deployments/name/{name}")

@@ -78,6 +78,11 @@ def test_a_run_triggered_with_parameters_completes_on_the_local_services(
     rows = {row["file"]: row["top words"] for row in artifacts["batchpipe-results"]["data"]}
     assert sorted(rows) == [f"{p.stem}_OUTPUT.txt" for p in triggered_run.samples]
     assert "--approve yes" in _summary_text(deployment_stack.api, triggered_run.run_id)
+    progress = deployment_stack.api.post(
+        "/artifacts/filter",
+        {"artifacts": {"flow_run_id": {"any_": [triggered_run.run_id]}, "type": {"any_": ["progress"]}}},
+    )
+    assert [artifact["data"] for artifact in progress] == [100.0]
     assert not deployment_stack.exists("pool", triggered_run.pool_id)
     # The run's own settings arrived as the `env` job variable, on top of the worker's environment.
     assert triggered_run.run["job_variables"]["env"]["BATCHPIPE_POLL_INTERVAL"] == "0.2"

@@ -45,6 +45,18 @@ def test_the_ui_shows_the_results_artifact_of_a_finished_run(
     assert all(f"{p.stem}_OUTPUT.txt" in text for p in triggered_run.samples)
     _keep_screenshot(page.screenshot(tmp_path / "ui-results-artifact.png"))
 
+    # The monitoring step's progress artifact, on its task run's page, finished at 100%.
+    [monitor] = deployment_stack.api.post(
+        "/task_runs/filter",
+        {"flow_runs": {"id": {"any_": [triggered_run.run_id]}}, "task_runs": {"name": {"like_": "monitor-tasks"}}},
+    )
+    page.goto(f"{deployment_stack.server.ui_url}/runs/task-run/{monitor['id']}")
+    page.wait_for_text(monitor["name"], "Completed")
+    page.click_text("Artifacts")
+    page.wait_for_text("PROGRESS", "Tasks completed in job")
+    page.click_text("PROGRESS")
+    page.wait_for_text("100%")
+
 
 def test_approval_from_the_ui_resume_form_is_followed(deployment_stack: Any, browser: Any, tmp_path: Path) -> None:
     api = deployment_stack.api
