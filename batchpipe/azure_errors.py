@@ -78,9 +78,26 @@ def explain(error: BaseException, service: str, action: str) -> BatchpipeError:
     elif code and code.endswith("QuotaReached"):
         hint = "the account quota is exhausted: free resources or request a quota increase"
     detail = _first_line(error)
+    why = authentication_detail(error)
+    if why and why not in detail:
+        detail = f"{detail} {why}"
     label = f"{code}: " if code and code not in detail else ""
     message = f"{service} failed while {action}: {label}{detail}"
     return CloudError(f"{message} ({hint})" if hint else message)
+
+
+def authentication_detail(error: BaseException) -> str | None:
+    """Why authentication failed (``AuthenticationErrorDetail``: wrong token audience, expired token, ...).
+
+    Storage keeps it in ``additional_info``, Batch in the OData error's ``details``; the main message is generic.
+    """
+    info = getattr(error, "additional_info", None)
+    if isinstance(info, dict) and info.get("authenticationerrordetail"):
+        return str(info["authenticationerrordetail"])
+    for item in getattr(getattr(error, "error", None), "details", None) or []:
+        if getattr(item, "code", None) == "AuthenticationErrorDetail" and getattr(item, "message", None):
+            return str(item.message)
+    return None
 
 
 def _first_line(error: BaseException) -> str:
