@@ -87,6 +87,7 @@ def emulator(
 
 Approval = Literal["ask", "wait", "yes", "no"]
 Target = Literal["local", "azure"]
+LocalAuth = Literal["key", "entra"]
 
 
 def _prefect_offline(project_dir: Path) -> None:
@@ -111,6 +112,12 @@ def run(
     target: Annotated[Target | None, typer.Option(help="local (default) or azure.")] = None,
     keep_containers: Annotated[bool, typer.Option(help="Keep the blob containers after success.")] = False,
     state_dir: Annotated[Path, typer.Option(help="Local services' state (local target).")] = Path(".batchpipe"),
+    local_auth: Annotated[
+        LocalAuth | None,
+        typer.Option(
+            help="Local target: key (shared keys, default) or entra (HTTPS + Entra ID tokens, docs/azure.md)."
+        ),
+    ] = None,
 ) -> None:
     """Run the pipeline: upload, pool, job, tasks, monitor, download, clean up after approval."""
     from batchpipe.errors import ConfigurationError
@@ -119,7 +126,7 @@ def run(
 
     if numwords is not None and numwords < 1:
         raise ConfigurationError(f"--numwords must be at least 1 (got {numwords})")
-    settings = load_settings(target=target, num_words=numwords)
+    settings = load_settings(target=target, num_words=numwords, local_auth=local_auth)
     patterns = inputs or [str(_default_samples())]
     resolve_inputs(patterns)  # bad input fails here, before any service starts or anything is created
     _prefect_offline(Path.cwd())
@@ -130,7 +137,10 @@ def run(
         from batchpipe.local import environment, local_stack
 
         err_console.print("Starting Azurite and the local Batch service...")
-        with local_stack(state_dir) as endpoints, environment(endpoints.environment()):
+        with (
+            local_stack(state_dir, auth=settings.local_auth) as endpoints,
+            environment(endpoints.environment()),
+        ):
             summary = _run_flow(patterns, output, numwords, approve_, keep_containers)
     _print_summary(summary)
 

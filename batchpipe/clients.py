@@ -1,7 +1,8 @@
 """Build the SDK clients from the settings: the one place that knows endpoints and credentials.
 
-The local target and the azure target differ only here: shared keys for Azurite and the local Batch service,
-shared keys or Entra ID (``DefaultAzureCredential``) for Azure.
+The local target and the azure target differ only here: shared keys for Azurite and the local Batch service
+(or, with ``BATCHPIPE_LOCAL_AUTH=entra``, tokens from a local development credential), shared keys or Entra ID
+(``DefaultAzureCredential``) for Azure.
 """
 
 from __future__ import annotations
@@ -19,7 +20,11 @@ from batchpipe.settings import ENV_PREFIX, Settings
 _TRANSPORT_OPTIONS: dict[str, Any] = {"connection_timeout": 20, "read_timeout": 120, "retry_total": 4}
 
 
-def _token_credential() -> TokenCredential:
+def _token_credential(settings: Settings) -> TokenCredential:
+    if settings.target == "local" and settings.local_auth == "entra":
+        from batchpipe.local_identity import LocalDevelopmentCredential
+
+        return LocalDevelopmentCredential()
     from azure.identity import DefaultAzureCredential
 
     # Interactive browser sign-in would hang a non-interactive run; everything else stays available.
@@ -57,7 +62,7 @@ def blob_service_client(settings: Settings) -> BlobServiceClient:
         name = settings.storage_account_name or _account_from_blob_url(settings.storage_account_url)
         credential: Any = {"account_name": name, "account_key": settings.storage_account_key.get_secret_value()}
     else:
-        credential = _token_credential()
+        credential = _token_credential(settings)
     return BlobServiceClient(settings.storage_account_url, credential=credential, **_TRANSPORT_OPTIONS)
 
 
@@ -80,7 +85,7 @@ def batch_client(settings: Settings) -> BatchClient:
         name = settings.batch_account_name or _account_from_batch_url(settings.batch_endpoint)
         credential = AzureNamedKeyCredential(name, settings.batch_account_key.get_secret_value())
     else:
-        credential = _token_credential()
+        credential = _token_credential(settings)
     return BatchClient(endpoint=settings.batch_endpoint, credential=credential, **_TRANSPORT_OPTIONS)
 
 

@@ -1,27 +1,55 @@
-"""The embedded default: Azurite and the local Batch service, started for a run and stopped after it."""
+"""The embedded default: Azurite and the local Batch service, started for a run and stopped after it.
+
+Two modes: ``key`` (the default; shared keys over http) and ``entra`` (local Entra ID mode: both services over
+HTTPS with a local CA, Bearer tokens from :class:`~batchpipe.local_identity.LocalDevelopmentCredential`, and
+account keys that are random and never handed out, so only Entra ID and user-delegation SAS can work).
+"""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from batchpipe.services import AzuriteInfo, running, start_azurite, start_batch_emulator
+
+LocalAuth = Literal["key", "entra"]
 
 
 @dataclass(frozen=True)
 class LocalEndpoints:
-    """Where the local services listen and the development credentials they accept (public, not secrets)."""
+    """Where the local services listen and the development credentials they accept (public, not secrets).
+
+    In ``entra`` mode the account keys are random ones nobody is given, and ``ca_file`` is the CA to trust.
+    """
 
     storage: AzuriteInfo
     batch_url: str
     batch_account_name: str
     batch_account_key: str
+    auth: LocalAuth = "key"
+    ca_file: Path | None = None
 
     def environment(self) -> dict[str, str]:
-        """The ``BATCHPIPE_*`` variables that point the settings at these services."""
+        """The ``BATCHPIPE_*`` variables that point the settings at these services.
+
+        In ``entra`` mode: no keys, and ``REQUESTS_CA_BUNDLE``/``SSL_CERT_FILE`` naming the local CA.
+        """
+        if self.auth == "entra":
+            ca_file = str(self.ca_file)
+            return {
+                "BATCHPIPE_TARGET": "local",
+                "BATCHPIPE_LOCAL_AUTH": "entra",
+                "BATCHPIPE_BATCH_ENDPOINT": self.batch_url,
+                "BATCHPIPE_STORAGE_ACCOUNT_URL": self.storage.blob_endpoint,
+                "REQUESTS_CA_BUNDLE": ca_file,
+                "SSL_CERT_FILE": ca_file,
+            }
         return {
             "BATCHPIPE_TARGET": "local",
             "BATCHPIPE_BATCH_ENDPOINT": self.batch_url,
@@ -32,21 +60,27 @@ class LocalEndpoints:
 
 
 @contextlib.contextmanager
-def local_stack(state_dir: Path, *, faults: str | None = None) -> Iterator[LocalEndpoints]:
+def local_stack(state_dir: Path, *, faults: str | None = None, auth: LocalAuth = "key") -> Iterator[LocalEndpoints]:
     """Start Azurite and the local Batch service with their state under ``state_dir``; stop both on exit.
 
     State survives between runs (same directory), so a rerun finds its pool, job and uploads again.
 
     Args:
-        state_dir: parent directory of ``azurite/`` and ``batch/``.
+        state_dir: parent directory of ``azurite/`` and ``batch/`` (and ``tls/`` in ``entra`` mode).
         faults: fault-injection spec for the local Batch service (tests).
+        auth: ``key`` (shared keys, http) or ``entra`` (local Entra ID mode: HTTPS and Bearer tokens).
 
     Yields:
         The endpoints and credentials.
 
     Raises:
         ServiceStartError: a service did not start (the other one is stopped).
+        ConfigurationError: ``entra`` mode without ``trustme`` installed.
     """
+    if auth == "entra":
+        with _entra_stack(state_dir, faults) as endpoints:
+            yield endpoints
+        return
     from batch_emulator.config import DEFAULT_ACCOUNT_KEY, DEFAULT_ACCOUNT_NAME
 
     azurite = start_azurite(state_dir / "azurite")
@@ -58,6 +92,42 @@ def local_stack(state_dir: Path, *, faults: str | None = None) -> Iterator[Local
                 batch_url=emulator.url,
                 batch_account_name=DEFAULT_ACCOUNT_NAME,
                 batch_account_key=DEFAULT_ACCOUNT_KEY,
+            )
+
+
+def _random_key() -> str:
+    return base64.b64encode(secrets.token_bytes(64)).decode("ascii")
+
+
+@contextlib.contextmanager
+def _entra_stack(state_dir: Path, faults: str | None) -> Iterator[LocalEndpoints]:
+    from batch_emulator.config import DEFAULT_ACCOUNT_NAME
+    from batchpipe.local_identity import ensure_local_tls
+    from batchpipe.services import AZURITE_ACCOUNT_NAME
+
+    tls = ensure_local_tls(state_dir)
+    storage_key, batch_key = _random_key(), _random_key()
+    azurite = start_azurite(
+        state_dir / "azurite",
+        extra_args=["--cert", str(tls.cert_file), "--key", str(tls.key_file), "--oauth", "basic"],
+        extra_env={"AZURITE_ACCOUNTS": f"{AZURITE_ACCOUNT_NAME}:{storage_key}"},
+    )
+    with running(azurite):
+        emulator = start_batch_emulator(
+            state_dir / "batch",
+            account_key=batch_key,
+            faults=faults,
+            extra_args=["--cert", str(tls.cert_file), "--key-file", str(tls.key_file), "--allow-bearer"],
+            extra_env={"SSL_CERT_FILE": str(tls.ca_file)},  # node transfers and task programs trust the local CA
+        )
+        with running(emulator):
+            yield LocalEndpoints(
+                storage=AzuriteInfo(blob_endpoint=azurite.url, location=state_dir / "azurite", account_key=storage_key),
+                batch_url=emulator.url,
+                batch_account_name=DEFAULT_ACCOUNT_NAME,
+                batch_account_key=batch_key,
+                auth="entra",
+                ca_file=tls.ca_file,
             )
 
 

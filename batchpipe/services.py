@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,7 +27,7 @@ AZURITE_ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _PR_SET_PDEATHSIG = 1
-_AZURITE_READY = re.compile(r"successfully listens on (http://[\d.]+:\d+)")
+_AZURITE_READY = re.compile(r"successfully listens on (https?://[\d.]+:\d+)")
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
@@ -37,8 +37,11 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def _popen_options() -> dict[str, object]:
-    return {"preexec_fn": _die_with_parent} if sys.platform.startswith("linux") else {}
+def _popen_options(extra_env: Mapping[str, str] | None = None) -> dict[str, object]:
+    options: dict[str, object] = {"preexec_fn": _die_with_parent} if sys.platform.startswith("linux") else {}
+    if extra_env:
+        options["env"] = {**os.environ, **extra_env}
+    return options
 
 
 @dataclass
@@ -135,11 +138,20 @@ def _wait_for_line(
     return found[0], pump_thread
 
 
-def start_azurite(location: Path, *, log_path: Path | None = None, timeout: float = 30.0) -> ServiceProcess:
+def start_azurite(
+    location: Path,
+    *,
+    extra_args: list[str] | None = None,
+    extra_env: Mapping[str, str] | None = None,
+    log_path: Path | None = None,
+    timeout: float = 30.0,
+) -> ServiceProcess:
     """Start Azurite's blob service on 127.0.0.1 with a port chosen by the OS.
 
     Args:
         location: Directory for Azurite's data (kept across restarts with the same location).
+        extra_args: More Azurite flags (e.g. ``--cert``, ``--key``, ``--oauth basic``).
+        extra_env: Variables added to Azurite's environment (e.g. ``AZURITE_ACCOUNTS``).
         log_path: Where Azurite's output goes (default: ``<location>/azurite.log``).
         timeout: Seconds to wait for Azurite to listen.
 
@@ -162,6 +174,7 @@ def start_azurite(location: Path, *, log_path: Path | None = None, timeout: floa
         "127.0.0.1",
         "--blobPort",
         "0",
+        *(extra_args or []),
     ]
     process = subprocess.Popen(
         command,
@@ -169,7 +182,7 @@ def start_azurite(location: Path, *, log_path: Path | None = None, timeout: floa
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         cwd=location,
-        **_popen_options(),  # type: ignore[call-overload]
+        **_popen_options(extra_env),  # type: ignore[call-overload]
     )
     base, pump = _wait_for_line(process, log_path, _AZURITE_READY, "Azurite", timeout)
     return ServiceProcess("Azurite", process, f"{base}/{AZURITE_ACCOUNT_NAME}", log_path, pump)
@@ -182,6 +195,7 @@ def start_batch_emulator(
     account_key: str | None = None,
     faults: str | None = None,
     extra_args: list[str] | None = None,
+    extra_env: Mapping[str, str] | None = None,
     log_path: Path | None = None,
     timeout: float = 30.0,
 ) -> ServiceProcess:
@@ -193,6 +207,7 @@ def start_batch_emulator(
         account_key: Base64 account key (default: the emulator's well-known key).
         faults: A fault-injection spec (see docs/emulator.md).
         extra_args: More command-line flags for ``python -m batch_emulator``.
+        extra_env: Variables added to its environment (e.g. ``SSL_CERT_FILE``, passed on to its tasks).
         log_path: Where its log goes (default: ``<data_dir>/emulator.log``).
         timeout: Seconds to wait for it to listen.
 
@@ -222,7 +237,7 @@ def start_batch_emulator(
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            **_popen_options(),  # type: ignore[call-overload]
+            **_popen_options(extra_env),  # type: ignore[call-overload]
         )
     deadline = time.monotonic() + timeout
     while not ready_file.exists() or not ready_file.read_text().strip():

@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     target: Literal["local", "azure"] = Field(
         "local", description="`local`: Azurite + the local Batch service; `azure`: real Azure."
     )
+    local_auth: Literal["key", "entra"] = Field(
+        "key",
+        description="local target only: `key` (shared keys) or `entra` (HTTPS, Bearer tokens from a local "
+        "development credential, user-delegation SAS; see docs/azure.md).",
+    )
 
     # Azure Batch
     batch_endpoint: str | None = Field(None, description="e.g. https://myaccount.westeurope.batch.azure.com")
