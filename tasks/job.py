@@ -51,7 +51,9 @@ def ensure_job(settings: Settings, job_id: str) -> dict[str, Any]:
             client.create_job(definition)
             logger.info("Created job %s on pool %s", job_id, settings.pool_id)
             return {"job_id": job_id, "created": True}
-        except ResourceExistsError:
+        except ResourceExistsError as error:
+            if error_code(error) not in (None, "JobExists"):
+                raise  # another 409, e.g. ActiveJobAndScheduleQuotaReached: not about this job
             existing = client.get_job(job_id)
     pool = existing.pool_info.pool_id if existing.pool_info else None
     if pool != settings.pool_id:

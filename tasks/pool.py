@@ -13,6 +13,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
+from batchpipe.azure_errors import error_code
 from batchpipe.clients import batch_client
 from batchpipe.errors import ConfigurationError
 from batchpipe.naming import wire_text
@@ -205,7 +206,9 @@ def ensure_pool(settings: Settings, image: ImageChoice, artifact_name: str, arti
                 image.describe(),
             )
             return {"pool_id": settings.pool_id, "created": True}
-        except ResourceExistsError:
+        except ResourceExistsError as error:
+            if error_code(error) not in (None, "PoolExists"):
+                raise  # another 409, e.g. PoolQuotaReached: not about this pool
             existing = client.get_pool(settings.pool_id)
     problems = incompatibilities(existing, wanted)
     if problems:
