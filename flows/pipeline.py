@@ -19,7 +19,7 @@ from prefect.futures import PrefectFuture
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from batchpipe.clients import blob_service_client, uses_entra_id_for_storage
-from batchpipe.errors import PipelineFailed
+from batchpipe.errors import BatchpipeError, PipelineFailed
 from batchpipe.naming import InputFile, file_sha256, job_id_for, output_blob_name, resolve_inputs, task_id_for
 from batchpipe.sas import SasSigner, with_token
 from batchpipe.settings import Settings, load_settings
@@ -130,6 +130,11 @@ def _uploaded_count(future: PrefectFuture[UploadReport]) -> int:
     return 0 if future.state.name == "Cached" else len(report.uploaded)
 
 
+def _left_in_place(error: BatchpipeError, made: list[str]) -> BatchpipeError:
+    """The same error, also naming what this run created or found and leaves behind for a rerun."""
+    return type(error)(f"{error.message}. Left in place for a rerun: {', '.join(made)}")
+
+
 def _summary_markdown(summary: dict[str, Any]) -> str:
     lines = [
         "# batchpipe run",
@@ -221,28 +226,29 @@ def top_words_pipeline(
         for item in files
     ]
 
-    # 3-5. Pool, job, tasks.
-    pool = ensure_pool(settings, image, app.blob_name, app_url)
-    job_info = ensure_job(settings, job)
-    submit_tasks(
-        settings,
-        job,
-        specs,
-        app.blob_name,
-        str(blob_client.account_name),
-        base,
-        signer.container_write_token(settings.output_container),
-        f"{base}/{settings.output_container}",
-    )
-    terminate_job_when_tasks_complete(settings, job)
-
-    # 6-7. Monitor, then download every output that exists, verified.
+    # 3-5. Pool, job, tasks. A refusal from here on leaves what exists so far, and the error says what.
+    made = [f"containers {', '.join(containers)}"]
     try:
+        pool = ensure_pool(settings, image, app.blob_name, app_url)
+        made.insert(0, f"pool {settings.pool_id}")
+        job_info = ensure_job(settings, job)
+        made.insert(0, f"job {job}")
+        submit_tasks(
+            settings,
+            job,
+            specs,
+            app.blob_name,
+            str(blob_client.account_name),
+            base,
+            signer.container_write_token(settings.output_container),
+            f"{base}/{settings.output_container}",
+        )
+        terminate_job_when_tasks_complete(settings, job)
+
+        # 6-7. Monitor, then download every output that exists, verified.
         result = wait_for_tasks(settings, job, len(specs))
-    except PipelineFailed as error:
-        raise PipelineFailed(
-            f"{error.message}. Left in place for a rerun: job {job}, pool {settings.pool_id}, containers"
-        ) from None
+    except BatchpipeError as error:
+        raise _left_in_place(error, made) from None
     failed_ids = {f.task_id for f in result.failed}
     wanted = [s.output_blob for s in specs if s.task_id not in failed_ids]
     report = download_outputs(settings, settings.output_container, wanted, out_dir)
