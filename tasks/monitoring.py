@@ -84,13 +84,31 @@ def read_counts(client: BatchClient, job_id: str) -> TaskCounts:
     return TaskCounts(counts.active, counts.running, counts.completed, counts.succeeded, counts.failed)
 
 
+def pool_nodes(client: BatchClient, pool_id: str) -> list[Any]:
+    """One request: the pool's nodes with their state and start task information."""
+    return list(client.list_nodes(pool_id, select=["id", "state", "startTaskInfo"]))
+
+
 def broken_nodes(client: BatchClient, pool_id: str) -> list[Any]:
     """One request: nodes that can never run a task (start task failed, unusable)."""
-    return [
-        n
-        for n in client.list_nodes(pool_id, select=["id", "state", "startTaskInfo"])
-        if wire_text(n.state) in BROKEN_NODE_STATES
-    ]
+    return [n for n in pool_nodes(client, pool_id) if wire_text(n.state) in BROKEN_NODE_STATES]
+
+
+def allocation_failure(client: BatchClient, pool_id: str) -> str | None:
+    """Why a pool without nodes will not get any (a quota, an unavailable size), or None while it still may.
+
+    A pool whose allocation has settled with resize errors and no nodes would leave the tasks waiting until the
+    monitoring timeout; real Batch reports core quota exhaustion this way (``AccountCoreQuotaReached``).
+    """
+    pool = client.get_pool(pool_id, select=["id", "allocationState", "resizeErrors"])
+    errors = pool.resize_errors or []
+    if wire_text(pool.allocation_state) != "steady" or not errors:
+        return None
+    hint = ""
+    if any(str(e.code or "").endswith("QuotaReached") for e in errors):
+        hint = " (the account quota is exhausted: free resources, e.g. idle pools, or request a quota increase)"
+    reasons = "; ".join(f"{e.code}: {str(e.message or '').strip()}" for e in errors)
+    return redact(f"pool {pool_id!r} has no nodes and cannot get any: {reasons}{hint}")
 
 
 def file_tail(client: BatchClient, job_id: str, task_id: str, name: str) -> str:
@@ -200,7 +218,8 @@ class _TerminalProgress:
 
 @task(name="monitor-tasks", cache_policy=NO_CACHE, **AZURE_RETRIES)
 def wait_for_tasks(settings: Settings, job_id: str, expected: int) -> MonitorResult:
-    """Wait until every task of the job completed: two requests per poll (task counts, broken nodes).
+    """Wait until every task of the job completed: two requests per poll (task counts, nodes; a third while the
+    pool has no nodes at all: its resize errors).
 
     Args:
         settings: the run's settings (poll interval, backoff maximum, monitor timeout, pool id).
@@ -211,8 +230,8 @@ def wait_for_tasks(settings: Settings, job_id: str, expected: int) -> MonitorRes
         The final counts and the failed tasks with their log tails.
 
     Raises:
-        PipelineFailed: the timeout passed (lists the unfinished tasks), or the pool's nodes cannot run tasks
-            (with the start task's stderr).
+        PipelineFailed: the timeout passed (lists the unfinished tasks), the pool's nodes cannot run tasks
+            (with the start task's stderr), or the pool cannot get nodes at all (e.g. the core quota).
     """
     logger = get_run_logger()
     client = batch_client(settings)
@@ -241,9 +260,15 @@ def wait_for_tasks(settings: Settings, job_id: str, expected: int) -> MonitorRes
                 break
             if counts.completed < expected:
                 with azure_call("Batch", f"listing nodes of pool {settings.pool_id!r}"):
-                    broken = broken_nodes(client, settings.pool_id)
+                    nodes = pool_nodes(client, settings.pool_id)
+                broken = [n for n in nodes if wire_text(n.state) in BROKEN_NODE_STATES]
                 if broken:
                     _fail_on_broken_nodes(client, settings.pool_id, broken)
+                if not nodes:
+                    with azure_call("Batch", f"reading pool {settings.pool_id!r}"):
+                        failure = allocation_failure(client, settings.pool_id)
+                    if failure:
+                        raise PipelineFailed(failure)
             if time.monotonic() >= deadline:
                 with azure_call("Batch", f"listing unfinished tasks of job {job_id!r}"):
                     pending = unfinished_tasks(client, job_id)
