@@ -6,6 +6,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from azure.core.exceptions import ServiceRequestError
+
 from batchpipe.azure_errors import explain, is_transient, retry_transient
 
 # Transient failures (throttling, 5xx, broken connections) get these waits; permanent ones fail at once.
@@ -19,16 +21,23 @@ AZURE_RETRIES: dict[str, Any] = {
 }
 
 
+#: Per-call SDK option for a run's first request to a service: do not retry a connection that cannot be made.
+FIRST_CONTACT: dict[str, Any] = {"retry_connect": 0}
+
+
 @contextmanager
-def azure_call(service: str, action: str) -> Iterator[None]:
+def azure_call(service: str, action: str, *, first_contact: bool = False) -> Iterator[None]:
     """Re-raise permanent SDK errors as one-line :class:`~batchpipe.errors.CloudError`; let transient ones through.
 
     Transient errors keep their type so that Prefect's ``retry_condition_fn`` recognises and retries them.
+    With ``first_contact`` (the run's first request to the service, made with :data:`FIRST_CONTACT`), an endpoint
+    that refuses connections or does not resolve is a setting to fix: it fails at once instead of after a minute
+    of retries. Later in the run the same error is a blip (a restarting service) and is retried.
     """
     try:
         yield
     except Exception as error:
-        if is_transient(error):
+        if is_transient(error) and not (first_contact and isinstance(error, ServiceRequestError)):
             raise
         raise explain(error, service, action) from None
 

@@ -19,7 +19,7 @@ from batchpipe.errors import ConfigurationError
 from batchpipe.naming import wire_text
 from batchpipe.pools import CREATED_BY_KEY, CREATED_BY_VALUE
 from batchpipe.settings import Settings
-from tasks._common import AZURE_RETRIES, azure_call
+from tasks._common import AZURE_RETRIES, FIRST_CONTACT, azure_call
 
 NODE_APP_KEY = "batchpipe-node-app"
 
@@ -96,10 +96,10 @@ def find_image(settings: Settings) -> ImageChoice:
 
     Raises:
         ConfigurationError: nothing matches.
-        CloudError: Batch refused.
+        CloudError: Batch refused, or its endpoint cannot be reached (no retries: this is the pre-flight).
     """
-    with azure_call("Batch", "listing supported images"):
-        images = list(batch_client(settings).list_supported_images(filter="osType eq 'linux'"))
+    with azure_call("Batch", "listing supported images", first_contact=True):
+        images = list(batch_client(settings).list_supported_images(filter="osType eq 'linux'", **FIRST_CONTACT))
     choice = choose_image(images, settings.image)
     get_run_logger().info("Image for %s: %s", settings.image, choice.describe())
     return choice

@@ -20,7 +20,7 @@ from batchpipe.clients import blob_service_client
 from batchpipe.errors import BatchpipeError, PipelineFailed
 from batchpipe.naming import InputFile
 from batchpipe.settings import Settings
-from tasks._common import AZURE_RETRIES, azure_call
+from tasks._common import AZURE_RETRIES, FIRST_CONTACT, azure_call
 
 # Parallel blob transfers per step: enough to hide latency, few enough for a 2-core laptop.
 UPLOAD_CONCURRENCY = 8
@@ -38,15 +38,15 @@ def create_containers(settings: Settings, names: list[str]) -> list[str]:
         The names of the containers that were newly created.
 
     Raises:
-        CloudError: Storage refused (bad credentials, invalid name, ...).
+        CloudError: Storage refused (bad credentials, invalid name, ...) or cannot be reached (not retried).
     """
     logger = get_run_logger()
     client = blob_service_client(settings)
     created = []
-    for name in names:
-        with azure_call("Storage", f"creating container {name!r}"):
+    for name in names:  # the run's first requests to Storage: an unreachable endpoint fails at once
+        with azure_call("Storage", f"creating container {name!r}", first_contact=True):
             try:
-                client.create_container(name)
+                client.create_container(name, **FIRST_CONTACT)
                 created.append(name)
             except ResourceExistsError:
                 pass
