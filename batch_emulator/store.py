@@ -19,7 +19,7 @@ from batch_emulator.models.account import Account, ChangeLog
 from batch_emulator.models.jobs import Job
 from batch_emulator.models.nodes import Node
 from batch_emulator.models.pools import Pool
-from batch_emulator.models.tasks import Task
+from batch_emulator.models.tasks import Task, shared_failure
 
 _log = logging.getLogger("batch_emulator.store")
 _COMPACT = (",", ":")
@@ -323,6 +323,8 @@ def _load_task(job: Job, task_id: str, seq: int, spec: str, rt: dict[str, Any], 
     for name, short in _TASK_FIELDS:
         if short in rt:
             setattr(task, name, rt[short])
+    if task.failure_info is not None:
+        task.failure_info = shared_failure(task.failure_info)
     task.apply_limits(task.body())
     requeued = 0
     if task.state in ("preparing", "running"):

@@ -57,6 +57,21 @@ TASK_ENDED: dict[str, Any] = {
 }
 
 
+_SHARED_FAILURES: dict[str, dict[str, Any]] = {}
+_MAX_SHARED_FAILURES = 4096
+
+
+def shared_failure(info: dict[str, Any]) -> dict[str, Any]:
+    """Return one shared copy of equal ``failureInfo`` records (thousands of failed tasks often share one)."""
+    key = json.dumps(info, sort_keys=True, separators=_COMPACT)
+    found = _SHARED_FAILURES.get(key)
+    if found is not None:
+        return found
+    if len(_SHARED_FAILURES) < _MAX_SHARED_FAILURES:
+        _SHARED_FAILURES[key] = info
+    return info
+
+
 @dataclass(frozen=True)
 class RunOutcome:
     """What one run of a task produced (times as Unix timestamps)."""
@@ -362,7 +377,7 @@ def finish_run(task: Task, outcome: RunOutcome, now: float) -> bool:
     elif outcome.result == "success":
         task.result, task.failure_info = "success", None
     else:
-        task.result, task.failure_info = "failure", outcome.failure_info or FAILURE_EXIT_CODE
+        task.result, task.failure_info = "failure", shared_failure(outcome.failure_info or FAILURE_EXIT_CODE)
         if not _timed_out(outcome.failure_info) and (task.max_retries == -1 or task.retry_count < task.max_retries):
             task.retry_count += 1
             task.result = None
