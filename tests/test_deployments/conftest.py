@@ -368,7 +368,14 @@ class CdpPage:
                 pytest.fail(f"nothing labelled {label!r} to click; the page shows:\n{self.text()[-1500:]}")
             time.sleep(0.2)  # polling for the element to render, bounded by the deadline
 
-    def screenshot(self, path: Path) -> Path:
+    def screenshot(self, path: Path, height: int | None = None) -> Path:
+        """Save a PNG of the viewport (``height``: make the viewport that tall first, for a long form)."""
+        if height is not None:
+            self.call(
+                "Emulation.setDeviceMetricsOverride", width=1400, height=height, deviceScaleFactor=1, mobile=False
+            )
+            # Two animation frames: the page has laid out and painted at the new size.
+            self.evaluate("new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
         data = self.call("Page.captureScreenshot", format="png")["data"]
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(base64.b64decode(data))

@@ -58,6 +58,21 @@ def test_the_ui_shows_the_results_artifact_of_a_finished_run(
     page.wait_for_text("100%")
 
 
+def test_the_deployment_run_form_offers_each_typed_parameter(
+    deployment_stack: Any, browser: Any, tmp_path: Path
+) -> None:
+    deployment = deployment_stack.api.deployment(DEPLOYMENT)
+    page = browser.open(f"{deployment_stack.server.ui_url}/deployments/deployment/{deployment['id']}/run")
+    descriptions = [p["description"] for p in deployment["parameter_openapi_schema"]["properties"].values()]
+    # Markdown in the descriptions (``wait``) renders as code, so compare their plain start.
+    page.wait_for_text("Parameters", *deployment["parameters"], *(d.split("``")[0] for d in descriptions))
+
+    approval = page.evaluate("[...document.querySelectorAll('select')].map(s => [...s.options].map(o => o.value))")
+    assert ["ask", "wait", "yes", "no"] in approval  # a drop-down, not a free text field
+    assert page.evaluate("[...document.querySelectorAll('textarea, input')].some(e => e.value === 'samples')")
+    _keep_screenshot(page.screenshot(tmp_path / "ui-custom-run.png", height=1520))
+
+
 def test_approval_from_the_ui_resume_form_is_followed(deployment_stack: Any, browser: Any, tmp_path: Path) -> None:
     api = deployment_stack.api
     pool_id, env = deployment_stack.run_settings("ui-approval")
