@@ -25,6 +25,7 @@ from batch_emulator.errors import (
     BatchError,
     Forbidden,
     InternalError,
+    InvalidUri,
     MissingRequiredQueryParameter,
     RequestBodyTooLarge,
 )
@@ -76,7 +77,8 @@ class RequestLogMiddleware:
         request_id = str(uuid.uuid4())
         client_request_id = headers.get("client-request-id")
         host = headers.get("host") or "{}:{}".format(*scope.get("server") or ("127.0.0.1", 0))
-        state: dict[str, Any] = {"request_id": request_id, "base_url": f"{scope['scheme']}://{host}"}
+        origin = f"{scope['scheme']}://{host}"
+        state: dict[str, Any] = {"request_id": request_id, "origin": origin, "base_url": origin}
         scope[_STATE] = state
         self.service.account.stats.requests += 1
         status = [0]
@@ -127,12 +129,27 @@ class RequestLogMiddleware:
 
 
 class RouteMiddleware:
-    """Matches the raw path to an operation and checks ``api-version``."""
+    """Matches the raw path to an operation and checks ``api-version``.
 
-    def __init__(self, app: ASGIApp, router: Router) -> None:
+    An endpoint with the account as its path (``http://127.0.0.1:8001/localbatch``, Azurite style) works too:
+    the SDKs keep such a prefix, sign it, and the service strips it for routing only.
+    """
+
+    def __init__(self, app: ASGIApp, router: Router, account_name: str) -> None:
         """Wrap ``app``."""
         self.app = app
         self.router = router
+        self.prefix = f"/{account_name}"
+
+    def _match(self, method: str, raw_path: str) -> tuple[Route, dict[str, str], str]:
+        try:
+            route, params = self.router.match(method, raw_path)
+            return route, params, ""
+        except InvalidUri:
+            if not raw_path.startswith(self.prefix + "/"):
+                raise
+        route, params = self.router.match(method, raw_path[len(self.prefix) :])
+        return route, params, self.prefix
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one ASGI call."""
@@ -140,13 +157,14 @@ class RouteMiddleware:
             await self.app(scope, receive, send)
             return
         raw_path = _raw_path(scope)
-        route, params = self.router.match(scope["method"], raw_path)
+        route, params, prefix = self._match(scope["method"], raw_path)
         raw_query = bytes(scope.get("query_string") or b"").decode("latin-1")
         query = _first_values(raw_query)
         if not route.admin and not query.get("api-version"):
             raise MissingRequiredQueryParameter("api-version")
         state = scope[_STATE]
         state.update(route=route, params=params, raw_path=raw_path, raw_query=raw_query, query=query)
+        state["base_url"] += prefix
         await self.app(scope, receive, send)
 
 
@@ -232,6 +250,7 @@ def create_app(service: BatchService) -> Starlette:
             params=state["params"],
             request_id=state["request_id"],
             base_url=state["base_url"],
+            origin=state["origin"],
             now=now_ts(),
             client_host=request.client.host if request.client else "",
             body=body,
@@ -241,7 +260,7 @@ def create_app(service: BatchService) -> Starlette:
 
     middleware: Iterable[Middleware] = [
         Middleware(RequestLogMiddleware, service=service),
-        Middleware(RouteMiddleware, router=Router(all_routes())),
+        Middleware(RouteMiddleware, router=Router(all_routes()), account_name=service.account.name),
         Middleware(AuthMiddleware, service=service),
         Middleware(FaultMiddleware, service=service),
     ]

@@ -26,7 +26,8 @@ class RequestContext:
     headers: Headers
     params: dict[str, str]
     request_id: str
-    base_url: str
+    base_url: str  # the account URL as the client addresses it (resource URLs start with it)
+    origin: str  # scheme and host only (the raw path already holds any account prefix)
     now: float
     client_host: str
     body: bytes = b""

@@ -131,5 +131,5 @@ def list_response(
         "value": [apply_select(render(item), names) for item in page],
     }
     if resume is not None:
-        body["odata.nextLink"] = next_link(ctx.base_url, ctx.raw_path, ctx.query, resume)
+        body["odata.nextLink"] = next_link(ctx.origin, ctx.raw_path, ctx.query, resume)
     return json_response(body)

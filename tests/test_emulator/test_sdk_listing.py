@@ -113,3 +113,13 @@ def test_supported_images(listed: BatchClient) -> None:
         "ubuntu-24_04-lts",
         "server",
     )
+
+
+def test_an_endpoint_with_the_account_as_its_path(emulator: ThreadedEmulator, listed: BatchClient) -> None:
+    from azure.core.credentials import AzureNamedKeyCredential
+
+    url = f"{emulator.url}/{emulator.account_name}"
+    with BatchClient(url, AzureNamedKeyCredential(emulator.account_name, emulator.account_key)) as prefixed:
+        ids = [item.id for item in prefixed.list_tasks(JOB, max_results=100)]
+        assert len(ids) == TOTAL
+        assert prefixed.get_job(JOB).url == f"{url}/jobs/{JOB}"
