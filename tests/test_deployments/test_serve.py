@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -13,7 +14,6 @@ import pytest
 from batchpipe.prefect_server import stop_worker
 from batchpipe.services import PROJECT_ROOT, ServiceProcess
 
-pytestmark = [pytest.mark.server, pytest.mark.integration]
 SAMPLES = PROJECT_ROOT / "samples"
 
 
@@ -31,6 +31,8 @@ def _wait_for_deployment(api: Any, name: str, process: subprocess.Popen[bytes], 
             time.sleep(0.2)  # polling the API until serve has registered its deployment
 
 
+@pytest.mark.server
+@pytest.mark.integration
 def test_serve_registers_a_scheduled_deployment_and_runs_it(deployment_stack: Any, tmp_path: Path) -> None:
     api = deployment_stack.api
     pool_id, env = deployment_stack.run_settings("serve")
@@ -67,3 +69,27 @@ def test_serve_registers_a_scheduled_deployment_and_runs_it(deployment_stack: An
         stop_worker(serve)
     # Stopping serve pauses its deployment, so nothing is scheduled for a process that is gone.
     assert api.deployment("batchpipe/tests")["paused"] is True
+
+
+@pytest.mark.parametrize(
+    ("extra_env", "message"),
+    [
+        ({}, "the local target needs the local services"),
+        ({"BATCHPIPE_BATCH_ENDPOINT": "http://127.0.0.1:9"}, "no Prefect server configured"),
+    ],
+)
+def test_serve_without_its_services_says_what_to_start(tmp_path: Path, extra_env: dict[str, str], message: str) -> None:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("BATCHPIPE_", "PREFECT_", "AZURE_"))}
+    result = subprocess.run(
+        [sys.executable, "-m", "batchpipe.cli", "serve"],
+        env={**clean, **extra_env, "PREFECT_HOME": str(tmp_path / "prefect-home")},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "batchpipe stack" in result.stderr
+    assert "Traceback" not in result.stderr
