@@ -121,3 +121,15 @@ def test_node_states_during_slow_allocation(helpers: Any) -> None:
         helpers.wait_until(idle, what="idle node")
         assert seen == ["creating", "starting", "waitingforstarttask", "idle"]
         assert client.get_pool("slow-pool").allocation_state == "steady"
+
+
+def test_remove_named_nodes(emulator: ThreadedEmulator, helpers: Any) -> None:
+    client: BatchClient = helpers.make_client(emulator)
+    client.create_pool(helpers.pool_options("trim-pool", nodes=2))
+    nodes = helpers.wait_for_idle_nodes(client, "trim-pool", 2)
+    options = batch_models.BatchNodeRemoveOptions(node_ids=[nodes[0].id])
+    client.begin_remove_nodes("trim-pool", options, polling_interval=0).result()
+    pool = client.get_pool("trim-pool")
+    assert (pool.target_dedicated_nodes, pool.current_dedicated_nodes) == (1, 1)
+    assert [node.id for node in client.list_nodes("trim-pool")] == [nodes[1].id]
+    client.begin_delete_pool("trim-pool", polling_interval=0).result()

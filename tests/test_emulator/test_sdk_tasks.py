@@ -167,3 +167,30 @@ def test_required_slots_and_max_parallel_tasks(pool_client: BatchClient, helpers
     counts = pool_client.get_job_task_counts("slots-job")
     assert (counts.task_counts.running, counts.task_counts.active) == (2, 1)
     pool_client.begin_delete_job("slots-job", polling_interval=0).result()
+
+
+def test_disable_requeues_and_enable_resumes(pool_client: BatchClient, helpers: Any) -> None:
+    new_job(pool_client, "disable-job")
+    pool_client.create_task("disable-job", task("paused", '/bin/bash -c "test -f again || { touch again; sleep 30; }"'))
+    wait_task_state(helpers, pool_client, "disable-job", "paused", "running")
+    options = batch_models.BatchJobDisableOptions(disable_tasks="requeue")
+    pool_client.begin_disable_job("disable-job", options, polling_interval=0).result()
+    assert pool_client.get_job("disable-job").state == "disabled"
+    waiting = pool_client.get_task("disable-job", "paused")
+    assert (waiting.state, waiting.execution_info.requeue_count) == ("active", 1)
+    pool_client.begin_enable_job("disable-job", polling_interval=0).result()
+    assert pool_client.get_job("disable-job").state == "active"
+    done = wait_task_state(helpers, pool_client, "disable-job", "paused", "completed")
+    assert done.execution_info.exit_code == 0
+
+
+def test_replace_constraints_and_list_subtasks(pool_client: BatchClient, helpers: Any) -> None:
+    new_job(pool_client, "misc-job", pool_id="no-pool-yet")
+    pool_client.create_task("misc-job", task("tuned", '/bin/bash -c "echo out > wd.txt; exit 2"'))
+    constraints = batch_models.BatchTaskConstraints(max_task_retry_count=1)
+    pool_client.replace_task("misc-job", "tuned", batch_models.BatchTask(constraints=constraints))
+    assert pool_client.get_task("misc-job", "tuned").constraints.max_task_retry_count == 1
+    assert list(pool_client.list_subtasks("misc-job", "tuned")) == []
+    pool_client.update_job("misc-job", batch_models.BatchJobUpdateOptions(priority=1))
+    assert pool_client.get_job("misc-job").priority == 1
+    pool_client.begin_delete_job("misc-job", polling_interval=0).result()

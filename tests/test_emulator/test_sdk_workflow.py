@@ -109,6 +109,13 @@ def test_missing_file_is_file_not_found(workflow: dict[str, Any]) -> None:
     assert caught.value.status_code == 404  # a streamed download leaves the error body unread
 
 
+def test_delete_a_task_file(workflow: dict[str, Any]) -> None:
+    client: BatchClient = workflow["client"]
+    client.delete_task_file(JOB, "task-003", "stderr.txt")
+    names = {item.name for item in client.list_task_files(JOB, "task-003")}
+    assert names == {"stdout.txt", "wd"}
+
+
 def test_terminate_then_delete_job_and_pool(workflow: dict[str, Any]) -> None:
     client: BatchClient = workflow["client"]
     options = batch_models._models.BatchJobTerminateOptions(termination_reason="Finished")
