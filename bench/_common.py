@@ -7,10 +7,12 @@ import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
+T = TypeVar("T")
 GNU_TIME = Path("/usr/bin/time")
 
 
@@ -117,3 +119,64 @@ def available_memory_bytes() -> int | None:
     except OSError:
         return None
     return None
+
+
+def interleaved(
+    cases: Mapping[str, Callable[[], T]],
+    repeat: int,
+    *,
+    warmup: int = 0,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, list[T]]:
+    """Run every case ``repeat`` times, interleaved, a different case first each round (the machine is shared).
+
+    Args:
+        cases: name -> a function that runs the case once and returns its measurement.
+        repeat: measured rounds.
+        warmup: unmeasured rounds before them (results dropped).
+        progress: called with a line after each run.
+
+    Returns:
+        name -> the measurements, in round order.
+    """
+    names = list(cases)
+    results: dict[str, list[T]] = {name: [] for name in names}
+    for round_number in range(warmup + repeat):
+        shift = round_number % len(names)
+        for name in names[shift:] + names[:shift]:
+            started = time.perf_counter()
+            value = cases[name]()
+            label = "warm-up" if round_number < warmup else f"round {round_number - warmup + 1}/{repeat}"
+            if round_number >= warmup:
+                results[name].append(value)
+            if progress is not None:
+                progress(f"{label}: {name} ({time.perf_counter() - started:.1f} s)")
+    return results
+
+
+def process_cpu_seconds(pid: int) -> tuple[float, float]:
+    """CPU seconds (user + system) of a live process, and of the children it has waited for (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / ticks
+    children = (int(fields[13]) + int(fields[14])) / ticks
+    return own, children
+
+
+def process_memory_kib(pid: int) -> dict[str, int]:
+    """``VmRSS`` and ``VmHWM`` (peak RSS) of a live process, in KiB."""
+    found = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            found[key] = int(value.split()[0])
+    return found
+
+
+def format_number(value: float, digits: int = 2) -> str:
+    """``12,345`` for large values, ``1.23`` for small ones."""
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    if abs(value) >= 100:
+        return f"{value:.0f}"
+    return f"{value:.{digits}f}"

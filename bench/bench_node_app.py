@@ -15,6 +15,7 @@ node_app's output is checked to be identical to the tutorial baseline's on every
 
     .venv/bin/python bench/bench_node_app.py --quick --json /tmp/bench.json   # 64 MiB, ~1.5 minutes
     .venv/bin/python bench/bench_node_app.py --json /tmp/bench.json           # 1 GiB, ~5 minutes
+    .venv/bin/python -m bench --only node_app                                 # as part of the suite
 
 The tutorial's approach needs about 20 bytes of RAM per byte of input; it is skipped at a size whose estimated peak
 RSS exceeds half of MemAvailable (the report says so).
@@ -38,9 +39,10 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import Measurement, available_memory_bytes, markdown_table, run_measured, summarize
+if __package__ in (None, ""):  # run as a script: make the project importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._common import Measurement, available_memory_bytes, markdown_table, run_measured, summarize
 from node_app.build import build_package
 from node_app.counting import count_words
 
@@ -160,6 +162,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--chunk-sweep", action="store_true", help="also time count_words in-process per chunk size")
     parser.add_argument("--seed", type=int, default=20240601)
     parser.add_argument(
+        "--lean", action="store_true", help="only the cases the suite's goals need (no NBSP text, no UTF-8 coreutils)"
+    )
+    parser.add_argument(
         "--rare-words", type=int, default=60_000, help="made-up words drawn for the vocabulary's tail (default 60000)"
     )
     args = parser.parse_args(argv)
@@ -187,8 +192,9 @@ def _run(args: argparse.Namespace, workdir: Path, size: int, small: int, reps: i
     sizes = {
         "main": write_dataset(datasets["main"], size, blocks, args.seed),
         "small": write_dataset(datasets["small"], small, blocks, args.seed),
-        "small-nbsp": write_dataset(datasets["small-nbsp"], small, blocks, args.seed, nbsp=True),
     }
+    if not args.lean:
+        sizes["small-nbsp"] = write_dataset(datasets["small-nbsp"], small, blocks, args.seed, nbsp=True)
     print(
         f"generated {', '.join(f'{k} {v / MIB:.0f} MiB' for k, v in sizes.items())} in {workdir} "
         f"({time.perf_counter() - started:.1f} s)",
@@ -230,19 +236,23 @@ def _run(args: argparse.Namespace, workdir: Path, size: int, small: int, reps: i
             f"coreutils {locale}", dataset, sizes[dataset] / MIB, ["sh", "-c", pipeline], {**base_env, "LC_ALL": locale}
         )
 
-    cases = [
-        ours("small"),
-        tutorial("small"),
-        coreutils("small", "C"),
-        coreutils("small", "C.UTF-8"),
-        ours("small-nbsp"),
-        tutorial("small-nbsp"),
-        ours("main"),
-        tutorial("main"),
-        coreutils("main", "C"),
-    ]
-    if args.quick:
-        cases.append(coreutils("main", "C.UTF-8"))
+    if args.lean:
+        # What the suite's goals need: node_app vs the tutorial (small), vs coreutils (main), RSS at both sizes.
+        cases = [ours("small"), tutorial("small"), ours("main"), tutorial("main"), coreutils("main", "C")]
+    else:
+        cases = [
+            ours("small"),
+            tutorial("small"),
+            coreutils("small", "C"),
+            coreutils("small", "C.UTF-8"),
+            ours("small-nbsp"),
+            tutorial("small-nbsp"),
+            ours("main"),
+            tutorial("main"),
+            coreutils("main", "C"),
+        ]
+        if args.quick:
+            cases.append(coreutils("main", "C.UTF-8"))
 
     # The tutorial holds the whole text and a list of all tokens: estimate its peak from the small run.
     by_key = {case.key: case for case in cases}
