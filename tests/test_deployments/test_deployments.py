@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,9 @@ def test_prefect_yaml_deploys_typed_parameters_and_a_daily_schedule(deployment_s
 def test_the_schedule_produces_scheduled_runs_with_the_default_parameters(deployment_stack: Any) -> None:
     api = deployment_stack.api
     deployment = api.deployment(DEPLOYMENT)
-    runs = api.flow_runs_of(deployment["id"], "SCHEDULED")
+    deadline = time.monotonic() + 30
+    while len(runs := api.flow_runs_of(deployment["id"], "SCHEDULED")) < 3 and time.monotonic() < deadline:
+        time.sleep(0.3)  # the server's scheduler loop creates them shortly after the deployment
 
     assert len(runs) >= 3
     starts = [datetime.fromisoformat(run["expected_start_time"]) for run in runs]
