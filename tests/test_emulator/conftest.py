@@ -10,6 +10,7 @@ import pytest
 from azure.batch import BatchClient
 from azure.batch import models as batch_models
 from azure.core.credentials import AzureNamedKeyCredential
+from azure.core.exceptions import HttpResponseError
 
 from batch_emulator.server import EmulatorConfig, ThreadedEmulator
 
@@ -88,6 +89,14 @@ def wait_for_tasks(client: BatchClient, job_id: str, total: int, timeout: float 
     return wait_until(done, timeout=timeout, what=f"{total} completed tasks in {job_id}")
 
 
+def has_file(client: BatchClient, job_id: str, task_id: str, name: str) -> bool:
+    """Whether a task's directory holds ``name`` yet (False while the directory does not exist)."""
+    try:
+        return name in {item.name for item in client.list_task_files(job_id, task_id, recursive=True)}
+    except HttpResponseError:
+        return False
+
+
 class Helpers:
     """Test helpers shared through the ``helpers`` fixture (test modules cannot import conftest)."""
 
@@ -96,6 +105,7 @@ class Helpers:
     make_client = staticmethod(make_client)
     wait_for_idle_nodes = staticmethod(wait_for_idle_nodes)
     wait_for_tasks = staticmethod(wait_for_tasks)
+    has_file = staticmethod(has_file)
 
 
 @pytest.fixture(scope="session")

@@ -30,7 +30,9 @@ def test_state_survives_a_restart(tmp_path: Path, helpers: Any) -> None:
             ],
         )
         helpers.wait_until(lambda: client.get_task("kept-job", "quick").state == "completed", what="quick done")
-        helpers.wait_until(lambda: client.get_task("kept-job", "interrupted").state == "running", what="running")
+        helpers.wait_until(
+            lambda: helpers.has_file(client, "kept-job", "interrupted", "wd/marker"), what="the marker file"
+        )
         node_id = client.get_task("kept-job", "quick").node_info.node_id
 
     with ThreadedEmulator(config) as second:

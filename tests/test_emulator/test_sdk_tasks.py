@@ -172,7 +172,9 @@ def test_required_slots_and_max_parallel_tasks(pool_client: BatchClient, helpers
 def test_disable_requeues_and_enable_resumes(pool_client: BatchClient, helpers: Any) -> None:
     new_job(pool_client, "disable-job")
     pool_client.create_task("disable-job", task("paused", '/bin/bash -c "test -f again || { touch again; sleep 30; }"'))
-    wait_task_state(helpers, pool_client, "disable-job", "paused", "running")
+    helpers.wait_until(
+        lambda: helpers.has_file(pool_client, "disable-job", "paused", "wd/again"), what="the marker file"
+    )
     options = batch_models.BatchJobDisableOptions(disable_tasks="requeue")
     pool_client.begin_disable_job("disable-job", options, polling_interval=0).result()
     assert pool_client.get_job("disable-job").state == "disabled"
