@@ -19,6 +19,7 @@ import uvicorn
 
 from batch_emulator.app import create_app
 from batch_emulator.config import LOOPBACK_HOSTS, EmulatorConfig
+from batch_emulator.faults import FaultSpec
 from batch_emulator.service import BatchService
 
 __all__ = ["EmulatorConfig", "ThreadedEmulator", "run_forever"]
@@ -41,12 +42,13 @@ class _Server(uvicorn.Server):
             self._on_ready()
 
 
-def check_host(config: EmulatorConfig) -> None:
-    """Refuse a non-loopback interface unless ``allow_remote`` is set.
+def check_config(config: EmulatorConfig) -> None:
+    """Check a config before anything is bound: loopback unless ``allow_remote``, a parsable fault spec.
 
     Raises:
-        ValueError: the host is not loopback and remote access is not allowed.
+        ValueError: the host is not loopback and remote access is not allowed, or the fault spec is malformed.
     """
+    FaultSpec.parse(config.faults)
     if config.host not in LOOPBACK_HOSTS and not config.allow_remote:
         raise ValueError(
             f"refusing to listen on {config.host!r}: the local Batch service binds loopback only "
@@ -116,7 +118,7 @@ def run_forever(config: EmulatorConfig, *, ready_file: Path | None = None) -> No
         ValueError: a non-loopback host without ``allow_remote``, or a malformed key or fault spec.
         OSError: the port is unavailable.
     """
-    check_host(config)
+    check_config(config)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     temporary = None if config.data_dir else tempfile.TemporaryDirectory(prefix="batch-emulator-")
@@ -193,7 +195,7 @@ class ThreadedEmulator:
         Raises:
             RuntimeError: the server did not start in time.
         """
-        check_host(self.config)
+        check_config(self.config)
         self._socket = bind_socket(self.config.host, self.config.port)
         self.url = service_url(self.config, self._socket)
         self._service = BatchService(self.config, self.data_dir)
