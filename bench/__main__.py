@@ -76,6 +76,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--output", type=Path, help="write the markdown report here")
     parser.add_argument("--no-write", action="store_true", help="print the report only")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
+    parser.add_argument(
+        "--from-json",
+        type=Path,
+        metavar="RESULTS",
+        help="measure nothing: re-render the report of a saved run (.benchmarks/results-full.json) to --output",
+    )
     args = parser.parse_args(argv)
     names = [name.strip() for value in args.only for name in value.split(",") if name.strip()]
     unknown = sorted(set(names) - {b.name for b in BENCHMARKS})
@@ -114,6 +120,13 @@ def report(results: list[BenchResult], info: dict[str, Any], quick: bool) -> str
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the selected benchmarks; write the report; return 1 if a benchmark failed to run (not for missed goals)."""
     args = parse_args(argv)
+    if args.from_json:
+        saved = json.loads(args.from_json.read_text("utf-8"))
+        restored = [BenchResult.from_record(record) for record in saved["results"]]
+        text = report(restored, saved["info"], saved["info"].get("mode") == "quick")
+        (args.output or DOC).write_text(text, "utf-8")
+        print(f"report re-rendered from {args.from_json} to {args.output or DOC}", file=sys.stderr)
+        return 0
     selected = [b for b in BENCHMARKS if not args.names or b.name in args.names]
     workdir = Path(tempfile.mkdtemp(prefix="batchpipe-bench-"))
     ctx = Context(quick=args.quick, repeat=args.repeat, workdir=workdir)
@@ -152,7 +165,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         target.write_text(text, "utf-8")
         LOCAL_RESULTS.mkdir(parents=True, exist_ok=True)
         record = {"info": info, "results": [r.record() for r in results], "failures": failures}
-        (LOCAL_RESULTS / f"results-{info['mode']}.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
+        kind = "quick" if args.quick else ("full" if official else "partial")
+        (LOCAL_RESULTS / f"results-{kind}.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
         ctx.log(f"report written to {target}")
     ctx.log(f"suite took {info['total_s']:.0f} s" + (f"; FAILED: {', '.join(failures)}" if failures else ""))
     return 1 if failures else 0

@@ -102,6 +102,13 @@ class BenchResult:
         """A JSON-friendly record of everything measured."""
         return {**asdict(self), "medians": {row.case: row.median for row in self.rows}}
 
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> BenchResult:
+        """Rebuild a result from :meth:`record` (to re-render a report without measuring again)."""
+        fields = {key: value for key, value in record.items() if key != "medians"}
+        fields["rows"] = [Row(**row) for row in record["rows"]]
+        return cls(**fields)
+
 
 def _params_text(params: dict[str, Any]) -> str:
     return ", ".join(f"{key} = {value}" for key, value in params.items()) or "defaults"

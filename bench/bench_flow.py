@@ -37,6 +37,7 @@ from bench._context import PROJECT_ROOT, Context
 from bench._results import BenchResult, Row, ratio_text
 
 GOAL_RATIO = 1.3
+GOAL_TASKS = 1000
 SHM = "/dev/shm" if Path("/dev/shm").is_dir() else None
 NODES, SLOTS = 2, 4
 _VOCABULARY = (
@@ -171,14 +172,14 @@ def _result(
         rows.append(Row(f"{plain}: wall", "s", values(plain, "wall_s")))
         for flow in (f"flow, Prefect server, {label} tasks",):
             wall = statistics.median(values(flow, "wall_s"))
-            is_goal = size == large and "server" in flow
+            is_goal = size == large == GOAL_TASKS
             rows.append(
                 Row(
                     f"{flow}: wall",
                     "s",
                     values(flow, "wall_s"),
                     versus=ratio_text(wall / plain_wall, "plain SDK"),
-                    goal=f"≤ {GOAL_RATIO}\u00d7 at {large:,} tasks" if is_goal else "",
+                    goal=f"≤ {GOAL_RATIO}\u00d7 at {GOAL_TASKS:,} tasks" if is_goal else "",
                     met=(wall / plain_wall <= GOAL_RATIO) if is_goal else None,
                 )
             )
