@@ -49,6 +49,8 @@ WORK_POOL = "batchpipe"
 DEPLOYMENT = "batchpipe/daily"
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "CRASHED"}
 _FOREIGN_PREFIXES = ("BATCHPIPE_", "AZURE_", "PREFECT_")
+# The local Batch service fails the task of any input named doomed*.txt with exit code 3 (and its retries).
+FAILING_TASKS = "task_fail=topn-doomed*:3"
 
 
 def clean_base_environment() -> dict[str, str]:
@@ -191,7 +193,7 @@ def deployment_stack(
 ) -> Iterator[DeploymentStack]:
     """Azurite + the local Batch service, the `batchpipe` process pool, deployments/prefect.yaml and a worker."""
     state_dir = tmp_path_factory.mktemp("deployment-stack")
-    with local_stack(state_dir / "services") as endpoints:
+    with local_stack(state_dir / "services", faults=FAILING_TASKS) as endpoints:
         client_env = {
             **clean_base_environment(),
             **prefect_server.client_environment(),
@@ -248,6 +250,28 @@ def triggered_run(deployment_stack: DeploymentStack, tmp_path_factory: pytest.Te
     run_id = result.stdout.split("UUID: ")[1].split()[0]
     run = deployment_stack.api.wait_for_state(run_id, "COMPLETED", timeout=120)
     return TriggeredRun(run_id, run, output_dir, pool_id, samples, 2)
+
+
+@dataclass(frozen=True)
+class FailedRun:
+    """A run of `batchpipe/daily` in which one of two tasks failed, finished Failed."""
+
+    run_id: str
+    run: dict[str, Any]
+    pool_id: str
+
+
+@pytest.fixture(scope="session")
+def failed_run(deployment_stack: DeploymentStack, tmp_path_factory: pytest.TempPathFactory) -> FailedRun:
+    """A run whose `doomed.txt` task fails on the local Batch service (fault injection); `harbour.txt` succeeds."""
+    inputs = tmp_path_factory.mktemp("failing-inputs")
+    (inputs / "doomed.txt").write_text("this task is failed by the local Batch service\n", "utf-8")
+    shutil.copyfile(SAMPLES / "harbour.txt", inputs / "harbour.txt")
+    pool_id, env = deployment_stack.run_settings("failing")
+    parameters = {"inputs": [str(inputs)], "output_dir": str(inputs / "out"), "approval": "yes", "pool_id": pool_id}
+    run_id = deployment_stack.api.run_deployment(DEPLOYMENT, parameters, env)
+    run = deployment_stack.api.wait_for_state(run_id, "FAILED", timeout=120)
+    return FailedRun(run_id, run, pool_id)
 
 
 # --- headless Chromium over the DevTools protocol -------------------------------------------------------------

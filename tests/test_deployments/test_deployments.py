@@ -91,6 +91,18 @@ def test_a_run_triggered_with_parameters_completes_on_the_local_services(
     assert triggered_run.run["job_variables"]["env"]["BATCHPIPE_POLL_INTERVAL"] == "0.2"
 
 
+def test_a_failing_task_fails_the_run_and_its_log_becomes_an_artifact(deployment_stack: Any, failed_run: Any) -> None:
+    message = failed_run.run["state"]["message"]
+    assert "1 task(s) failed: topn-doomed" in message
+    artifacts = deployment_stack.api.artifacts(failed_run.run_id)
+    failures = str(artifacts["batchpipe-failed-tasks"]["data"])
+    assert "topn-doomed" in failures
+    assert "exit code 3" in failures
+    # The other task's output is still downloaded and reported, and the summary says what happened.
+    assert [row["file"] for row in artifacts["batchpipe-results"]["data"]] == ["harbour_OUTPUT.txt"]
+    assert "failed tasks: topn-doomed" in str(artifacts["batchpipe-summary"]["data"])
+
+
 @pytest.mark.parametrize(("answer", "kept"), [("yes", False), ("no", True)])
 def test_a_paused_run_follows_the_answer_given_from_another_process(
     deployment_stack: Any, tmp_path: Path, answer: str, kept: bool

@@ -30,6 +30,12 @@ def _keep_screenshot(shot: Path) -> None:
         shutil.copyfile(shot, DOCS_IMAGES / shot.name)
 
 
+def _task_run(api: Any, flow_run_id: str, name: str) -> dict[str, Any]:
+    body = {"flow_runs": {"id": {"any_": [flow_run_id]}}, "task_runs": {"name": {"like_": name}}}
+    [task_run] = api.post("/task_runs/filter", body)
+    return dict(task_run)
+
+
 def test_the_ui_shows_the_results_artifact_of_a_finished_run(
     deployment_stack: Any, triggered_run: Any, browser: Any, tmp_path: Path
 ) -> None:
@@ -46,16 +52,30 @@ def test_the_ui_shows_the_results_artifact_of_a_finished_run(
     _keep_screenshot(page.screenshot(tmp_path / "ui-results-artifact.png"))
 
     # The monitoring step's progress artifact, on its task run's page, finished at 100%.
-    [monitor] = deployment_stack.api.post(
-        "/task_runs/filter",
-        {"flow_runs": {"id": {"any_": [triggered_run.run_id]}}, "task_runs": {"name": {"like_": "monitor-tasks"}}},
-    )
+    monitor = _task_run(deployment_stack.api, triggered_run.run_id, "monitor-tasks")
     page.goto(f"{deployment_stack.server.ui_url}/runs/task-run/{monitor['id']}")
     page.wait_for_text(monitor["name"], "Completed")
     page.click_text("Artifacts")
     page.wait_for_text("PROGRESS", "Tasks completed in job")
     page.click_text("PROGRESS")
     page.wait_for_text("100%")
+
+
+def test_the_ui_shows_the_failed_tasks_artifact_of_a_failed_run(
+    deployment_stack: Any, failed_run: Any, browser: Any, tmp_path: Path
+) -> None:
+    page = browser.open(f"{deployment_stack.server.ui_url}/runs/flow-run/{failed_run.run_id}")
+    page.wait_for_text(failed_run.run["name"], "Failed", "1 task(s) failed")
+    # The monitoring step writes it, so it is on that task run's page (the flow run's tab lists its own artifacts).
+    monitor = _task_run(deployment_stack.api, failed_run.run_id, "monitor-tasks")
+    page.goto(f"{deployment_stack.server.ui_url}/runs/task-run/{monitor['id']}")
+    page.wait_for_text(monitor["name"], "Completed")
+    page.click_text("Artifacts")
+    page.wait_for_text("batchpipe-failed-tasks", "PROGRESS")
+    page.click_text("batchpipe-failed-tasks")
+
+    page.wait_for_text("Failed tasks of job", "topn-doomed", "exit code 3", "stderr (tail)")
+    _keep_screenshot(page.screenshot(tmp_path / "ui-failed-tasks.png"))
 
 
 def test_the_deployment_run_form_offers_each_typed_parameter(
