@@ -14,9 +14,11 @@ import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from batchpipe.services import AzuriteInfo, running, start_azurite, start_batch_emulator
+from batchpipe.errors import ServiceStartError
+from batchpipe.services import AzuriteInfo, ServiceProcess, running, start_azurite, start_batch_emulator
 
 LocalAuth = Literal["key", "entra"]
 
@@ -83,7 +85,7 @@ def local_stack(state_dir: Path, *, faults: str | None = None, auth: LocalAuth =
         return
     from batch_emulator.config import DEFAULT_ACCOUNT_KEY, DEFAULT_ACCOUNT_NAME
 
-    azurite = start_azurite(state_dir / "azurite")
+    azurite = _start_storage(state_dir / "azurite")
     with running(azurite):
         emulator = start_batch_emulator(state_dir / "batch", faults=faults)
         with running(emulator):
@@ -93,6 +95,26 @@ def local_stack(state_dir: Path, *, faults: str | None = None, auth: LocalAuth =
                 batch_account_name=DEFAULT_ACCOUNT_NAME,
                 batch_account_key=DEFAULT_ACCOUNT_KEY,
             )
+
+
+def _start_storage(location: Path, **options: Any) -> ServiceProcess:
+    """Azurite on the port this state directory used last time (a new one the first time).
+
+    The SAS URLs a kept pool's start task and a job's tasks carry name Azurite's port, so a rerun of a crashed run
+    must serve its blobs on the same port, or every node fails to download. A port now taken by another program
+    falls back to a new one.
+    """
+    port_file = location / "blob-port"
+    text = port_file.read_text().strip() if port_file.is_file() else ""
+    remembered = int(text) if text.isdigit() else 0
+    try:
+        azurite = start_azurite(location, port=remembered, **options)
+    except ServiceStartError:
+        if not remembered:
+            raise
+        azurite = start_azurite(location, **options)
+    port_file.write_text(str(urlsplit(azurite.url).port))
+    return azurite
 
 
 def _random_key() -> str:
@@ -107,7 +129,7 @@ def _entra_stack(state_dir: Path, faults: str | None) -> Iterator[LocalEndpoints
 
     tls = ensure_local_tls(state_dir)
     storage_key, batch_key = _random_key(), _random_key()
-    azurite = start_azurite(
+    azurite = _start_storage(
         state_dir / "azurite",
         extra_args=["--cert", str(tls.cert_file), "--key", str(tls.key_file), "--oauth", "basic"],
         extra_env={"AZURITE_ACCOUNTS": f"{AZURITE_ACCOUNT_NAME}:{storage_key}"},

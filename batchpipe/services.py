@@ -141,15 +141,17 @@ def _wait_for_line(
 def start_azurite(
     location: Path,
     *,
+    port: int = 0,
     extra_args: list[str] | None = None,
     extra_env: Mapping[str, str] | None = None,
     log_path: Path | None = None,
     timeout: float = 30.0,
 ) -> ServiceProcess:
-    """Start Azurite's blob service on 127.0.0.1 with a port chosen by the OS.
+    """Start Azurite's blob service on 127.0.0.1 with a port chosen by the OS (or the one given).
 
     Args:
         location: Directory for Azurite's data (kept across restarts with the same location).
+        port: TCP port; 0 lets the OS choose a free one.
         extra_args: More Azurite flags (e.g. ``--cert``, ``--key``, ``--oauth basic``).
         extra_env: Variables added to Azurite's environment (e.g. ``AZURITE_ACCOUNTS``).
         log_path: Where Azurite's output goes (default: ``<location>/azurite.log``).
@@ -173,7 +175,7 @@ def start_azurite(
         "--blobHost",
         "127.0.0.1",
         "--blobPort",
-        "0",
+        str(port),
         *(extra_args or []),
     ]
     process = subprocess.Popen(
