@@ -13,6 +13,7 @@ from azure.core.exceptions import (
 )
 
 from batchpipe.errors import BatchpipeError, CloudError
+from batchpipe.redact import redact
 
 TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
@@ -78,12 +79,13 @@ def explain(error: BaseException, service: str, action: str) -> BatchpipeError:
     elif code and code.endswith("QuotaReached"):
         hint = "the account quota is exhausted: free resources or request a quota increase"
     detail = _first_line(error)
-    why = authentication_detail(error)
-    if why and why not in detail:
-        detail = f"{detail} {why}"
+    for why in (authentication_detail(error), property_detail(error)):
+        if why and why not in detail:
+            detail = f"{detail} {why}"
     label = f"{code}: " if code and code not in detail else ""
     message = f"{service} failed while {action}: {label}{detail}"
-    return CloudError(f"{message} ({hint})" if hint else message)
+    # Refused values are echoed back by the service and may be URLs carrying a SAS.
+    return CloudError(redact(f"{message} ({hint})" if hint else message))
 
 
 def authentication_detail(error: BaseException) -> str | None:
@@ -98,6 +100,25 @@ def authentication_detail(error: BaseException) -> str | None:
         if getattr(item, "code", None) == "AuthenticationErrorDetail" and getattr(item, "message", None):
             return str(item.message)
     return None
+
+
+def property_detail(error: BaseException) -> str | None:
+    """Which property or parameter Batch refused, its value and why (``InvalidPropertyValue`` and the like).
+
+    The main message ("The value provided for one of the properties in the request body is invalid.") does not
+    say which; the OData error's ``details`` do: ``[vmSize='standard_nope': The VM size is not ...]``.
+    """
+    items = {
+        str(item.code): " ".join(str(item.message).split())
+        for item in getattr(getattr(error, "error", None), "details", None) or []
+        if getattr(item, "code", None) and getattr(item, "message", None) is not None
+    }
+    name = items.get("PropertyName") or items.get("QueryParameterName") or items.get("HeaderName")
+    if not name:
+        return None
+    value = items.get("PropertyValue") or items.get("QueryParameterValue") or items.get("HeaderValue")
+    reason = items.get("Reason")
+    return f"[{name}{f'={value!r}' if value is not None else ''}{f': {reason}' if reason else ''}]"
 
 
 def _first_line(error: BaseException) -> str:
