@@ -143,11 +143,17 @@ def describe_failures(client: BatchClient, job_id: str) -> list[FailedTask]:
                 task_id=item.id,
                 exit_code=info.exit_code if info else None,
                 failure=redact(f"{failure.code}: {failure.message}") if failure else "failed",
-                stderr_tail=file_tail(client, job_id, item.id, "stderr.txt"),
-                stdout_tail=file_tail(client, job_id, item.id, "stdout.txt"),
+                stderr_tail=_tail_if_ran(client, job_id, item.id, "stderr.txt", info),
+                stdout_tail=_tail_if_ran(client, job_id, item.id, "stdout.txt", info),
             )
         )
     return failed
+
+
+def _tail_if_ran(client: BatchClient, job_id: str, task_id: str, name: str, info: Any) -> str:
+    # Without an exit code the command never ran (e.g. an input could not be downloaded): there is no log to
+    # read, and asking for it makes the SDK log a deserialization traceback for the 404.
+    return file_tail(client, job_id, task_id, name) if info is not None and info.exit_code is not None else ""
 
 
 def unfinished_tasks(client: BatchClient, job_id: str) -> list[str]:
@@ -306,8 +312,15 @@ def _fail_on_broken_nodes(client: BatchClient, pool_id: str, broken: list[Any]) 
     node = broken[0]
     info = node.start_task_info
     exit_code = info.exit_code if info else None
-    stderr = start_task_stderr(client, pool_id, node.id) or "(no stderr)"
+    if exit_code is None:
+        # The command never ran (e.g. the node application could not be downloaded): say why, from failureInfo.
+        failure = info.failure_info if info else None
+        reason = " ".join(f"{failure.code}: {failure.message}".split()) if failure else "no failure information"
+        what = f"the start task did not run: {redact(reason)}"
+    else:
+        stderr = start_task_stderr(client, pool_id, node.id)
+        what = f"start task exit code {exit_code}; start task stderr: {stderr.splitlines()[-1] if stderr else '(none)'}"
     raise PipelineFailed(
         f"{len(broken)} node(s) of pool {pool_id!r} cannot run tasks: node {node.id} is {wire_text(node.state)}"
-        f" (start task exit code {exit_code}); start task stderr: {stderr.splitlines()[-1] if stderr else ''}"
+        f" ({what})"
     )
