@@ -1,14 +1,13 @@
 """The pipeline: the tutorial's nine steps as one Prefect flow."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: Prefect builds the run form (and pickles served flows) from real types.
 import sys
 import threading
 import time
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Annotated, Any, cast
 from uuid import UUID
 
 from prefect import flow, get_run_logger
@@ -17,11 +16,13 @@ from prefect.context import get_run_context
 from prefect.flow_runs import pause_flow_run
 from prefect.futures import PrefectFuture
 from prefect.task_runners import ThreadPoolTaskRunner
+from pydantic import Field
 
 from batchpipe.clients import blob_service_client, uses_entra_id_for_storage
 from batchpipe.errors import BatchpipeError, PipelineFailed
 from batchpipe.naming import InputFile, file_sha256, job_id_for, output_blob_name, resolve_inputs, task_id_for
 from batchpipe.sas import SasSigner, with_token
+from batchpipe.services import PROJECT_ROOT
 from batchpipe.settings import Settings, load_settings
 from tasks.cleanup import ApprovalMode, ApprovalTimer, CleanupApproval, delete_job, delete_pool, terminal_prompt
 from tasks.job import ensure_job, terminate_job_when_tasks_complete
@@ -111,7 +112,7 @@ def request_approval(mode: ApprovalMode, settings: Settings, job_id: str, pool_i
         threading.Thread(target=_ask_in_terminal, args=(flow_run_id, deadline), daemon=True).start()
     with ApprovalTimer(flow_run_id, settings.approval_timeout, default) as timer:
         answer = pause_flow_run(
-            wait_for_input=CleanupApproval.with_initial_data(
+            wait_for_input=CleanupApproval.form(
                 description=f"Delete job `{job_id}` and pool `{pool_id}`? An idle pool keeps costing money.",
                 delete_job=default.delete_job,
                 delete_pool=default.delete_pool,
@@ -155,7 +156,7 @@ def _summary_markdown(summary: dict[str, Any]) -> str:
 def top_words_pipeline(
     inputs: list[str] | None = None,
     output_dir: str = "outputs",
-    num_words: int | None = None,
+    num_words: Annotated[int | None, Field(ge=1, le=100_000)] = None,
     approval: ApprovalMode = "wait",
     keep_containers: bool = False,
     pool_id: str | None = None,
@@ -184,7 +185,7 @@ def top_words_pipeline(
     settings = load_settings(num_words=num_words, pool_id=pool_id, job_id=job_id)
     if settings.target == "azure":
         settings.require_azure()
-    files = resolve_inputs(inputs or ["samples"])
+    files = resolve_inputs(inputs or [str(PROJECT_ROOT / "samples")])
     job = settings.job_id or job_id_for(files, settings.num_words, settings.pool_id)
     out_dir = Path(output_dir).expanduser().resolve() / job
     app = _node_app_artifact(Path(".batchpipe/build").resolve())

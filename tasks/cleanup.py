@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID
 
 from azure.core.exceptions import ResourceNotFoundError
@@ -11,7 +11,8 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.input import RunInput
 from prefect.logging import get_run_logger
-from pydantic import Field
+from pydantic import Field, create_model
+from pydantic.fields import FieldInfo
 
 from batchpipe.clients import batch_client
 from batchpipe.settings import Settings
@@ -26,6 +27,24 @@ class CleanupApproval(RunInput):
     delete_job: bool = Field(True, description="Delete the Batch job (its tasks and their logs go with it).")
     delete_pool: bool = Field(True, description="Delete the pool. An idle pool keeps costing money.")
     comment: str = Field("", description="Optional note, kept in the run's log.")
+
+    @classmethod
+    def form(cls, description: str, *, delete_job: bool, delete_pool: bool) -> type[CleanupApproval]:
+        """This input with other defaults, keeping each field's description for the UI's Resume form.
+
+        ``RunInput.with_initial_data`` rebuilds fields from their types alone, which drops the descriptions.
+        """
+        defaults = {"delete_job": delete_job, "delete_pool": delete_pool}
+        fields: dict[str, Any] = {
+            name: (
+                cls.model_fields[name].annotation,
+                FieldInfo.merge_field_infos(cls.model_fields[name], default=value),
+            )
+            for name, value in defaults.items()
+        }
+        model: type[CleanupApproval] = create_model(cls.__name__, __base__=cls, **fields)
+        model._description = description
+        return model
 
 
 @task(name="delete-job", cache_policy=NO_CACHE, **AZURE_RETRIES)

@@ -429,6 +429,15 @@ class CdpPage:
         })"""
         assert self.evaluate(f"{script}({json.dumps(text)})"), "no text area in the form"
 
+    def wait_for_switch(self, label: str, checked: str, timeout: float = 30.0) -> None:
+        """Wait until the Resume form's switch ``label`` shows ``checked`` ("true"/"false"): the UI re-renders
+        asynchronously after a click."""
+        deadline = time.monotonic() + timeout
+        while (state := self.resume_form().get(label, {}).get("checked")) != checked:
+            if time.monotonic() > deadline:
+                pytest.fail(f"switch {label!r} stayed {state!r}, expected {checked!r}")
+            time.sleep(0.1)  # polling the rendered form, bounded by the deadline
+
     def resume_form(self) -> dict[str, dict[str, Any]]:
         """What the UI's Resume form shows, by field label: its description and toggle state."""
         script = """[...document.querySelectorAll('.p-modal .schema-form-property')].map(p => ({

@@ -37,7 +37,7 @@ def test_prefect_yaml_deploys_typed_parameters_and_a_daily_schedule(deployment_s
     properties = deployment["parameter_openapi_schema"]["properties"]
     assert properties["approval"]["enum"] == ["ask", "wait", "yes", "no"]
     assert properties["keep_containers"]["type"] == "boolean"
-    assert {"type": "integer"} in properties["num_words"]["anyOf"]
+    assert {"type": "integer", "minimum": 1, "maximum": 100_000} in properties["num_words"]["anyOf"]
     assert all(properties[name].get("description") for name in properties)  # the UI form shows them
     # Flow runs work in the directory `prefect deploy` ran in, whatever directory the worker was started in.
     assert deployment["pull_steps"] == [

@@ -127,7 +127,7 @@ def test_approval_from_the_ui_resume_form_is_followed(deployment_stack: Any, bro
 
     page.toggle("Delete Pool (Optional)")
     page.type_into_textarea("keep the pool for the afternoon batch")
-    assert page.resume_form()["Delete Pool (Optional)"]["checked"] == "false"
+    page.wait_for_switch("Delete Pool (Optional)", "false")
     _keep_screenshot(page.screenshot(tmp_path / "ui-approval-form.png"))
     page.click_text("Submit", within=".p-modal")
 
