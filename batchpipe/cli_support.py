@@ -13,7 +13,8 @@ from rich.console import Console
 from batchpipe.errors import BatchpipeError
 
 err_console = Console(stderr=True, highlight=False)
-console = Console(highlight=False)
+# soft_wrap: long paths and ids stay on one line (copy-pastable) when output is not a terminal.
+console = Console(highlight=False, soft_wrap=True)
 
 P = ParamSpec("P")
 R = TypeVar("R")
