@@ -103,7 +103,10 @@ def report(results: list[BenchResult], info: dict[str, Any], quick: bool) -> str
         f"Written by `make bench` (`python -m bench`, {mode}). Every benchmark runs its baseline and its candidate"
         " interleaved in the same run, several repetitions each, and reports the median and the min\u2013max spread;"
         " ratios compare medians. `make bench BENCH_ARGS=--quick` runs the whole suite at small sizes in about a"
-        " minute; `--only NAME` and `--repeat N` select and repeat. Nothing is contacted but 127.0.0.1.",
+        " minute; `--only NAME` and `--repeat N` select and repeat. Child processes are timed by the harness's own"
+        " interleaving loop with GNU time (`/usr/bin/time`) for CPU and peak RSS: hyperfine would run each command's"
+        " repetitions back to back, which a shared machine's changing load turns into a bias. Nothing is contacted"
+        " but 127.0.0.1; every process started is stopped by its PID.",
         "",
         "## Goals",
         "",
