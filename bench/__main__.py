@@ -142,12 +142,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             ctx.start_prefect_server_in_background()
         for benchmark in selected:
             ctx.log(f"== {benchmark.name}")
+            load_before = _machine.load_average().split()[0]
             try:
                 result = benchmark.run(ctx)
             except Exception as error:  # noqa: BLE001 - one broken benchmark must not lose the others' results
                 ctx.log(f"!! {benchmark.name} failed: {type(error).__name__}: {error}")
                 failures.append(benchmark.name)
                 continue
+            result.params["load average (1 min) before/after"] = f"{load_before}/{_machine.load_average().split()[0]}"
             results.append(result)
             ctx.log(f"== {benchmark.name} done in {result.elapsed_s:.0f} s")
     finally:

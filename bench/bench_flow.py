@@ -123,20 +123,22 @@ def run(ctx: Context) -> BenchResult:
     ctx.log(f"flow: Prefect server on {server.api_url}")
     # Services' state on tmpfs: the task runs (identical for both sides) finish sooner; see benchmark 5 for /tmp.
     state = Path(tempfile.mkdtemp(prefix="bench-flow-stack-", dir=SHM))
-    with local_stack(state) as endpoints:
-        services = _service_pids(endpoints, os.getpid())
-        cases = FlowCases(ctx, endpoints, services)
-        small_cases = {
-            f"plain SDK, {small} tasks": lambda: cases.run_case("plain", samples, small),
-            f"flow, Prefect server, {small} tasks": lambda: cases.run_case("server", samples, small),
-        }
-        results = interleaved(small_cases, reps_small, warmup=0 if ctx.quick else 1, progress=ctx.log)
-        large_cases = {
-            f"plain SDK, {large:,} tasks": lambda: cases.run_case("plain", large_inputs, large),
-            f"flow, Prefect server, {large:,} tasks": lambda: cases.run_case("server", large_inputs, large),
-        }
-        results.update(interleaved(large_cases, reps_large, progress=ctx.log))
-    shutil.rmtree(state, ignore_errors=True)
+    try:
+        with local_stack(state) as endpoints:
+            services = _service_pids(endpoints, os.getpid())
+            cases = FlowCases(ctx, endpoints, services)
+            small_cases = {
+                f"plain SDK, {small} tasks": lambda: cases.run_case("plain", samples, small),
+                f"flow, Prefect server, {small} tasks": lambda: cases.run_case("server", samples, small),
+            }
+            results = interleaved(small_cases, reps_small, warmup=0 if ctx.quick else 1, progress=ctx.log)
+            large_cases = {
+                f"plain SDK, {large:,} tasks": lambda: cases.run_case("plain", large_inputs, large),
+                f"flow, Prefect server, {large:,} tasks": lambda: cases.run_case("server", large_inputs, large),
+            }
+            results.update(interleaved(large_cases, reps_large, progress=ctx.log))
+    finally:
+        shutil.rmtree(state, ignore_errors=True)
     return _result(results, small, large, reps_small, reps_large, time.perf_counter() - started)
 
 

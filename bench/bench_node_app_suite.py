@@ -56,6 +56,12 @@ def _result(data: dict[str, Any], reps: int) -> BenchResult:
         case = cases.get((name, dataset))
         return case["wall_s"]["median"] if case and case["runs"] else None
 
+    def cpu_ratio(other: str, dataset: str) -> str:
+        ours, theirs = cases.get(("node_app", dataset)), cases.get((other, dataset))
+        if not (ours and theirs and ours["runs"] and theirs["runs"]):
+            return ""
+        return f" (CPU time: {theirs['cpu_s']['median'] / ours['cpu_s']['median']:.2f}\u00d7)"
+
     main, small = data["size_mib"], data["small_mib"]
     tutorial_dataset = "main" if median_wall("tutorial", "main") else "small"
     rows = []
@@ -66,7 +72,9 @@ def _result(data: dict[str, Any], reps: int) -> BenchResult:
             f"node_app vs coreutils, {main} MiB: wall",
             "s",
             walls("node_app", "main"),
-            versus=ratio_text(coreutils_main / ours_main, "faster than coreutils (C)") if coreutils_main else "",
+            versus=(ratio_text(coreutils_main / ours_main, "faster than coreutils") + cpu_ratio("coreutils C", "main"))
+            if coreutils_main
+            else "",
             goal="≥ coreutils",
             met=bool(coreutils_main and coreutils_main / ours_main >= 1.0),
         )
@@ -81,7 +89,8 @@ def _result(data: dict[str, Any], reps: int) -> BenchResult:
             f"node_app vs the tutorial's approach, {size_of[tutorial_dataset]} MiB: wall",
             "s",
             walls("node_app", tutorial_dataset),
-            versus=ratio_text(tutorial / ours, "faster than the tutorial's approach"),
+            versus=ratio_text(tutorial / ours, "faster than the tutorial's approach")
+            + cpu_ratio("tutorial", tutorial_dataset),
             goal=f"≥ {GOAL_VS_TUTORIAL:.0f}\u00d7 the tutorial's approach",
             met=tutorial / ours >= GOAL_VS_TUTORIAL,
         )
