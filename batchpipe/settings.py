@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     task_slots_per_node: int = Field(1, ge=1, le=256)
     image: str = Field("ubuntu:22.04", description="`<distro>:<version>` looked up in the supported images.")
     use_spot_nodes: bool = False
+    spot_fallback_to_dedicated: bool = Field(
+        True, description="With Spot nodes: ask for dedicated nodes when no Spot capacity can be allocated."
+    )
 
     # Job and tasks
     job_id: str | None = Field(None, description="Job id; unset means derived from the run's inputs.")

@@ -9,6 +9,7 @@ from typing import Any, cast
 from uuid import UUID
 
 from azure.batch import BatchClient
+from azure.batch import models as batchmodels
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
@@ -109,6 +110,14 @@ def allocation_failure(client: BatchClient, pool_id: str) -> str | None:
         hint = " (the account quota is exhausted: free resources, e.g. idle pools, or request a quota increase)"
     reasons = "; ".join(f"{e.code}: {str(e.message or '').strip()}" for e in errors)
     return redact(f"pool {pool_id!r} has no nodes and cannot get any: {reasons}{hint}")
+
+
+def fall_back_to_dedicated(client: BatchClient, pool_id: str, nodes: int) -> None:
+    """Ask for dedicated nodes instead of the Spot nodes the pool could not get (the caller keeps polling)."""
+    with azure_call("Batch", f"resizing pool {pool_id!r} to dedicated nodes"):
+        client.begin_resize_pool(
+            pool_id, batchmodels.BatchPoolResizeOptions(target_dedicated_nodes=nodes, target_low_priority_nodes=0)
+        )
 
 
 def file_tail(client: BatchClient, job_id: str, task_id: str, name: str) -> str:
@@ -246,6 +255,7 @@ def wait_for_tasks(settings: Settings, job_id: str, expected: int) -> MonitorRes
     progress_id = cast(UUID, create_progress_artifact(0.0, description=f"Tasks completed in job {job_id}"))
     terminal = _TerminalProgress(expected)
     last: TaskCounts | None = None
+    fell_back = False
     try:
         while True:
             with azure_call("Batch", f"reading task counts of job {job_id!r}"):
@@ -273,7 +283,13 @@ def wait_for_tasks(settings: Settings, job_id: str, expected: int) -> MonitorRes
                 if not nodes:
                     with azure_call("Batch", f"reading pool {settings.pool_id!r}"):
                         failure = allocation_failure(client, settings.pool_id)
-                    if failure:
+                    if failure and settings.use_spot_nodes and settings.spot_fallback_to_dedicated and not fell_back:
+                        logger.warning(
+                            "No Spot capacity (%s): falling back to %d dedicated node(s)", failure, settings.node_count
+                        )
+                        fall_back_to_dedicated(client, settings.pool_id, settings.node_count)
+                        fell_back = True
+                    elif failure:
                         raise PipelineFailed(failure)
             if time.monotonic() >= deadline:
                 with azure_call("Batch", f"listing unfinished tasks of job {job_id!r}"):
