@@ -170,18 +170,21 @@ def _run_flow(
 
 
 def _print_summary(summary: dict[str, Any]) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
+    # File names, words, paths and approval comments are data: a "[...]" in them is not rich markup.
     table = Table(title=f"Top words (job {summary['job_id']})")
     table.add_column("file")
     table.add_column("top words")
     for item in summary["outputs"]:
-        table.add_row(item["file"], ", ".join(f"{word} ({count})" for word, count in item["top_words"]))
+        words = ", ".join(f"{word} ({count})" for word, count in item["top_words"])
+        table.add_row(escape(item["file"]), escape(words))
     console.print(table)
-    console.print(f"Outputs: [bold]{summary['output_dir']}[/]")
+    console.print(f"Outputs: [bold]{escape(summary['output_dir'])}[/]")
     console.print(
         f"Job {summary['job_id']}: {summary['job']}; pool {summary['pool_id']}: {summary['pool']}; "
-        f"containers: {summary['containers']} ({summary['decided_by']})"
+        f"containers: {summary['containers']} ({escape(summary['decided_by'])})"
     )
 
 

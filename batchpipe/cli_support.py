@@ -9,6 +9,7 @@ from typing import ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from batchpipe.errors import BatchpipeError
 
@@ -28,7 +29,8 @@ def one_line_errors(command: Callable[P, R]) -> Callable[P, R]:
         try:
             return command(*args, **kwargs)
         except BatchpipeError as error:
-            err_console.print(f"[bold red]error:[/] {error.message}", soft_wrap=True)
+            # Escaped: messages quote service details such as "[vmSize='x': ...]", which rich would take for markup.
+            err_console.print(f"[bold red]error:[/] {escape(error.message)}", soft_wrap=True)
             raise typer.Exit(error.exit_code) from None
         except KeyboardInterrupt:
             err_console.print("interrupted: local services stopped")
