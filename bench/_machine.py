@@ -53,15 +53,16 @@ def git_commit() -> str:
         commit = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
         ).stdout.strip()
-        dirty = subprocess.run(
+        status = subprocess.run(
             ["git", "status", "--porcelain", "--", *MEASURED_PATHS],
             cwd=PROJECT_ROOT,
             capture_output=True,
             text=True,
             check=True,
-        ).stdout.strip()
+        ).stdout.splitlines()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+    dirty = [line for line in status if not line.endswith(".md")]  # prose (bench/analysis.md) is not measured
     return f"{commit} + uncommitted changes" if dirty else commit
 
 
