@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -137,12 +138,36 @@ def run(
         from batchpipe.local import environment, local_stack
 
         err_console.print("Starting Azurite and the local Batch service...")
+        prefect_api = _start_prefect_api_in_background()
         with (
             local_stack(state_dir, auth=settings.local_auth) as endpoints,
             environment(endpoints.environment()),
         ):
+            prefect_api.join()
             summary = _run_flow(patterns, output, numwords, approve_, keep_containers)
     _print_summary(summary)
+
+
+def _start_prefect_api_in_background() -> threading.Thread:
+    """Start Prefect's temporary API server while the local services start (it takes seconds of its own).
+
+    Only without PREFECT_API_URL (otherwise the configured server is used). The caller joins the thread before the
+    flow runs; if this fails, the flow starts the server itself and reports any error.
+    """
+
+    def start() -> None:
+        with contextlib.suppress(Exception):
+            from prefect.settings import PREFECT_API_URL
+
+            if PREFECT_API_URL.value():
+                return
+            from prefect.server.api.server import SubprocessASGIServer
+
+            SubprocessASGIServer().start()
+
+    thread = threading.Thread(target=start, name="prefect-api-start", daemon=True)
+    thread.start()
+    return thread
 
 
 def _default_samples() -> Path:
