@@ -8,7 +8,8 @@ _PATTERNS = (
     (re.compile(r"(?i)([?&]sig=)[^&\s'\"]+"), r"\1REDACTED"),
     (re.compile(r"(?i)(AccountKey=)[^;\s'\"]+"), r"\1REDACTED"),
     (re.compile(r"(?i)(SharedKey\s+[^:\s]+:)[^\s'\"]+"), r"\1REDACTED"),
-    (re.compile(r"(?i)(Bearer\s+)[A-Za-z0-9._~+/=-]+"), r"\1REDACTED"),
+    # A token, not the English word in "The Bearer token is for audience ...": long, or not all lower-case letters.
+    (re.compile(r"(?i)(Bearer\s+)(?:[\w.~+/=-]{20,}|[\w.~+/=-]*(?-i:[A-Z0-9._~+/=-])[\w.~+/=-]*)"), r"\1REDACTED"),
 )
 
 
