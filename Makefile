@@ -12,7 +12,7 @@ export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_HOME ?= $(CURDIR)/.prefect-home
 
-.PHONY: run test lint format typecheck pytest deps bench emulator clean help
+.PHONY: run test test-slow lint format typecheck pytest deps bench emulator clean help
 
 help:
 	@echo "make run     run the pipeline on the bundled samples (Azurite + local Batch service, no account needed)"
@@ -53,6 +53,10 @@ pytest: deps
 	exit $$rc
 
 test: lint typecheck pytest
+
+# The slow scenarios (10,000 inputs, SIGKILL mid-run and rerun): minutes each, so not part of `make test`.
+test-slow: deps
+	$(BIN)/pytest -m slow $(PYTEST_ARGS)
 
 bench: deps
 	$(PY) -m bench $(BENCH_ARGS)

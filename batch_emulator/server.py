@@ -121,6 +121,8 @@ def run_forever(config: EmulatorConfig, *, ready_file: Path | None = None) -> No
     check_config(config)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx logs every request URL at INFO, and node transfers' URLs carry SAS signatures.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     temporary = None if config.data_dir else tempfile.TemporaryDirectory(prefix="batch-emulator-")
     data_dir = config.data_dir or Path(temporary.name if temporary else ".")
     sock = bind_socket(config.host, config.port)
