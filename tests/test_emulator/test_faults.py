@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from pathlib import Path
 from typing import Any
 
@@ -179,10 +180,15 @@ def test_stats_and_reset(clean: ThreadedEmulator, helpers: Any) -> None:
 
 
 def test_slow_allocation(helpers: Any) -> None:
-    with ThreadedEmulator(EmulatorConfig(port=0, allocation_seconds=0.0, faults="slow_allocation=400ms")) as slow:
+    with ThreadedEmulator(EmulatorConfig(port=0, allocation_seconds=0.0, faults="slow_allocation=3s")) as slow:
         client: BatchClient = helpers.make_client(slow)
         client.create_pool(helpers.pool_options("slow", nodes=1))
-        assert [node.state for node in client.list_nodes("slow")] == ["creating"]
+        # Nodes appear asynchronously; once there, a slowed node is still being created.
+        deadline = time.monotonic() + 2.5
+        while not (nodes := list(client.list_nodes("slow"))):
+            assert time.monotonic() < deadline, "no node appeared"
+            time.sleep(0.02)  # polling the service, bounded by the deadline
+        assert [node.state for node in nodes] == ["creating"]
         helpers.wait_for_idle_nodes(client, "slow", 1)
 
 
