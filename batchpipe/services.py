@@ -31,7 +31,11 @@ _AZURITE_READY = re.compile(r"successfully listens on (https?://[\d.]+:\d+)")
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """Ask Linux to SIGTERM this child when its parent dies, so a killed run leaves no service behind."""
+    """Ask Linux to SIGTERM this child when its parent dies, so a killed run leaves no service behind.
+
+    Linux ties this to the *thread* that started the child: start services from a thread that lives as long as
+    they should (the main thread in the CLI and the fixtures), or they stop when that thread ends.
+    """
     with contextlib.suppress(Exception):
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
