@@ -66,7 +66,8 @@ class Matrix:
             "# Reliability and security matrix",
             "",
             "Generated from the test run of `tests/test_reliability/` "
-            f"(`{DOC_ENV}=1 .venv/bin/pytest tests/test_reliability`); do not edit by hand.",
+            f"(`{DOC_ENV}=1 .venv/bin/pytest tests/test_reliability -m ''`, slow scenarios included); "
+            "do not edit by hand.",
             "Each row is one test: the fault injected or the input given (Azurite and the local Batch service, "
             "real SDKs, real Prefect), what the pipeline must do, and what the run observed.",
             "",
