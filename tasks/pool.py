@@ -42,7 +42,7 @@ def choose_image(images: Iterable[Any], image: str) -> ImageChoice:
     """Pick the supported Linux image for ``<distro>:<version>``, like the tutorial's distro lookup.
 
     Args:
-        images: supported images (``BatchSupportedImage`` or dicts of the wire shape).
+        images: supported images (``BatchSupportedImage`` models or dicts of the same wire shape).
         image: e.g. ``ubuntu:22.04``.
 
     Returns:
@@ -55,20 +55,19 @@ def choose_image(images: Iterable[Any], image: str) -> ImageChoice:
     version_forms = {version, version.replace(".", "_"), version.replace(".", "-")}
     candidates, available = [], []
     for item in images:
-        get = item.get if isinstance(item, dict) else lambda key, _i=item: getattr(_i, _snake(key), None)
-        reference = get("imageReference")
-        ref_get = reference.get if isinstance(reference, dict) else lambda key, _r=reference: getattr(_r, key, None)
-        os_type = wire_text(get("osType"))
-        publisher, offer, sku = (str(ref_get(k) or "") for k in ("publisher", "offer", "sku"))
-        agent = str(get("nodeAgentSKUId") or "")
+        # SDK models are mappings keyed by wire names, like the dicts: one way to read both.
+        reference = item.get("imageReference") or {}
+        os_type = wire_text(item.get("osType"))
+        publisher, offer, sku = (str(reference.get(k) or "") for k in ("publisher", "offer", "sku"))
+        agent = str(item.get("nodeAgentSKUId") or "")
         if os_type != "linux":
             continue
         available.append(f"{offer}/{sku}")
         names = f"{publisher} {offer} {sku} {agent}".lower()
         where = f"{offer} {sku} {agent}".lower()
         if distro in names and any(form in where for form in version_forms):
-            verified = wire_text(get("verificationType")) == "verified"
-            choice = ImageChoice(publisher, offer, sku, str(ref_get("version") or "latest"), agent)
+            verified = wire_text(item.get("verificationType")) == "verified"
+            choice = ImageChoice(publisher, offer, sku, str(reference.get("version") or "latest"), agent)
             candidates.append((verified, sku, choice))
     if not candidates:
         shown = ", ".join(sorted(set(available))[:12]) or "none"
@@ -76,12 +75,6 @@ def choose_image(images: Iterable[Any], image: str) -> ImageChoice:
             f"no supported Linux image matches BATCHPIPE_IMAGE={image!r}; the service offers: {shown}"
         )
     return max(candidates, key=lambda c: (c[0], c[1]))[2]
-
-
-def _snake(key: str) -> str:
-    return {"imageReference": "image_reference", "osType": "os_type", "nodeAgentSKUId": "node_agent_sku_id"}.get(
-        key, "verification_type"
-    )
 
 
 @task(name="choose-image", cache_policy=NO_CACHE, **AZURE_RETRIES)
