@@ -87,6 +87,26 @@ def select_one(ctx: RequestContext, body: dict[str, Any]) -> dict[str, Any]:
     return apply_select(body, parse_select(ctx.query.get("$select")))
 
 
+def entity_response(
+    ctx: RequestContext,
+    *,
+    entity_set: str,
+    wire: dict[str, Any],
+    last_modified: float,
+    location: str | None = None,
+) -> Response:
+    """Answer a get of one entity: conditions checked, ``$select`` applied, ``odata.metadata`` and entity headers.
+
+    Raises:
+        ConditionNotMet: a precondition failed (412).
+        NotModified: the client's copy is current (304).
+    """
+    check_conditions(ctx, last_modified)
+    body: dict[str, Any] = {"odata.metadata": metadata(ctx.base_url, entity_set, element=True)}
+    body.update(select_one(ctx, wire))
+    return json_response(body, headers=entity_headers(last_modified, location))
+
+
 def list_response(
     ctx: RequestContext,
     items: Iterable[T],

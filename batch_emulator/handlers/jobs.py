@@ -10,9 +10,9 @@ from batch_emulator.handlers.common import (
     check_conditions,
     empty_response,
     entity_headers,
+    entity_response,
     json_response,
     list_response,
-    select_one,
 )
 from batch_emulator.models import jobs as model
 from batch_emulator.models.jobs import Job
@@ -41,10 +41,8 @@ def get_job(ctx: RequestContext) -> Response:
     account = ctx.service.account
     with account.lock:
         job = model.get_job(account, ctx.params["jobId"])
-        check_conditions(ctx, job.last_modified)
-        body = {"odata.metadata": metadata(ctx.base_url, "jobs", element=True)}
-        body.update(select_one(ctx, job_wire(job, ctx.base_url)))
-        return json_response(body, headers=entity_headers(job.last_modified))
+        wire = job_wire(job, ctx.base_url)
+        return entity_response(ctx, entity_set="jobs", wire=wire, last_modified=job.last_modified)
 
 
 def list_jobs(ctx: RequestContext) -> Response:

@@ -5,10 +5,13 @@ from __future__ import annotations
 from starlette.responses import Response
 
 from batch_emulator.context import RequestContext
-from batch_emulator.handlers.common import check_conditions, entity_headers, json_response, list_response, select_one
+from batch_emulator.handlers.common import (
+    entity_response,
+    list_response,
+)
 from batch_emulator.models.nodes import find_node
 from batch_emulator.models.pools import get_pool
-from batch_emulator.render import metadata, node_wire
+from batch_emulator.render import node_wire
 from batch_emulator.routing import Route
 
 
@@ -31,10 +34,8 @@ def get_node(ctx: RequestContext) -> Response:
     account = ctx.service.account
     with account.lock:
         node = find_node(get_pool(account, ctx.params["poolId"]), ctx.params["nodeId"])
-        check_conditions(ctx, node.state_time)
-        body = {"odata.metadata": metadata(ctx.base_url, "nodes", element=True)}
-        body.update(select_one(ctx, node_wire(node, ctx.base_url)))
-        return json_response(body, headers=entity_headers(node.state_time))
+        wire = node_wire(node, ctx.base_url)
+        return entity_response(ctx, entity_set="nodes", wire=wire, last_modified=node.state_time)
 
 
 ROUTES = [

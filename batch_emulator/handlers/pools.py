@@ -9,13 +9,12 @@ from batch_emulator.handlers.common import (
     check_conditions,
     empty_response,
     entity_headers,
-    json_response,
+    entity_response,
     list_response,
-    select_one,
 )
 from batch_emulator.models import pools as model
 from batch_emulator.models.pools import Pool
-from batch_emulator.render import metadata, pool_wire, seg
+from batch_emulator.render import pool_wire, seg
 from batch_emulator.routing import Route
 
 
@@ -44,10 +43,8 @@ def get_pool(ctx: RequestContext) -> Response:
     account = ctx.service.account
     with account.lock:
         pool = model.get_pool(account, ctx.params["poolId"])
-        check_conditions(ctx, pool.last_modified)
-        body = {"odata.metadata": metadata(ctx.base_url, "pools", element=True)}
-        body.update(select_one(ctx, pool_wire(pool, ctx.base_url)))
-        return json_response(body, headers=entity_headers(pool.last_modified))
+        wire = pool_wire(pool, ctx.base_url)
+        return entity_response(ctx, entity_set="pools", wire=wire, last_modified=pool.last_modified)
 
 
 def list_pools(ctx: RequestContext) -> Response:

@@ -12,9 +12,9 @@ from batch_emulator.handlers.common import (
     check_conditions,
     empty_response,
     entity_headers,
+    entity_response,
     json_response,
     list_response,
-    select_one,
 )
 from batch_emulator.models import tasks as model
 from batch_emulator.models.jobs import get_job
@@ -105,10 +105,10 @@ def get_task(ctx: RequestContext) -> Response:
     account = ctx.service.account
     with account.lock:
         task = model.get_task(get_job(account, ctx.params["jobId"]), ctx.params["taskId"])
-        check_conditions(ctx, task.last_modified)
-        body = {"odata.metadata": metadata(ctx.base_url, "tasks", element=True)}
-        body.update(select_one(ctx, task_wire(task, ctx.base_url)))
-        return json_response(body, headers=entity_headers(task.last_modified, _location(ctx, task)))
+        wire = task_wire(task, ctx.base_url)
+        return entity_response(
+            ctx, entity_set="tasks", wire=wire, last_modified=task.last_modified, location=_location(ctx, task)
+        )
 
 
 def replace_task(ctx: RequestContext) -> Response:
