@@ -144,14 +144,16 @@ def remove_container(runtime: ContainerRuntime, name: str) -> None:
         runtime.call(*args, timeout=REMOVE_TIMEOUT_SECONDS)
 
 
-def _last_line(path: Path) -> str:
+def runtime_error_line(path: Path) -> str:
+    """The client's error from the end of the task's stderr: its last ``Error:`` line, else its last line."""
     try:
         with path.open("rb") as stream:
             stream.seek(max(0, path.stat().st_size - 4096))
             lines = [line.strip() for line in stream.read().decode("utf-8", "replace").splitlines() if line.strip()]
     except OSError:
         return ""
-    return lines[-1] if lines else ""
+    errors = [line for line in lines if line.lower().startswith("error")]
+    return (errors or lines or [""])[-1]
 
 
 def run_in_container(
@@ -190,7 +192,7 @@ def run_in_container(
     if outcome.ended_by in ("timeout", "cancel"):
         remove_container(container.runtime, container_name(spec))
     elif outcome.ended_by == "exit" and outcome.exit_code == RUNTIME_ERROR_EXIT:
-        message = _last_line(paths.stderr) or f"{container.runtime.name} run exited {RUNTIME_ERROR_EXIT}"
+        message = runtime_error_line(paths.stderr) or f"{container.runtime.name} run exited {RUNTIME_ERROR_EXIT}"
         return ProcessOutcome(outcome.exit_code, "exit", settings_refusal(message))
     return outcome
 
