@@ -14,7 +14,7 @@ import subprocess
 import threading
 from pathlib import Path
 
-from batch_emulator.node.containers.images import image_failure, pull_image
+from batch_emulator.node.containers.images import forget_image, image_failure, image_present, pull_image
 from batch_emulator.node.containers.runtime import ContainerRuntime
 from batch_emulator.node.containers.settings import settings_refusal
 from batch_emulator.node.containers.spec import TASK_WORKING_DIRECTORY, ContainerRunSpec
@@ -193,6 +193,9 @@ def run_in_container(
         remove_container(container.runtime, container_name(spec))
     elif outcome.ended_by == "exit" and outcome.exit_code == RUNTIME_ERROR_EXIT:
         message = runtime_error_line(paths.stderr) or f"{container.runtime.name} run exited {RUNTIME_ERROR_EXIT}"
+        forget_image(container.runtime, container.image)
+        if not image_present(container.runtime, container.image):  # removed since it was last seen
+            return ProcessOutcome(outcome.exit_code, "exit", image_failure(container.image, message))
         return ProcessOutcome(outcome.exit_code, "exit", settings_refusal(message))
     return outcome
 
