@@ -5,7 +5,9 @@ The image is built locally from the static busybox (no registry): once per machi
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -96,9 +98,14 @@ def text(client: BatchClient, job_id: str, task_id: str, name: str) -> str:
     return b"".join(client.download_task_file(job_id, task_id, name)).decode()
 
 
-def containers_named(runtime: ContainerRuntime, part: str) -> list[str]:
+def containers_of(runtime: ContainerRuntime, emulator: ThreadedEmulator, task: Any) -> list[str]:
+    """A task's containers, by their documented names: batch-<task>-<12 hex of node root and job>-<retry>-<attempt>."""
+    job_id = task.url.split("/jobs/")[1].split("/")[0]
+    root = Path(emulator.data_dir) / "accounts" / emulator.account_name / "pools" / POOL / "nodes"
+    key = f"{root / task.node_info.node_id}\0{job_id}"
+    prefix = f"batch-{task.id}-{hashlib.sha256(key.encode()).hexdigest()[:12]}-"
     names = runtime.call("ps", "-a", "--format", "{{.Names}}", timeout=60).stdout.split()
-    return [name for name in names if part in name]
+    return [name for name in names if name.startswith(prefix)]
 
 
 def test_container_tasks_get_output_exit_codes_environment_and_batch_directories(
@@ -163,24 +170,26 @@ def test_container_tasks_get_output_exit_codes_environment_and_batch_directories
 
 
 def test_wall_clock_expiry_and_terminate_stop_the_container(
-    client: BatchClient, helpers: Any, runtime: ContainerRuntime
+    client: BatchClient, helpers: Any, runtime: ContainerRuntime, emulator: ThreadedEmulator
 ) -> None:
     new_job(client, "stop-job")
     limit = batch_models.BatchTaskConstraints(max_wall_clock_time="PT1S")
     add(client, "stop-job", "expires", "sleep 120", constraints=limit, container_settings=in_container())
     add(client, "stop-job", "terminated", "sleep 120", container_settings=in_container())
-    helpers.wait_until(
-        lambda: containers_named(runtime, "batch-terminated-"), timeout=30, what="the terminated task's container"
+    running = helpers.wait_until(
+        lambda: (found := client.get_task("stop-job", "terminated")).state == "running" and found, what="running"
     )
+    helpers.wait_until(lambda: containers_of(runtime, emulator, running), timeout=30, what="the task's container")
     client.terminate_task("stop-job", "terminated")
 
-    expired = finished(helpers, client, "stop-job", "expires").execution_info
-    assert expired.failure_info.code == "TaskEnded"
-    assert {item.name: item.value for item in expired.failure_info.details}["Reason"] == "MaxWallClockTimeExpiry"
-    terminated = finished(helpers, client, "stop-job", "terminated").execution_info
-    assert terminated.failure_info.code == "TaskEnded"
-    assert containers_named(runtime, "batch-expires-") == []
-    assert containers_named(runtime, "batch-terminated-") == []
+    expired = finished(helpers, client, "stop-job", "expires")
+    assert expired.execution_info.failure_info.code == "TaskEnded"
+    details = {item.name: item.value for item in expired.execution_info.failure_info.details}
+    assert details["Reason"] == "MaxWallClockTimeExpiry"
+    terminated = finished(helpers, client, "stop-job", "terminated")
+    assert terminated.execution_info.failure_info.code == "TaskEnded"
+    assert containers_of(runtime, emulator, expired) == []
+    assert containers_of(runtime, emulator, terminated) == []
 
 
 def test_image_pull_failures_make_the_node_unusable_or_fail_the_task(client: BatchClient, helpers: Any) -> None:
