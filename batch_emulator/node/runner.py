@@ -11,7 +11,7 @@ from batch_emulator.node.containers.launch import container_environment, run_in_
 from batch_emulator.node.failures import failure_info
 from batch_emulator.node.layout import TaskPaths, batch_environment, create_task_dirs, ensure_node_layout, task_paths
 from batch_emulator.node.outputs import upload_output_files
-from batch_emulator.node.process import ProcessOutcome, run_command
+from batch_emulator.node.process import ProcessOutcome, launch_process
 from batch_emulator.node.resources import download_resource_files
 from batch_emulator.node.spec import TaskRunResult, TaskRunSpec
 
@@ -50,42 +50,13 @@ def task_environment(spec: TaskRunSpec, paths: TaskPaths) -> dict[str, str]:
     return env
 
 
-def launch_process(spec: TaskRunSpec, paths: TaskPaths, env: dict[str, str], cancel: threading.Event) -> ProcessOutcome:
-    """Run the task's command line as a process on this machine (the launcher of plain tasks).
-
-    Args:
-        spec: The task run.
-        paths: Its directories.
-        env: Its complete environment (:func:`task_environment`).
-        cancel: Set to end it.
-
-    Returns:
-        How it ended.
-    """
-    return run_command(
-        spec.command_line,
-        env=env,
-        cwd=paths.working_dir,
-        stdout_path=paths.stdout,
-        stderr_path=paths.stderr,
-        max_wall_clock_seconds=spec.max_wall_clock_seconds,
-        cancel=cancel,
-    )
-
-
 def launch_container(
     spec: TaskRunSpec, paths: TaskPaths, env: dict[str, str], cancel: threading.Event
 ) -> ProcessOutcome:
-    """Run the task's command line in its container (the launcher of tasks with ``containerSettings``).
+    """Run the task's command line in its container: the launcher of tasks with ``containerSettings``.
 
-    Args:
-        spec: The task run (``spec.container`` set).
-        paths: Its directories, mounted at the same paths.
-        env: Its complete host environment; the container gets the task and ``AZ_BATCH_*`` variables of it.
-        cancel: Set to end it (the container is removed).
-
-    Returns:
-        How it ended.
+    Same arguments as :func:`launch_process`; the container gets the task's own and ``AZ_BATCH_*`` variables
+    of ``env``, not the host's base environment.
     """
     return run_in_container(spec, paths, container_environment(spec, batch_environment(spec, paths)), cancel)
 
