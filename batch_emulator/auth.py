@@ -136,8 +136,13 @@ class SharedKeyVerifier:
         sign(account_key, "")  # fail early on a malformed key
         self.account_name = account_name
         self.allow_bearer = allow_bearer
+        self._configured_key = account_key
         #: The primary and secondary keys; either signs (the secondary is derived until regenerated).
         self.keys = {"primary": account_key, "secondary": derived_secondary_key(account_key)}
+
+    def reset_keys(self) -> None:
+        """Forget regenerated keys: back to the configured key and its derived secondary."""
+        self.keys = {"primary": self._configured_key, "secondary": derived_secondary_key(self._configured_key)}
 
     def regenerate(self, which: str) -> str:
         """Replace the ``primary`` or ``secondary`` key with a new random one (requests signed with it fail)."""

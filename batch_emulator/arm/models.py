@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 LOCATION = "local"
 #: Batch accounts a subscription may hold per region (``locations/{location}/quotas``); the service serves one.
 ACCOUNT_QUOTA = 1
-_ACCOUNT_NAME = re.compile(r"^[a-z0-9]{3,24}$")
+_ACCOUNT_NAME = re.compile(r"^[a-z0-9]+$")
 _KEY_NAMES = {"primary": "primary", "secondary": "secondary"}
 #: ARM quota property -> :class:`Quotas` attribute (integers).
 QUOTA_PROPERTIES = {
@@ -136,8 +136,11 @@ def check_name_availability(service: BatchService, body: object) -> dict[str, An
     kind = str(data.get("type", "Microsoft.Batch/batchAccounts"))
     if kind.lower() != "microsoft.batch/batchaccounts":
         raise InvalidPropertyValue("type", kind, "Use Microsoft.Batch/batchAccounts.")
+    if not 3 <= len(name) <= 24:
+        message = "Account name must be at least 3 characters and at most 24 characters."
+        return {"nameAvailable": False, "reason": "Invalid", "message": message}
     if not _ACCOUNT_NAME.match(name):
-        message = "Account name must be between 3 and 24 characters in length and use numbers and lower-case letters."
+        message = "Account name must contain only numbers and lower-case letters."
         return {"nameAvailable": False, "reason": "Invalid", "message": message}
     if name == service.account.name.lower():
         return {"nameAvailable": False, "reason": "AlreadyExists", "message": f"An account named '{name}' exists."}

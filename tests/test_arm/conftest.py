@@ -16,8 +16,12 @@ from batch_emulator.server import EmulatorConfig, ThreadedEmulator
 from batchpipe.local_identity import LocalDevelopmentCredential, LocalTls, ensure_local_tls
 
 SUBSCRIPTION = "00000000-0000-4000-8000-000000000001"
-RESOURCE_GROUP = "batchpipe-rg"
-UBUNTU_2204 = {"publisher": "canonical", "offer": "0001-com-ubuntu-server-jammy", "sku": "22_04-lts"}
+
+
+@pytest.fixture(scope="session")
+def subscription_id() -> str:
+    """The subscription the management client names (the local service answers for any)."""
+    return SUBSCRIPTION
 
 
 @pytest.fixture(scope="session")
