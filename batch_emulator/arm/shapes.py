@@ -58,6 +58,7 @@ def account_resource(service: BatchService, scope: AccountScope, endpoint_host: 
         "provisioningState": "Succeeded",
         "poolAllocationMode": "BatchService",
         "publicNetworkAccess": "Enabled",
+        "privateEndpointConnections": [],
         "encryption": {"keySource": "Microsoft.Batch"},
         "allowedAuthenticationModes": ["SharedKey", "AAD", "TaskAuthenticationToken"],
     }
