@@ -305,11 +305,16 @@ def plan(
         f"{settings.monitor_timeout:.0f}s) unless the pool is kept after the run"
     )
     if check:
+        from prefect.logging import disable_run_logger
+
+        from tasks.capacity import check_capacity
         from tasks.pool import find_image
 
-        with _connected(target, state_dir) as connected:
+        with _connected(target, state_dir) as connected, disable_run_logger():
             choice = find_image.fn(connected)
+            capacity = check_capacity.fn(connected, job)
         console.print(f"  pre-flight: image {settings.image} -> {choice.describe()} [green]ok[/]")
+        console.print(f"  pre-flight: {capacity.describe()}")
 
 
 @pools_app.command("list")
