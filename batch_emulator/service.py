@@ -93,8 +93,9 @@ class BatchService:
         self.store.flush(self.account)
 
     def reset(self) -> None:
-        """Forget all pools, jobs and tasks (running processes are stopped) and restore the startup faults."""
+        """Forget all pools, jobs and tasks (running processes are stopped), restore the startup faults and keys."""
         self.scheduler.stop()
+        self.verifier.reset_keys()
         with self.account.lock:
             self.account.clear()
             self.faults.replace(self.startup_faults)

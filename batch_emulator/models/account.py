@@ -26,6 +26,14 @@ class Quotas:
     active_jobs: int = 300
     dedicated_cores: int = 10_000
     low_priority_cores: int = 10_000
+    #: Dedicated core quota per VM family (``standardDSv3Family``...); a family not listed has ``dedicated_cores``.
+    family_cores: dict[str, int] = field(default_factory=dict)
+    #: Whether allocation enforces the per-family quota (Azure's ``dedicatedCoreQuotaPerVMFamilyEnforced``).
+    family_enforced: bool = False
+
+    def family_quota(self, family: str) -> int:
+        """The dedicated core quota of one VM family."""
+        return self.family_cores.get(family, self.dedicated_cores)
 
 
 @dataclass
