@@ -1,6 +1,6 @@
 """``python -m bench``: run the benchmark suite and write the performance table.
 
-    python -m bench                      # full mode (~15 min): writes docs/benchmarks.md (+ .benchmarks/results.json)
+    python -m bench                      # full mode (~22 min): writes docs/benchmarks.md (+ .benchmarks/results.json)
     python -m bench --quick              # every benchmark at small sizes, ~1 min; report in .benchmarks/quick.md
     python -m bench --only flow,demo     # some benchmarks; report in .benchmarks/ unless --output is given
     python -m bench --repeat 5           # repetitions per case (default: each benchmark's own)
