@@ -63,6 +63,9 @@ def emulator(
     key_file: Annotated[Path | None, typer.Option(help="TLS private key (PEM).")] = None,
     allow_bearer: Annotated[bool, typer.Option(help="Accept Bearer tokens (development Entra ID).")] = False,
     allow_remote: Annotated[bool, typer.Option(help="Allow binding a non-loopback address.")] = False,
+    container_runtime: Annotated[
+        str | None, typer.Option(help="Container runtime client: podman, docker or a path (default: podman, docker).")
+    ] = None,
 ) -> None:
     """Run the local Azure Batch service in the foreground."""
     try:
@@ -83,6 +86,7 @@ def emulator(
             keyfile=key_file,
             allow_bearer=allow_bearer,
             allow_remote=allow_remote,
+            container_runtime=container_runtime,
         )
     )
 
