@@ -143,7 +143,7 @@ def test_a_runtime_that_does_not_exist_is_reported_with_what_to_install(tmp_path
 
 def test_podman_gets_the_options_and_containers_conf_this_machine_kind_needs(tmp_path: Path) -> None:
     podman = runtime_for("/usr/bin/podman", tmp_path)
-    assert podman.global_args[-2:] == ("--cgroup-manager", "cgroupfs")
+    assert podman.global_args[-4:] == ("--cgroup-manager", "cgroupfs", "--events-backend", "none")
     conf = Path(podman.env["CONTAINERS_CONF"])
     assert conf.parent == tmp_path
     assert "default_ulimits = []" in conf.read_text()

@@ -111,7 +111,8 @@ def run_arguments(
     """
     runtime = container.runtime
     options = shlex.split(container.run_options, posix=True)
-    args = ["run", "--rm", "--name", container_name(spec), "--pull", "never"]
+    # The client's attached stdout/stderr are the task's files, so the runtime keeps no log of its own.
+    args = ["run", "--rm", "--name", container_name(spec), "--pull", "never", "--log-driver", "none"]
     if runtime.name == "podman":
         args.append("--replace")
     if not any(option.split("=", 1)[0] in ("--network", "--net") for option in options):
