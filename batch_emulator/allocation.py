@@ -216,6 +216,28 @@ class NodeAllocator:
         self._node_timer(node, self._phase_seconds(_STARTING_SHARE), self._started)
 
     def _started(self, node: Node, now: float) -> None:
+        """``starting`` → pull the pool's container images (if any) → idle or the start task."""
+        config = node.pool.container_configuration
+        images = [str(name) for name in (config or {}).get("containerImageNames") or []]
+        if config is None or not images:
+            self._ready(node, now)
+            return
+        node.busy_workers += 1
+        self._executor.submit_image_pulls(node, node.step, images, config)
+
+    def finish_image_pulls(self, completion: Completion, now: float) -> None:
+        """After the pulls at node start: the node is ``unusable`` with ``errors`` if one failed, else ready."""
+        node = completion.node
+        if node.removed or node.step != completion.token or node.state != "starting":
+            return
+        if completion.errors:
+            node.errors = completion.errors
+            node.set_state("unusable", now)
+            self.account.changes.nodes.add(node)
+            return
+        self._ready(node, now)
+
+    def _ready(self, node: Node, now: float) -> None:
         """``starting`` → ``idle``, or → ``waitingforstarttask`` while a blocking start task runs."""
         start_task = node.pool.start_task
         if start_task is not None and start_task.get("waitForSuccess", True):

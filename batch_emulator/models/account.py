@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from batch_emulator.catalog import Catalog, load_catalog
+from batch_emulator.node.containers.runtime import RuntimeLocator
 
 if TYPE_CHECKING:
     from batch_emulator.models.jobs import Job
@@ -88,6 +89,8 @@ class Account:
         self.name = name
         self.root = root
         self.catalog = catalog or load_catalog()
+        # The container runtime (podman or docker); the service replaces it with one honouring its config.
+        self.containers = RuntimeLocator(None, root / "containers")
         self.lock = threading.RLock()
         self.quotas = Quotas()
         self.pools: dict[str, Pool] = {}
