@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 from azure.batch import BatchClient
+from azure.batch import models as batch_models
 from azure.core.credentials import AzureNamedKeyCredential
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.mgmt.batch import BatchManagementClient
@@ -60,6 +61,19 @@ def arm_pool(vm_size: str = "Standard_D2s_v3", dedicated: int = 1, low_priority:
                 ),
             ),
         )
+    )
+
+
+def data_plane_pool(pool_id: str, **options: Any) -> batch_models.BatchPoolCreateOptions:
+    """A data-plane pool on the same image as :func:`arm_pool`."""
+    return batch_models.BatchPoolCreateOptions(
+        id=pool_id,
+        vm_size="standard_d2s_v3",
+        virtual_machine_configuration=batch_models.VirtualMachineConfiguration(
+            image_reference=batch_models.BatchVmImageReference(**UBUNTU_2204),
+            node_agent_sku_id="batch.node.ubuntu 22.04",
+        ),
+        **options,
     )
 
 
@@ -175,16 +189,9 @@ def test_a_pool_made_through_arm_is_the_data_plane_pool_and_its_nodes_show_on_bo
 def test_a_data_plane_pool_is_listed_through_arm_with_its_scale_settings(
     mgmt: BatchManagementClient, data_plane: BatchClient
 ) -> None:
-    from azure.batch import models as batch_models
-
     data_plane.create_pool(
-        batch_models.BatchPoolCreateOptions(
-            id="dppool",
-            vm_size="standard_d2s_v3",
-            virtual_machine_configuration=batch_models.VirtualMachineConfiguration(
-                image_reference=batch_models.BatchVmImageReference(**UBUNTU_2204),
-                node_agent_sku_id="batch.node.ubuntu 22.04",
-            ),
+        data_plane_pool(
+            "dppool",
             target_dedicated_nodes=0,
             target_low_priority_nodes=2,
             task_scheduling_policy=batch_models.BatchTaskSchedulingPolicy(node_fill_type="pack"),
@@ -301,19 +308,7 @@ def test_an_enforced_family_quota_stops_allocation_on_both_planes(
     if plane == "arm":
         mgmt.pool.create(RESOURCE_GROUP, ACCOUNT, "capped", arm_pool(dedicated=2))
     else:
-        from azure.batch import models as batch_models
-
-        data_plane.create_pool(
-            batch_models.BatchPoolCreateOptions(
-                id="capped",
-                vm_size="standard_d2s_v3",
-                virtual_machine_configuration=batch_models.VirtualMachineConfiguration(
-                    image_reference=batch_models.BatchVmImageReference(**UBUNTU_2204),
-                    node_agent_sku_id="batch.node.ubuntu 22.04",
-                ),
-                target_dedicated_nodes=2,
-            )
-        )
+        data_plane.create_pool(data_plane_pool("capped", target_dedicated_nodes=2))
 
     def settled() -> Any:
         pool = data_plane.get_pool("capped")
