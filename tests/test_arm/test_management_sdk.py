@@ -386,3 +386,20 @@ def test_key_mode_serves_the_management_plane_to_loopback_clients_over_http() ->
         with client:
             account = client.batch_account.get(RESOURCE_GROUP, ACCOUNT, enforce_https=False)
     assert account.name == ACCOUNT
+
+
+def test_creating_the_existing_account_completes_the_sdk_poller_with_the_account(mgmt: BatchManagementClient) -> None:
+    poller = mgmt.batch_account.begin_create(
+        RESOURCE_GROUP, ACCOUNT, arm_models.BatchAccountCreateParameters(location="local")
+    )
+
+    account = poller.result(timeout=15)
+
+    assert account.name == ACCOUNT
+    assert account.properties is not None
+    assert account.properties.provisioning_state == "Succeeded"
+    with pytest.raises(HttpResponseError) as caught:
+        mgmt.batch_account.begin_create(
+            RESOURCE_GROUP, "another", arm_models.BatchAccountCreateParameters(location="local")
+        ).result(timeout=15)
+    assert caught.value.status_code == 501
