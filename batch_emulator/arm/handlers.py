@@ -74,7 +74,9 @@ def put_account(ctx: RequestContext) -> Response:
 def list_accounts(ctx: RequestContext) -> Response:
     """``GET .../batchAccounts`` of a subscription or a resource group: the one account."""
     scope = AccountScope(
-        ctx.params["subscriptionId"], ctx.params.get("resourceGroupName", "localbatch"), ctx.service.account.name
+        ctx.params["subscriptionId"],
+        ctx.params.get("resourceGroupName", models.DEFAULT_RESOURCE_GROUP),
+        ctx.service.account.name,
     )
     return arm_json({"value": [_account_response(ctx, scope)]})
 
