@@ -413,3 +413,20 @@ def test_another_account_cannot_be_created(arm_emulator: ThreadedEmulator, local
     assert response.status_code == 501
     assert response.json()["error"]["code"] == "NotImplemented"
     assert "localbatch" in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        ({"poolQuota": -1}, "poolQuota"),
+        ({"dedicatedCoreQuotaPerVMFamily": [{"name": 3}]}, "dedicatedCoreQuotaPerVMFamily"),
+    ],
+)
+def test_the_quota_admin_route_refuses_bad_values_naming_the_property(
+    arm_emulator: ThreadedEmulator, local_tls: LocalTls, body: dict[str, Any], named: str
+) -> None:
+    response = httpx.put(f"{arm_emulator.url}/_emulator/quotas", json=body, verify=_trust(local_tls))
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "InvalidPropertyValue"
+    assert {"key": "PropertyName", "value": named} in response.json()["values"]
