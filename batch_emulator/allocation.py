@@ -19,6 +19,7 @@ from batch_emulator.models.account import Account
 from batch_emulator.models.nodes import Node, make_node_id
 from batch_emulator.models.pools import Pool
 from batch_emulator.models.tasks import RunOutcome
+from batch_emulator.node_operations import NodeOperations, node_error
 from batch_emulator.timefmt import iso
 from batch_emulator.timers import Timers
 
@@ -69,6 +70,7 @@ class NodeAllocator:
         self._faults = faults
         self._allocation_seconds = max(0.0, allocation_seconds)
         self._start_task_cancels: dict[Node, threading.Event] = {}
+        self.operations = NodeOperations(self)
 
     def cancel_all(self) -> None:
         """Tell every running start task to stop (service shutdown)."""
@@ -79,7 +81,7 @@ class NodeAllocator:
         """After a load: boot again the nodes that were not idle, and look at every pool."""
         for pool in self.account.pools.values():
             for node in pool.nodes.values():
-                if node.removing is None and node.state not in ("idle", "starttaskfailed"):
+                if node.removing is None and node.state not in ("idle", "starttaskfailed", "deallocated"):
                     self._begin_boot(node, now)
             self.account.pending_pools.add(pool)
 
@@ -94,6 +96,8 @@ class NodeAllocator:
         for node in list(pool.nodes.values()):
             if node.removing is not None:
                 self._progress_removal(node, now)
+            elif node.operation is not None:
+                self.operations.progress(node, now)
         if pool.allocation_state != "steady":
             for dedicated in (True, False):
                 self._resize(pool, dedicated, now)
@@ -150,6 +154,7 @@ class NodeAllocator:
         node_id = make_node_id(pool.id, int(pool.creation_time * 1e6), number, dedicated)
         address = f"10.0.{(number // 250) % 250}.{4 + number % 250}"
         node = Node(node_id, pool, self.account.next_seq(), dedicated=dedicated, ip_address=address, now=now)
+        node.number = number
         root = self.account.node_root(pool.id, node_id)
         for name in ("shared", "startup", "workitems"):
             (root / name).mkdir(parents=True, exist_ok=True)
@@ -197,6 +202,13 @@ class NodeAllocator:
         self._node_timer(node, self._phase_seconds(_STARTING_SHARE), self._started)
 
     def _started(self, node: Node, now: float) -> None:
+        """The VM is up: materialise the pool's mounts first (if any), then finish booting."""
+        if self.operations.needs_setup(node):
+            self.operations.begin_setup(node, now)
+        else:
+            self._finish_boot(node, now)
+
+    def _finish_boot(self, node: Node, now: float) -> None:
         """``starting`` → ``idle``, or → ``waitingforstarttask`` while a blocking start task runs."""
         start_task = node.pool.start_task
         if start_task is not None and start_task.get("waitForSuccess", True):
@@ -250,6 +262,8 @@ class NodeAllocator:
             return
         if node.state == "waitingforstarttask":
             node.set_state("idle" if outcome.result == "success" else "starttaskfailed", now)
+        if outcome.result == "failure":
+            node.errors = [node_error(info["failureInfo"])]
 
     def preempt(self, node: Node, now: float) -> None:
         """Fault injection: the node is preempted, its tasks are requeued, and it boots again later."""

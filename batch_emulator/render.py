@@ -6,6 +6,8 @@ from typing import Any
 from urllib.parse import quote
 
 from batch_emulator.models.jobs import Job
+from batch_emulator.models.node_endpoints import LOOPBACK_ADDRESS, inbound_endpoints, remote_login_port
+from batch_emulator.models.node_extensions import NodeExtension
 from batch_emulator.models.nodes import Node
 from batch_emulator.models.pools import Pool
 from batch_emulator.models.tasks import Task
@@ -59,12 +61,12 @@ def pool_wire(pool: Pool, base: str) -> dict[str, Any]:
 def node_wire(node: Node, base: str) -> dict[str, Any]:
     """Render a compute node."""
     pool = node.pool
-    url = f"{base}/pools/{seg(pool.id)}/nodes/{seg(node.id)}"
+    url = node_url(node, base)
     body: dict[str, Any] = {
         "id": node.id,
         "url": url,
         "state": node.state,
-        "schedulingState": "enabled",
+        "schedulingState": node.scheduling_state,
         "stateTransitionTime": iso(node.state_time),
         "allocationTime": iso(node.allocation_time),
         "ipAddress": node.ip_address,
@@ -77,6 +79,7 @@ def node_wire(node: Node, base: str) -> dict[str, Any]:
         "isDedicated": node.is_dedicated,
         "nodeAgentInfo": {"version": NODE_AGENT_VERSION, "lastUpdateTime": iso(node.allocation_time)},
         "virtualMachineInfo": {"imageReference": pool.spec["virtualMachineConfiguration"]["imageReference"]},
+        "endpointConfiguration": {"inboundEndpoints": inbound_endpoints(node)},
     }
     if node.last_boot_time is not None:
         body["lastBootTime"] = iso(node.last_boot_time)
@@ -98,6 +101,50 @@ def node_wire(node: Node, base: str) -> dict[str, Any]:
     if node.errors:
         body["errors"] = node.errors
     return body
+
+
+def node_url(node: Node, base: str) -> str:
+    """The URL of a node."""
+    return f"{base}/pools/{seg(node.pool.id)}/nodes/{seg(node.id)}"
+
+
+def remote_login_wire(node: Node, base: str) -> dict[str, Any]:
+    """Render ``GET .../remoteloginsettings``: loopback and the node's SSH frontend port."""
+    return {
+        "odata.metadata": f"{base}/$metadata#Microsoft.Azure.Batch.Protocol.Entities.RemoteLoginSettings",
+        "remoteLoginIPAddress": LOOPBACK_ADDRESS,
+        "remoteLoginPort": remote_login_port(node),
+    }
+
+
+def upload_logs_wire(base: str, directory: str, count: int) -> dict[str, Any]:
+    """Render the answer of ``POST .../uploadbatchservicelogs``."""
+    return {
+        "odata.metadata": f"{base}/$metadata#Microsoft.Azure.Batch.Protocol.Entities.UploadBatchServiceLogsResult",
+        "virtualDirectoryName": directory,
+        "numberOfFilesUploaded": count,
+    }
+
+
+def node_extension_wire(extension: NodeExtension) -> dict[str, Any]:
+    """Render one node VM extension (``protectedSettings`` are never shown)."""
+    spec = {name: value for name, value in extension.spec.items() if name != "protectedSettings"}
+    spec.setdefault("enableAutomaticUpgrade", False)
+    view: dict[str, Any] = {}
+    if extension.provisioning_state == "Succeeded":
+        view = {
+            "name": spec.get("name"),
+            "statuses": [
+                {
+                    "code": "ProvisioningState/succeeded",
+                    "level": "Info",
+                    "displayStatus": "Provisioning succeeded",
+                    "message": "Enable succeeded",
+                    "time": iso(extension.since),
+                }
+            ],
+        }
+    return {"provisioningState": extension.provisioning_state, "vmExtension": spec, "instanceView": view}
 
 
 def job_wire(job: Job, base: str) -> dict[str, Any]:

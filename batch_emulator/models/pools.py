@@ -14,6 +14,9 @@ from batch_emulator.errors import (
     PoolQuotaReached,
 )
 from batch_emulator.models.account import Account
+from batch_emulator.models.mounts import validate_mount_configuration
+from batch_emulator.models.node_endpoints import validate_network_configuration
+from batch_emulator.models.node_extensions import validate_extensions
 from batch_emulator.models.nodes import COUNTED_STATES, Node
 from batch_emulator.models.validation import (
     id_key,
@@ -145,6 +148,7 @@ def _validate_vm_configuration(account: Account, body: dict[str, Any]) -> dict[s
         )
     if config.get("containerConfiguration"):
         raise OperationNotImplemented("virtualMachineConfiguration.containerConfiguration (container pools)")
+    validate_extensions(config)
     return config
 
 
@@ -182,7 +186,9 @@ def create_pool(account: Account, body: object, now: float) -> Pool:
         policy["nodeFillType"] = optional_enum(
             policy, "nodeFillType", ("spread", "pack"), "spread", path="taskSchedulingPolicy.nodeFillType"
         )
-    for unsupported in ("mountConfiguration", "applicationPackageReferences", "certificateReferences"):
+    validate_mount_configuration(data)
+    validate_network_configuration(data)
+    for unsupported in ("applicationPackageReferences", "certificateReferences"):
         if data.get(unsupported):
             raise OperationNotImplemented(f"pool {unsupported}")
     spec = {name: value for name, value in data.items() if name != "id"}
