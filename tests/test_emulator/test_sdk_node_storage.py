@@ -1,0 +1,131 @@
+"""Node service logs uploaded into Azurite, blob mounts materialised from Azurite, and mounts that fail a node."""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from azure.batch import BatchClient
+from azure.batch import models as batch_models
+from azure.storage.blob import BlobServiceClient, ContainerClient, ContainerSasPermissions, generate_container_sas
+
+from batch_emulator.server import ThreadedEmulator
+from batchpipe.services import AzuriteInfo
+
+
+@pytest.fixture
+def container(azurite: AzuriteInfo) -> Iterator[ContainerClient]:
+    service = BlobServiceClient.from_connection_string(azurite.connection_string)
+    client = service.create_container(f"node-{uuid.uuid4().hex[:12]}")
+    yield client
+    client.delete_container()
+
+
+def _sas(azurite: AzuriteInfo, container: ContainerClient, permission: ContainerSasPermissions) -> str:
+    return generate_container_sas(
+        azurite.account_name,
+        container.container_name,
+        account_key=azurite.account_key,
+        permission=permission,
+        expiry=datetime.datetime.now(datetime.UTC) + datetime.timedelta(hours=1),
+    )
+
+
+def test_upload_node_logs_puts_agent_and_start_task_logs_in_the_container(
+    emulator: ThreadedEmulator, helpers: Any, azurite: AzuriteInfo, container: ContainerClient
+) -> None:
+    client: BatchClient = helpers.make_client(emulator)
+    start_task = batch_models.BatchStartTask(
+        command_line='/bin/sh -c "echo started; echo warned >&2"', wait_for_success=True
+    )
+    client.create_pool(helpers.pool_options("logged-pool", nodes=1, start_task=start_task))
+    node_id = helpers.wait_for_idle_nodes(client, "logged-pool", 1)[0].id
+    sas = _sas(azurite, container, ContainerSasPermissions(write=True, create=True))
+    since = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=5)
+    result = client.upload_node_logs(
+        "logged-pool",
+        node_id,
+        batch_models.UploadBatchServiceLogsOptions(container_url=f"{container.url}?{sas}", start_time=since),
+    )
+    assert result.number_of_files_uploaded == 3
+    assert result.virtual_directory_name.startswith(f"logged-pool/{node_id}/")
+    names = sorted(blob.name for blob in container.list_blobs())
+    prefix = result.virtual_directory_name
+    assert names == [f"{prefix}/agent.log", f"{prefix}/startup/stderr.txt", f"{prefix}/startup/stdout.txt"]
+    agent = container.download_blob(f"{prefix}/agent.log").readall().decode()
+    assert "waitingforstarttask -> idle" in agent
+    assert container.download_blob(f"{prefix}/startup/stdout.txt").readall() == b"started\n"
+    later = datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=5)
+    nothing_new = client.upload_node_logs(
+        "logged-pool",
+        node_id,
+        batch_models.UploadBatchServiceLogsOptions(container_url=f"{container.url}?{sas}", start_time=later),
+    )
+    assert nothing_new.number_of_files_uploaded == 1  # the (empty) agent log only
+
+
+def test_blob_mount_is_materialised_under_the_mounts_dir(
+    emulator: ThreadedEmulator, helpers: Any, azurite: AzuriteInfo, container: ContainerClient
+) -> None:
+    container.upload_blob("refs/genome.txt", b"ACGT\n")
+    container.upload_blob("readme.txt", b"hello mount\n")
+    client: BatchClient = helpers.make_client(emulator)
+    blob_mount = batch_models.AzureBlobFileSystemConfiguration(
+        account_name=azurite.account_name,
+        container_name=container.container_name,
+        relative_mount_path="data",
+        sas_key=_sas(azurite, container, ContainerSasPermissions(read=True, list=True)),
+    )
+    blob_mount["blobEndpoint"] = azurite.blob_endpoint  # the emulator's endpoint override (Azurite is path-style)
+    options = helpers.pool_options(
+        "mounted-pool",
+        nodes=1,
+        mount_configuration=[batch_models.MountConfiguration(azure_blob_file_system_configuration=blob_mount)],
+    )
+    client.create_pool(options)
+    node_id = helpers.wait_for_idle_nodes(client, "mounted-pool", 1)[0].id
+    client.create_job(
+        batch_models.BatchJobCreateOptions(id="mount-job", pool_info=batch_models.BatchPoolInfo(pool_id="mounted-pool"))
+    )
+    command = (
+        '/bin/sh -c "cat $AZ_BATCH_NODE_MOUNTS_DIR/data/refs/genome.txt $AZ_BATCH_NODE_MOUNTS_DIR/data/readme.txt"'
+    )
+    client.create_task("mount-job", batch_models.BatchTaskCreateOptions(id="reader", command_line=command))
+    helpers.wait_for_tasks(client, "mount-job", 1)
+    assert client.get_task("mount-job", "reader").execution_info.exit_code == 0
+    assert b"".join(client.download_task_file("mount-job", "reader", "stdout.txt")) == b"ACGT\nhello mount\n"
+    names = {item.name for item in client.list_node_files("mounted-pool", node_id, recursive=True)}
+    assert "fsmounts/data/refs/genome.txt" in names
+
+
+def test_nfs_mount_makes_the_node_unusable_with_a_mount_error(emulator: ThreadedEmulator, helpers: Any) -> None:
+    client: BatchClient = helpers.make_client(emulator)
+    nfs = batch_models.NfsMountConfiguration(source="10.0.0.4:/exports/data", relative_mount_path="nfs")
+    options = helpers.pool_options(
+        "nfs-pool", nodes=1, mount_configuration=[batch_models.MountConfiguration(nfs_mount_configuration=nfs)]
+    )
+    client.create_pool(options)
+
+    def unusable() -> batch_models.BatchNode | None:
+        nodes = list(client.list_nodes("nfs-pool"))
+        return nodes[0] if nodes and nodes[0].state == "unusable" else None
+
+    node = helpers.wait_until(unusable, what="unusable node")
+    assert [error.code for error in node.errors] == ["MountConfigurationError"]
+    assert "NFS" in node.errors[0].message
+
+
+def test_start_task_failure_is_a_node_error(emulator: ThreadedEmulator, helpers: Any) -> None:
+    client: BatchClient = helpers.make_client(emulator)
+    start_task = batch_models.BatchStartTask(command_line="/bin/false", wait_for_success=True)
+    client.create_pool(helpers.pool_options("failing-pool", nodes=1, start_task=start_task))
+
+    def failed() -> batch_models.BatchNode | None:
+        nodes = list(client.list_nodes("failing-pool"))
+        return nodes[0] if nodes and nodes[0].state == "starttaskfailed" else None
+
+    node = helpers.wait_until(failed, what="starttaskfailed node")
+    assert [error.code for error in node.errors] == ["FailureExitCode"]
