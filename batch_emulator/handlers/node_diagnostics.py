@@ -58,7 +58,7 @@ def upload_logs(ctx: RequestContext) -> Response:
     try:
         directory, count = upload_service_logs(request, threading.Event())
     except TransferError as error:
-        reason = f"Uploading the logs to {error.url} failed: {error.describe()}."
+        reason = f"The container refused the upload of the logs: {error.describe()}."
         raise InvalidPropertyValue("containerUrl", error.url, reason) from None
     return json_response(upload_logs_wire(ctx.base_url, directory, count))
 

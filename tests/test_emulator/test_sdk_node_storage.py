@@ -6,10 +6,12 @@ import datetime
 import uuid
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 from azure.batch import BatchClient
 from azure.batch import models as batch_models
+from azure.core.exceptions import HttpResponseError
 from azure.storage.blob import BlobServiceClient, ContainerClient, ContainerSasPermissions, generate_container_sas
 
 from batch_emulator.server import ThreadedEmulator
@@ -129,3 +131,34 @@ def test_start_task_failure_is_a_node_error(emulator: ThreadedEmulator, helpers:
 
     node = helpers.wait_until(failed, what="starttaskfailed node")
     assert [error.code for error in node.errors] == ["FailureExitCode"]
+
+
+def test_blob_mount_with_account_key_and_a_refused_log_upload(
+    emulator: ThreadedEmulator, helpers: Any, azurite: AzuriteInfo, container: ContainerClient
+) -> None:
+    container.upload_blob("keyed.txt", b"signed with the key\n")
+    client: BatchClient = helpers.make_client(emulator)
+    blob_mount = batch_models.AzureBlobFileSystemConfiguration(
+        account_name=azurite.account_name,
+        container_name=container.container_name,
+        relative_mount_path="keyed",
+        account_key=azurite.account_key,
+    )
+    blob_mount["blobEndpoint"] = azurite.blob_endpoint
+    mount = batch_models.MountConfiguration(azure_blob_file_system_configuration=blob_mount)
+    client.create_pool(helpers.pool_options("keyed-pool", nodes=1, mount_configuration=[mount]))
+    node_id = helpers.wait_for_idle_nodes(client, "keyed-pool", 1)[0].id
+    mounted = b"".join(client.download_node_file("keyed-pool", node_id, "fsmounts/keyed/keyed.txt"))
+    assert mounted == b"signed with the key\n"
+    read_only = _sas(azurite, container, ContainerSasPermissions(read=True))
+    with pytest.raises(HttpResponseError) as refused:
+        client.upload_node_logs(
+            "keyed-pool",
+            node_id,
+            batch_models.UploadBatchServiceLogsOptions(
+                container_url=f"{container.url}?{read_only}", start_time=datetime.datetime.now(datetime.UTC)
+            ),
+        )
+    assert (refused.value.status_code, refused.value.error.code) == (400, "InvalidPropertyValue")
+    signature = parse_qs(read_only)["sig"][0]
+    assert signature not in str(refused.value)  # the SAS signature is never echoed
