@@ -8,10 +8,18 @@ from batch_emulator.context import RequestContext
 from batch_emulator.handlers.common import empty_response, entity_headers, json_response
 from batch_emulator.models import node_users as model
 from batch_emulator.models.node_ops import operable_node
+from batch_emulator.models.node_users import NodeUser
 from batch_emulator.render import node_url, remote_login_wire, seg
 from batch_emulator.routing import Route
 
 _NODE = "/pools/{poolId}/nodes/{nodeId}"
+
+
+def _user_response(ctx: RequestContext, user: NodeUser, status: int) -> Response:
+    """The answer to a create or replace: the user's URL as ``DataServiceId`` (call under the account lock)."""
+    node = operable_node(ctx.service.account, ctx.params["poolId"], ctx.params["nodeId"])
+    location = f"{node_url(node, ctx.base_url)}/users/{seg(user.name)}"
+    return empty_response(status, entity_headers(node.state_time, location))
 
 
 def create_node_user(ctx: RequestContext) -> Response:
@@ -20,9 +28,7 @@ def create_node_user(ctx: RequestContext) -> Response:
     body = ctx.json()
     with account.lock:
         user = model.create_node_user(account, ctx.params["poolId"], ctx.params["nodeId"], body, ctx.now)
-        node = operable_node(account, ctx.params["poolId"], ctx.params["nodeId"])
-        location = f"{node_url(node, ctx.base_url)}/users/{seg(user.name)}"
-        response = empty_response(201, entity_headers(node.state_time, location))
+        response = _user_response(ctx, user, 201)
     ctx.service.persist()
     return response
 
@@ -34,9 +40,7 @@ def replace_node_user(ctx: RequestContext) -> Response:
     params = ctx.params
     with account.lock:
         user = model.replace_node_user(account, params["poolId"], params["nodeId"], params["userName"], body, ctx.now)
-        node = operable_node(account, params["poolId"], params["nodeId"])
-        location = f"{node_url(node, ctx.base_url)}/users/{seg(user.name)}"
-        response = empty_response(200, entity_headers(node.state_time, location))
+        response = _user_response(ctx, user, 200)
     ctx.service.persist()
     return response
 

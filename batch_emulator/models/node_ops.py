@@ -8,6 +8,7 @@ once the node's running tasks are dealt with (:mod:`batch_emulator.node_operatio
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from batch_emulator.errors import (
     Conflict,
@@ -86,9 +87,30 @@ def _begin(account: Account, node: Node, operation: str, state: str, option: str
     return node
 
 
-def _running_task_option(body: object, name: str) -> str:
+@dataclass(frozen=True)
+class _Operation:
+    """A node operation that deals with running tasks first: its name, option property and states."""
+
+    name: str
+    option_name: str
+    allowed: frozenset[str]
+    state: str  # the state the node enters at once
+    what: str  # for the wrong-state message: "A node can be <what> only when ..."
+
+
+_REBOOT = _Operation("reboot", "nodeRebootOption", RESTARTABLE_STATES, "rebooting", "rebooted")
+_REIMAGE = _Operation("reimage", "nodeReimageOption", RESTARTABLE_STATES, "reimaging", "reimaged")
+_DEALLOCATE = _Operation("deallocate", "nodeDeallocateOption", DEALLOCATABLE_STATES, "deallocating", "deallocated")
+
+
+def _begin_operation(
+    account: Account, pool_id: str, node_id: str, body: object, now: float, operation: _Operation
+) -> Node:
     data = require_object(body)
-    return optional_enum(data, name, RUNNING_TASK_OPTIONS, "requeue")
+    option = optional_enum(data, operation.option_name, RUNNING_TASK_OPTIONS, "requeue")
+    node = operable_node(account, pool_id, node_id)
+    check_state(node, operation.allowed, operation.what)
+    return _begin(account, node, operation.name, operation.state, option, now)
 
 
 def reboot_node(account: Account, pool_id: str, node_id: str, body: object, now: float) -> Node:
@@ -97,10 +119,7 @@ def reboot_node(account: Account, pool_id: str, node_id: str, body: object, now:
     Raises:
         BatchError: unknown pool or node, invalid option (400), node in a state that cannot reboot (409).
     """
-    option = _running_task_option(body, "nodeRebootOption")
-    node = operable_node(account, pool_id, node_id)
-    check_state(node, RESTARTABLE_STATES, "rebooted")
-    return _begin(account, node, "reboot", "rebooting", option, now)
+    return _begin_operation(account, pool_id, node_id, body, now, _REBOOT)
 
 
 def reimage_node(account: Account, pool_id: str, node_id: str, body: object, now: float) -> Node:
@@ -109,10 +128,7 @@ def reimage_node(account: Account, pool_id: str, node_id: str, body: object, now
     Raises:
         BatchError: unknown pool or node, invalid option (400), node in a state that cannot be reimaged (409).
     """
-    option = _running_task_option(body, "nodeReimageOption")
-    node = operable_node(account, pool_id, node_id)
-    check_state(node, RESTARTABLE_STATES, "reimaged")
-    return _begin(account, node, "reimage", "reimaging", option, now)
+    return _begin_operation(account, pool_id, node_id, body, now, _REIMAGE)
 
 
 def deallocate_node(account: Account, pool_id: str, node_id: str, body: object, now: float) -> Node:
@@ -121,10 +137,7 @@ def deallocate_node(account: Account, pool_id: str, node_id: str, body: object, 
     Raises:
         BatchError: unknown pool or node, invalid option (400), node not idle or running (409).
     """
-    option = _running_task_option(body, "nodeDeallocateOption")
-    node = operable_node(account, pool_id, node_id)
-    check_state(node, DEALLOCATABLE_STATES, "deallocated")
-    return _begin(account, node, "deallocate", "deallocating", option, now)
+    return _begin_operation(account, pool_id, node_id, body, now, _DEALLOCATE)
 
 
 def start_node(account: Account, pool_id: str, node_id: str, body: object, now: float) -> Node:

@@ -36,6 +36,19 @@ def _sas(azurite: AzuriteInfo, container: ContainerClient, permission: Container
     )
 
 
+def _blob_mount(
+    azurite: AzuriteInfo, container: ContainerClient, path: str, **credential: str
+) -> batch_models.MountConfiguration:
+    blob_mount = batch_models.AzureBlobFileSystemConfiguration(
+        account_name=azurite.account_name,
+        container_name=container.container_name,
+        relative_mount_path=path,
+        **credential,
+    )
+    blob_mount["blobEndpoint"] = azurite.blob_endpoint  # the emulator's endpoint override (Azurite is path-style)
+    return batch_models.MountConfiguration(azure_blob_file_system_configuration=blob_mount)
+
+
 def test_upload_node_logs_puts_agent_and_start_task_logs_in_the_container(
     emulator: ThreadedEmulator, helpers: Any, azurite: AzuriteInfo, container: ContainerClient
 ) -> None:
@@ -75,19 +88,9 @@ def test_blob_mount_is_materialised_under_the_mounts_dir(
     container.upload_blob("refs/genome.txt", b"ACGT\n")
     container.upload_blob("readme.txt", b"hello mount\n")
     client: BatchClient = helpers.make_client(emulator)
-    blob_mount = batch_models.AzureBlobFileSystemConfiguration(
-        account_name=azurite.account_name,
-        container_name=container.container_name,
-        relative_mount_path="data",
-        sas_key=_sas(azurite, container, ContainerSasPermissions(read=True, list=True)),
-    )
-    blob_mount["blobEndpoint"] = azurite.blob_endpoint  # the emulator's endpoint override (Azurite is path-style)
-    options = helpers.pool_options(
-        "mounted-pool",
-        nodes=1,
-        mount_configuration=[batch_models.MountConfiguration(azure_blob_file_system_configuration=blob_mount)],
-    )
-    client.create_pool(options)
+    sas = _sas(azurite, container, ContainerSasPermissions(read=True, list=True))
+    mount = _blob_mount(azurite, container, "data", sas_key=sas)
+    client.create_pool(helpers.pool_options("mounted-pool", nodes=1, mount_configuration=[mount]))
     node_id = helpers.wait_for_idle_nodes(client, "mounted-pool", 1)[0].id
     client.create_job(
         batch_models.BatchJobCreateOptions(id="mount-job", pool_info=batch_models.BatchPoolInfo(pool_id="mounted-pool"))
@@ -138,14 +141,7 @@ def test_blob_mount_with_account_key_and_a_refused_log_upload(
 ) -> None:
     container.upload_blob("keyed.txt", b"signed with the key\n")
     client: BatchClient = helpers.make_client(emulator)
-    blob_mount = batch_models.AzureBlobFileSystemConfiguration(
-        account_name=azurite.account_name,
-        container_name=container.container_name,
-        relative_mount_path="keyed",
-        account_key=azurite.account_key,
-    )
-    blob_mount["blobEndpoint"] = azurite.blob_endpoint
-    mount = batch_models.MountConfiguration(azure_blob_file_system_configuration=blob_mount)
+    mount = _blob_mount(azurite, container, "keyed", account_key=azurite.account_key)
     client.create_pool(helpers.pool_options("keyed-pool", nodes=1, mount_configuration=[mount]))
     node_id = helpers.wait_for_idle_nodes(client, "keyed-pool", 1)[0].id
     mounted = b"".join(client.download_node_file("keyed-pool", node_id, "fsmounts/keyed/keyed.txt"))
