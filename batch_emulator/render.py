@@ -28,10 +28,38 @@ def metadata(base: str, entity_set: str, element: bool) -> str:
     return f"{base}/$metadata#{entity_set}" + ("/@Element" if element else "")
 
 
+#: Properties Batch never returns: mount credentials and extension secrets.
+_SECRET_PROPERTIES = frozenset({"accountKey", "sasKey", "password", "protectedSettings"})
+
+
+def _without_secrets(items: list[Any]) -> list[Any]:
+    """Copies of mount or extension entries, one level of nesting deep, without their secret properties."""
+    hidden = []
+    for item in items:
+        entry = {key: value for key, value in item.items() if key not in _SECRET_PROPERTIES}
+        for key, value in entry.items():
+            if isinstance(value, dict):
+                entry[key] = {name: inner for name, inner in value.items() if name not in _SECRET_PROPERTIES}
+        hidden.append(entry)
+    return hidden
+
+
+def pool_secrets_hidden(spec: dict[str, Any]) -> dict[str, Any]:
+    """The pool properties that hold secrets, rendered without them (mount keys, extension protected settings)."""
+    shown: dict[str, Any] = {}
+    if spec.get("mountConfiguration"):
+        shown["mountConfiguration"] = _without_secrets(spec["mountConfiguration"])
+    config = spec.get("virtualMachineConfiguration") or {}
+    if config.get("extensions"):
+        shown["virtualMachineConfiguration"] = {**config, "extensions": _without_secrets(config["extensions"])}
+    return shown
+
+
 def pool_wire(pool: Pool, base: str) -> dict[str, Any]:
     """Render a pool."""
     body: dict[str, Any] = {"id": pool.id}
     body.update(pool.spec)
+    body.update(pool_secrets_hidden(pool.spec))
     body.update(
         {
             "url": f"{base}/pools/{seg(pool.id)}",

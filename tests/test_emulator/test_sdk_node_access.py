@@ -130,6 +130,8 @@ def test_extensions_are_the_pools_and_batchs_own(client: BatchClient, two_nodes:
     found = client.get_node_extension("access-pool", two_nodes[0], "secretext")
     assert found.vm_extension.publisher == "Microsoft.Azure.KeyVault"
     assert found.vm_extension.protected_settings is None  # secrets are never shown
+    pool_extensions = client.get_pool("access-pool").virtual_machine_configuration.extensions
+    assert [(item.name, item.protected_settings) for item in pool_extensions] == [("secretext", None)]
     assert found.instance_view.statuses[0].code == "ProvisioningState/succeeded"
     with pytest.raises(HttpResponseError) as missing:
         client.get_node_extension("access-pool", two_nodes[0], "nosuchext")

@@ -146,6 +146,8 @@ def test_blob_mount_with_account_key_and_a_refused_log_upload(
     node_id = helpers.wait_for_idle_nodes(client, "keyed-pool", 1)[0].id
     mounted = b"".join(client.download_node_file("keyed-pool", node_id, "fsmounts/keyed/keyed.txt"))
     assert mounted == b"signed with the key\n"
+    shown = client.get_pool("keyed-pool").mount_configuration[0].azure_blob_file_system_configuration
+    assert (shown.relative_mount_path, shown.account_key) == ("keyed", None)  # the key is never returned
     read_only = _sas(azurite, container, ContainerSasPermissions(read=True))
     with pytest.raises(HttpResponseError) as refused:
         client.upload_node_logs(
