@@ -225,6 +225,7 @@ class NodeAllocator:
         if retry:
             info["lastRetryTime"] = iso(now)
         node.start_task_info = info
+        node.log(now, f"start task started (retry {retry})")
         cancel = threading.Event()
         self._start_task_cancels[node] = cancel
         node.busy_workers += 1
@@ -255,6 +256,7 @@ class NodeAllocator:
         if "lastRetryTime" in previous:
             info["lastRetryTime"] = previous["lastRetryTime"]
         node.start_task_info = info
+        node.log(now, f"start task completed: {outcome.result}, exit code {outcome.exit_code}")
         self.account.changes.nodes.add(node)
         max_retries = int(start_task.get("maxTaskRetryCount", 0))
         if outcome.result == "failure" and (max_retries == -1 or retry < max_retries):

@@ -46,6 +46,7 @@ class NodeOperations:
         if node.tasks or node.busy_workers:
             return  # its tasks finish (or their processes stop) first; their completions wake us again
         node.operation = None
+        node.log(now, f"{operation} ({node.operation_option}): running tasks dealt with")
         node.errors = []
         allocator.account.changes.nodes.add(node)
         if operation == "deallocate":
@@ -97,10 +98,13 @@ class NodeOperations:
             return
         allocator = self._allocator
         if completion.errors:
+            for error in completion.errors:
+                node.log(now, f"mount failed: {error.get('message')}")
             node.errors = list(completion.errors)
             node.set_state("unusable", now)
             allocator.account.changes.nodes.add(node)
             return
+        node.log(now, "mounts ready")
         allocator._finish_boot(node, now)
 
 

@@ -72,6 +72,7 @@ def test_upload_node_logs_puts_agent_and_start_task_logs_in_the_container(
     assert names == [f"{prefix}/agent.log", f"{prefix}/startup/stderr.txt", f"{prefix}/startup/stdout.txt"]
     agent = container.download_blob(f"{prefix}/agent.log").readall().decode()
     assert "waitingforstarttask -> idle" in agent
+    assert "start task completed: success, exit code 0" in agent
     assert container.download_blob(f"{prefix}/startup/stdout.txt").readall() == b"started\n"
     later = datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=5)
     nothing_new = client.upload_node_logs(
