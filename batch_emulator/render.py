@@ -28,38 +28,26 @@ def metadata(base: str, entity_set: str, element: bool) -> str:
     return f"{base}/$metadata#{entity_set}" + ("/@Element" if element else "")
 
 
-#: Properties Batch never returns: mount credentials and extension secrets.
-_SECRET_PROPERTIES = frozenset({"accountKey", "sasKey", "password", "protectedSettings"})
+#: Properties Batch never returns: passwords, mount credentials and extension secrets.
+SECRET_PROPERTIES = frozenset({"accountKey", "sasKey", "password", "protectedSettings"})
 
 
-def _without_secrets(items: list[Any]) -> list[Any]:
-    """Copies of mount or extension entries, one level of nesting deep, without their secret properties."""
-    hidden = []
-    for item in items:
-        entry = {key: value for key, value in item.items() if key not in _SECRET_PROPERTIES}
-        for key, value in entry.items():
-            if isinstance(value, dict):
-                entry[key] = {name: inner for name, inner in value.items() if name not in _SECRET_PROPERTIES}
-        hidden.append(entry)
-    return hidden
-
-
-def pool_secrets_hidden(spec: dict[str, Any]) -> dict[str, Any]:
-    """The pool properties that hold secrets, rendered without them (mount keys, extension protected settings)."""
-    shown: dict[str, Any] = {}
-    if spec.get("mountConfiguration"):
-        shown["mountConfiguration"] = _without_secrets(spec["mountConfiguration"])
-    config = spec.get("virtualMachineConfiguration") or {}
-    if config.get("extensions"):
-        shown["virtualMachineConfiguration"] = {**config, "extensions": _without_secrets(config["extensions"])}
-    return shown
+def without_secrets(value: Any) -> Any:
+    """A copy of wire JSON without the :data:`SECRET_PROPERTIES` of any object in it (nothing is changed in place)."""
+    if isinstance(value, dict):
+        return {key: without_secrets(item) for key, item in value.items() if key not in SECRET_PROPERTIES}
+    if isinstance(value, list):
+        return [without_secrets(item) for item in value]
+    return value
 
 
 def pool_wire(pool: Pool, base: str) -> dict[str, Any]:
     """Render a pool."""
     body: dict[str, Any] = {"id": pool.id}
     body.update(pool.spec)
-    body.update(pool_secrets_hidden(pool.spec))
+    for name in ("virtualMachineConfiguration", "mountConfiguration"):
+        if name in body:
+            body[name] = without_secrets(body[name])
     body.update(
         {
             "url": f"{base}/pools/{seg(pool.id)}",
@@ -156,7 +144,7 @@ def upload_logs_wire(base: str, directory: str, count: int) -> dict[str, Any]:
 
 def node_extension_wire(extension: NodeExtension) -> dict[str, Any]:
     """Render one node VM extension (``protectedSettings`` are never shown)."""
-    spec = {name: value for name, value in extension.spec.items() if name != "protectedSettings"}
+    spec: dict[str, Any] = without_secrets(extension.spec)
     spec.setdefault("enableAutomaticUpgrade", False)
     view: dict[str, Any] = {}
     if extension.provisioning_state == "Succeeded":
