@@ -206,9 +206,9 @@ class NodeAllocator:
         if self.operations.needs_setup(node):
             self.operations.begin_setup(node, now)
         else:
-            self._finish_boot(node, now)
+            self._ready(node, now)
 
-    def _finish_boot(self, node: Node, now: float) -> None:
+    def _ready(self, node: Node, now: float) -> None:
         """``starting`` → ``idle``, or → ``waitingforstarttask`` while a blocking start task runs."""
         start_task = node.pool.start_task
         if start_task is not None and start_task.get("waitForSuccess", True):

@@ -105,7 +105,7 @@ class NodeOperations:
             allocator.account.changes.nodes.add(node)
             return
         node.log(now, "mounts ready")
-        allocator._finish_boot(node, now)
+        allocator._ready(node, now)
 
 
 def node_error(failure_info: dict[str, Any]) -> dict[str, Any]:
