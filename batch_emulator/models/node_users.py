@@ -107,8 +107,9 @@ def create_node_user(account: Account, pool_id: str, node_id: str, body: object,
         ssh_public_key=_optional_text(data, "sshPublicKey"),
     )
     node = _user_node(account, pool_id, node_id)
-    if name.lower() in node.users:
-        raise NodeUserExists()
+    existing = node.users.get(name.lower())
+    if existing is not None and existing.expiry_time > now:
+        raise NodeUserExists()  # an expired account is gone, as on a node, so its name is free again
     node.users[name.lower()] = user
     account.changes.nodes.add(node)
     return user

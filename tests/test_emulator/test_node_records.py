@@ -51,6 +51,8 @@ def test_a_user_record_keeps_no_plaintext_password(tmp_path: Path) -> None:
     saved = json.dumps(user.to_doc())
     assert "hunter2" not in saved
     assert user.password_sha256 is not None
+    expired = create_node_user(account, "p", node.id, {"name": "ops"}, now=100.0 + 24 * 3600 + 1)
+    assert expired.password_sha256 is None  # the expired account's name was free again
 
 
 def test_agent_log_keeps_the_requested_time_range() -> None:
