@@ -15,6 +15,7 @@ from batch_emulator.models.validation import optional_int, optional_list, requir
 LOOPBACK_ADDRESS = "127.0.0.1"
 LOOPBACK_FQDN = "localhost"
 SSH_PORT = 22
+RDP_PORT = 3389
 #: The NAT pool Batch gives a Linux pool without an endpoint configuration (SSH on 22, frontends from 50000).
 DEFAULT_NAT_POOL: dict[str, Any] = {
     "name": "SSHRule",
@@ -23,6 +24,8 @@ DEFAULT_NAT_POOL: dict[str, Any] = {
     "frontendPortRangeStart": 50000,
     "frontendPortRangeEnd": 55000,
 }
+#: The same for a Windows pool (RDP on 3389).
+DEFAULT_WINDOWS_NAT_POOL: dict[str, Any] = {**DEFAULT_NAT_POOL, "name": "RDPRule", "backendPort": RDP_PORT}
 _PORT_MAX = 65535
 
 
@@ -58,11 +61,20 @@ def validate_network_configuration(body: dict[str, Any]) -> None:
             )
 
 
+def _windows(node: Node) -> bool:
+    sku = str((node.pool.spec.get("virtualMachineConfiguration") or {}).get("nodeAgentSKUId", ""))
+    return sku.lower().startswith("batch.node.windows")
+
+
+def _default_nat_pool(node: Node) -> dict[str, Any]:
+    return DEFAULT_WINDOWS_NAT_POOL if _windows(node) else DEFAULT_NAT_POOL
+
+
 def nat_pools(node: Node) -> list[dict[str, Any]]:
-    """The pool's inbound NAT pools, or Batch's default SSH pool when it configures none."""
+    """The pool's inbound NAT pools, or Batch's default SSH (RDP on Windows) pool when it configures none."""
     network = node.pool.spec.get("networkConfiguration") or {}
     configured = (network.get("endpointConfiguration") or {}).get("inboundNATPools") or []
-    return list(configured) or [DEFAULT_NAT_POOL]
+    return list(configured) or [_default_nat_pool(node)]
 
 
 def frontend_port(nat_pool: dict[str, Any], node: Node) -> int:
@@ -88,8 +100,9 @@ def inbound_endpoints(node: Node) -> list[dict[str, Any]]:
 
 
 def remote_login_port(node: Node) -> int:
-    """The node's SSH frontend port: of the NAT pool for backend port 22, else of Batch's default SSH pool."""
+    """The node's login frontend port: of the NAT pool for backend port 22 (3389 on Windows), else the default's."""
+    default = _default_nat_pool(node)
     for nat in nat_pools(node):
-        if int(nat["backendPort"]) == SSH_PORT:
+        if int(nat["backendPort"]) == default["backendPort"]:
             return frontend_port(nat, node)
-    return frontend_port(DEFAULT_NAT_POOL, node)
+    return frontend_port(default, node)

@@ -41,6 +41,8 @@ def test_frontend_ports_wrap_inside_the_nat_range() -> None:
     assert inbound_endpoints(_node(spec, 2))[0]["name"] == "Web.1"
     assert inbound_endpoints(_node(spec, 2))[0]["protocol"] == "tcp"
     assert remote_login_port(_node(spec, 3)) == 50002  # no NAT pool for port 22: Batch's default SSH range
+    windows = {"virtualMachineConfiguration": {"nodeAgentSKUId": "batch.node.windows amd64"}}
+    assert [(e["name"], e["backendPort"]) for e in inbound_endpoints(_node(windows, 1))] == [("RDPRule.0", 3389)]
 
 
 def test_a_user_record_keeps_no_plaintext_password(tmp_path: Path) -> None:
