@@ -45,7 +45,7 @@ def pool_wire(pool: Pool, base: str) -> dict[str, Any]:
     """Render a pool."""
     body: dict[str, Any] = {"id": pool.id}
     body.update(pool.spec)
-    for name in ("virtualMachineConfiguration", "mountConfiguration"):
+    for name in ("virtualMachineConfiguration", "startTask", "mountConfiguration"):
         if name in body:
             body[name] = without_secrets(body[name])
     body.update(
@@ -111,7 +111,7 @@ def node_wire(node: Node, base: str) -> dict[str, Any]:
             for task in sorted(node.tasks, key=lambda item: item.state_time)[:10]
         ]
     if pool.start_task is not None:
-        body["startTask"] = pool.start_task
+        body["startTask"] = without_secrets(pool.start_task)
     if node.start_task_info is not None:
         body["startTaskInfo"] = node.start_task_info
     if node.errors:
@@ -229,6 +229,8 @@ def task_wire(task: Task, base: str) -> dict[str, Any]:
     body: dict[str, Any] = {"id": task.id}
     spec = task.body()
     body.update(spec)
+    if "containerSettings" in spec:
+        body["containerSettings"] = without_secrets(spec["containerSettings"])
     constraints = dict(spec.get("constraints") or {})
     constraints.setdefault("maxWallClockTime", UNLIMITED_DURATION)
     constraints.setdefault("retentionTime", DEFAULT_RETENTION)

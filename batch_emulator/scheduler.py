@@ -158,6 +158,8 @@ class Scheduler:
             self._allocator.finish_start_task(completion, now)
         elif completion.kind == "setup":
             self._allocator.operations.finish_setup(completion, now)
+        elif completion.kind == "images":
+            self._allocator.finish_image_pulls(completion, now)
         else:
             task = completion.task
             assert task is not None
