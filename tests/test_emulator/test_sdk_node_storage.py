@@ -11,6 +11,7 @@ from urllib.parse import parse_qs
 import pytest
 from azure.batch import BatchClient
 from azure.batch import models as batch_models
+from azure.batch.models import _models as sdk_models  # the reimage options are not re-exported
 from azure.core.exceptions import HttpResponseError
 from azure.storage.blob import BlobServiceClient, ContainerClient, ContainerSasPermissions, generate_container_sas
 
@@ -105,23 +106,49 @@ def test_blob_mount_is_materialised_under_the_mounts_dir(
     assert b"".join(client.download_task_file("mount-job", "reader", "stdout.txt")) == b"ACGT\nhello mount\n"
     names = {item.name for item in client.list_node_files("mounted-pool", node_id, recursive=True)}
     assert "fsmounts/data/refs/genome.txt" in names
+    container.upload_blob("added-later.txt", b"new\n")
+    reimage = sdk_models.BatchNodeReimageOptions(node_reimage_option="requeue")
+    client.begin_reimage_node("mounted-pool", node_id, reimage, polling_interval=0).result()
+    helpers.wait_for_idle_nodes(client, "mounted-pool", 1)
+    names = {item.name for item in client.list_node_files("mounted-pool", node_id, recursive=True)}
+    assert {"fsmounts/data/refs/genome.txt", "fsmounts/data/added-later.txt"} <= names  # mounted again at boot
 
 
-def test_nfs_mount_makes_the_node_unusable_with_a_mount_error(emulator: ThreadedEmulator, helpers: Any) -> None:
+def test_mounts_that_cannot_be_made_locally_make_the_node_unusable(emulator: ThreadedEmulator, helpers: Any) -> None:
     client: BatchClient = helpers.make_client(emulator)
     nfs = batch_models.NfsMountConfiguration(source="10.0.0.4:/exports/data", relative_mount_path="nfs")
-    options = helpers.pool_options(
-        "nfs-pool", nodes=1, mount_configuration=[batch_models.MountConfiguration(nfs_mount_configuration=nfs)]
+    by_identity = batch_models.AzureBlobFileSystemConfiguration(
+        account_name="someaccount",
+        container_name="data",
+        relative_mount_path="blob",
+        identity_reference=batch_models.BatchNodeIdentityReference(resource_id="/subscriptions/x/identity"),
     )
-    client.create_pool(options)
+    mounts = [
+        batch_models.MountConfiguration(nfs_mount_configuration=nfs),
+        batch_models.MountConfiguration(azure_blob_file_system_configuration=by_identity),
+    ]
+    client.create_pool(helpers.pool_options("nfs-pool", nodes=1, mount_configuration=mounts))
 
     def unusable() -> batch_models.BatchNode | None:
         nodes = list(client.list_nodes("nfs-pool"))
         return nodes[0] if nodes and nodes[0].state == "unusable" else None
 
     node = helpers.wait_until(unusable, what="unusable node")
-    assert [error.code for error in node.errors] == ["MountConfigurationError"]
+    assert [error.code for error in node.errors] == ["MountConfigurationError", "MountConfigurationError"]
     assert "NFS" in node.errors[0].message
+    assert "identityReference" in node.errors[1].message
+    bad = helpers.pool_options("two-kinds-pool", nodes=0)
+    bad.mount_configuration = [
+        batch_models.MountConfiguration(
+            nfs_mount_configuration=nfs,
+            cifs_mount_configuration=batch_models.CifsMountConfiguration(
+                username="u", source="//s/x", relative_mount_path="c", password="p"
+            ),
+        )
+    ]
+    with pytest.raises(HttpResponseError) as refused:
+        client.create_pool(bad)
+    assert (refused.value.status_code, refused.value.error.code) == (400, "InvalidPropertyValue")
 
 
 def test_start_task_failure_is_a_node_error(emulator: ThreadedEmulator, helpers: Any) -> None:
