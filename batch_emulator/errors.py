@@ -213,6 +213,13 @@ class NodeNotFound(NotFound):
     default_message = "The specified node does not exist."
 
 
+class NodeUserNotFound(NotFound):
+    """No such user account on the node."""
+
+    code = "NodeUserNotFound"
+    default_message = "The specified node user does not exist."
+
+
 class FileNotFound(NotFound):
     """No such file on the node."""
 
@@ -255,6 +262,55 @@ class TaskExists(Conflict):
 
     code = "TaskExists"
     default_message = "The specified task already exists."
+
+
+class NodeUserExists(Conflict):
+    """A user account with this name exists on the node."""
+
+    code = "NodeUserExists"
+    default_message = "The specified node user already exists."
+
+
+class NodeBeingCreated(Conflict):
+    """The node is still being created."""
+
+    code = "NodeBeingCreated"
+    default_message = "The specified node is being created."
+
+
+class NodeBeingStarted(Conflict):
+    """The node is starting."""
+
+    code = "NodeBeingStarted"
+    default_message = "The specified node is being started."
+
+
+class NodeBeingRebooted(Conflict):
+    """The node is rebooting."""
+
+    code = "NodeBeingRebooted"
+    default_message = "The specified node is being rebooted."
+
+
+class NodeBeingReimaged(Conflict):
+    """The node is being reimaged."""
+
+    code = "NodeBeingReimaged"
+    default_message = "The specified node is being reimaged."
+
+
+class NodeStateUnusable(Conflict):
+    """The node is unusable."""
+
+    code = "NodeStateUnusable"
+    default_message = "The state of the specified node is unusable."
+
+
+class NodeAlreadyInTargetSchedulingState(Conflict):
+    """Disable (or enable) scheduling on a node whose scheduling is already disabled (enabled)."""
+
+    code = "NodeAlreadyInTargetSchedulingState"
+    default_message = "The specified node is already in the target scheduling state."
 
 
 class PoolBeingDeleted(Conflict):

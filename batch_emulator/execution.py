@@ -45,12 +45,12 @@ PREEMPTED = Preempted()
 class Completion:
     """A worker's report: which run (node, token, task) ended and how (None: it never started)."""
 
-    kind: str  # "task", "start" or "images" (a node's pool images were pulled)
+    kind: str  # "task", "start", "images" (a node's pool images were pulled) or "setup" (mounts)
     node: Node
     token: int
     outcome: RunOutcome | Preempted | None
     task: Task | None = None
-    errors: list[dict[str, Any]] | None = None  # node errors of an "images" run
+    errors: list[dict[str, Any]] | None = None  # node errors of an "images" or "setup" run
 
 
 def default_runner() -> TaskRunner:
@@ -258,6 +258,29 @@ class TaskExecutor:
         """Run a job task."""
         self.in_flight += 1
         self._pool.submit(self._task, task, node, token, spec, cancel)
+
+    def submit_setup(
+        self,
+        node: Node,
+        token: int,
+        work: Callable[[threading.Event], list[dict[str, Any]]],
+        cancel: threading.Event,
+    ) -> None:
+        """Run a node setup step (returns the node errors it ran into, none on success)."""
+        self.in_flight += 1
+        self._pool.submit(self._setup, node, token, work, cancel)
+
+    def _setup(
+        self, node: Node, token: int, work: Callable[[threading.Event], list[dict[str, Any]]], cancel: threading.Event
+    ) -> None:
+        errors: list[dict[str, Any]] = []
+        try:
+            errors = work(cancel)
+        except Exception as error:  # noqa: BLE001 - a setup bug must not wedge the node
+            _log.exception("node setup failed on %s", node.id)
+            errors = [{"code": RUNNER_ERROR_CODE, "message": f"The node setup failed: {error}"}]
+        finally:
+            self._report(Completion("setup", node, token, None, errors=errors))
 
     def submit_image_pulls(self, node: Node, token: int, images: list[str], config: dict[str, Any]) -> None:
         """Pull a container pool's images for a starting node."""

@@ -6,6 +6,8 @@ from typing import Any
 from urllib.parse import quote
 
 from batch_emulator.models.jobs import Job
+from batch_emulator.models.node_endpoints import LOOPBACK_ADDRESS, inbound_endpoints, remote_login_port
+from batch_emulator.models.node_extensions import NodeExtension
 from batch_emulator.models.nodes import Node
 from batch_emulator.models.pools import Pool
 from batch_emulator.models.tasks import Task
@@ -26,19 +28,16 @@ def metadata(base: str, entity_set: str, element: bool) -> str:
     return f"{base}/$metadata#{entity_set}" + ("/@Element" if element else "")
 
 
-def without_passwords(value: Any) -> Any:
-    """A copy of wire JSON without ``password`` properties (registry credentials are never returned).
+#: Properties Batch never returns: passwords, mount credentials and extension secrets.
+SECRET_PROPERTIES = frozenset({"accountKey", "sasKey", "password", "protectedSettings"})
 
-    Args:
-        value: A JSON value.
 
-    Returns:
-        The value, with every object's ``password`` left out (objects are copied, not changed).
-    """
+def without_secrets(value: Any) -> Any:
+    """A copy of wire JSON without the :data:`SECRET_PROPERTIES` of any object in it (nothing is changed in place)."""
     if isinstance(value, dict):
-        return {key: without_passwords(item) for key, item in value.items() if key != "password"}
+        return {key: without_secrets(item) for key, item in value.items() if key not in SECRET_PROPERTIES}
     if isinstance(value, list):
-        return [without_passwords(item) for item in value]
+        return [without_secrets(item) for item in value]
     return value
 
 
@@ -46,9 +45,9 @@ def pool_wire(pool: Pool, base: str) -> dict[str, Any]:
     """Render a pool."""
     body: dict[str, Any] = {"id": pool.id}
     body.update(pool.spec)
-    for name in ("virtualMachineConfiguration", "startTask"):
+    for name in ("virtualMachineConfiguration", "startTask", "mountConfiguration"):
         if name in body:
-            body[name] = without_passwords(body[name])
+            body[name] = without_secrets(body[name])
     body.update(
         {
             "url": f"{base}/pools/{seg(pool.id)}",
@@ -78,12 +77,12 @@ def pool_wire(pool: Pool, base: str) -> dict[str, Any]:
 def node_wire(node: Node, base: str) -> dict[str, Any]:
     """Render a compute node."""
     pool = node.pool
-    url = f"{base}/pools/{seg(pool.id)}/nodes/{seg(node.id)}"
+    url = node_url(node, base)
     body: dict[str, Any] = {
         "id": node.id,
         "url": url,
         "state": node.state,
-        "schedulingState": "enabled",
+        "schedulingState": node.scheduling_state,
         "stateTransitionTime": iso(node.state_time),
         "allocationTime": iso(node.allocation_time),
         "ipAddress": node.ip_address,
@@ -96,6 +95,7 @@ def node_wire(node: Node, base: str) -> dict[str, Any]:
         "isDedicated": node.is_dedicated,
         "nodeAgentInfo": {"version": NODE_AGENT_VERSION, "lastUpdateTime": iso(node.allocation_time)},
         "virtualMachineInfo": {"imageReference": pool.spec["virtualMachineConfiguration"]["imageReference"]},
+        "endpointConfiguration": {"inboundEndpoints": inbound_endpoints(node)},
     }
     if node.last_boot_time is not None:
         body["lastBootTime"] = iso(node.last_boot_time)
@@ -111,12 +111,56 @@ def node_wire(node: Node, base: str) -> dict[str, Any]:
             for task in sorted(node.tasks, key=lambda item: item.state_time)[:10]
         ]
     if pool.start_task is not None:
-        body["startTask"] = without_passwords(pool.start_task)
+        body["startTask"] = without_secrets(pool.start_task)
     if node.start_task_info is not None:
         body["startTaskInfo"] = node.start_task_info
     if node.errors:
         body["errors"] = node.errors
     return body
+
+
+def node_url(node: Node, base: str) -> str:
+    """The URL of a node."""
+    return f"{base}/pools/{seg(node.pool.id)}/nodes/{seg(node.id)}"
+
+
+def remote_login_wire(node: Node, base: str) -> dict[str, Any]:
+    """Render ``GET .../remoteloginsettings``: loopback and the node's SSH frontend port."""
+    return {
+        "odata.metadata": f"{base}/$metadata#Microsoft.Azure.Batch.Protocol.Entities.RemoteLoginSettings",
+        "remoteLoginIPAddress": LOOPBACK_ADDRESS,
+        "remoteLoginPort": remote_login_port(node),
+    }
+
+
+def upload_logs_wire(base: str, directory: str, count: int) -> dict[str, Any]:
+    """Render the answer of ``POST .../uploadbatchservicelogs``."""
+    return {
+        "odata.metadata": f"{base}/$metadata#Microsoft.Azure.Batch.Protocol.Entities.UploadBatchServiceLogsResult",
+        "virtualDirectoryName": directory,
+        "numberOfFilesUploaded": count,
+    }
+
+
+def node_extension_wire(extension: NodeExtension) -> dict[str, Any]:
+    """Render one node VM extension (``protectedSettings`` are never shown)."""
+    spec: dict[str, Any] = without_secrets(extension.spec)
+    spec.setdefault("enableAutomaticUpgrade", False)
+    view: dict[str, Any] = {}
+    if extension.provisioning_state == "Succeeded":
+        view = {
+            "name": spec.get("name"),
+            "statuses": [
+                {
+                    "code": "ProvisioningState/succeeded",
+                    "level": "Info",
+                    "displayStatus": "Provisioning succeeded",
+                    "message": "Enable succeeded",
+                    "time": iso(extension.since),
+                }
+            ],
+        }
+    return {"provisioningState": extension.provisioning_state, "vmExtension": spec, "instanceView": view}
 
 
 def job_wire(job: Job, base: str) -> dict[str, Any]:
@@ -186,7 +230,7 @@ def task_wire(task: Task, base: str) -> dict[str, Any]:
     spec = task.body()
     body.update(spec)
     if "containerSettings" in spec:
-        body["containerSettings"] = without_passwords(spec["containerSettings"])
+        body["containerSettings"] = without_secrets(spec["containerSettings"])
     constraints = dict(spec.get("constraints") or {})
     constraints.setdefault("maxWallClockTime", UNLIMITED_DURATION)
     constraints.setdefault("retentionTime", DEFAULT_RETENTION)

@@ -20,7 +20,7 @@ from batch_emulator.janitor import Janitor
 from batch_emulator.models import tasks as task_model
 from batch_emulator.models.account import Account
 from batch_emulator.models.jobs import Job, begin_termination
-from batch_emulator.models.nodes import SCHEDULABLE_STATES, Node
+from batch_emulator.models.nodes import Node
 from batch_emulator.models.pools import Pool
 from batch_emulator.models.tasks import RunOutcome, Task
 from batch_emulator.models.validation import id_key
@@ -156,6 +156,8 @@ class Scheduler:
         node.busy_workers -= 1
         if completion.kind == "start":
             self._allocator.finish_start_task(completion, now)
+        elif completion.kind == "setup":
+            self._allocator.operations.finish_setup(completion, now)
         elif completion.kind == "images":
             self._allocator.finish_image_pulls(completion, now)
         else:
@@ -164,7 +166,8 @@ class Scheduler:
             task.job.in_flight -= 1
             self._finish_task(task, completion, now)
             self.account.pending_jobs.add(task.job)
-        if node.removing is not None or node.pool.state == "deleting" or node.pool.allocation_state != "steady":
+        busy_pool = node.pool.state == "deleting" or node.pool.allocation_state != "steady"
+        if node.removing is not None or node.operation is not None or busy_pool:
             self.account.pending_pools.add(node.pool)
 
     def _finish_task(self, task: Task, completion: Completion, now: float) -> None:
@@ -295,7 +298,7 @@ def choose_node(nodes: list[Node], slots: int, fill_type: str) -> Node | None:
     """Pick the node for a task: most free slots (``spread``) or fewest that still fit (``pack``)."""
     best: Node | None = None
     for node in nodes:
-        if node.state not in SCHEDULABLE_STATES or node.removing is not None or node.free_slots < slots:
+        if not node.accepts_tasks() or node.free_slots < slots:
             continue
         if best is None:
             best = node

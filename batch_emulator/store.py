@@ -17,6 +17,7 @@ from typing import Any
 
 from batch_emulator.models.account import Account, ChangeLog
 from batch_emulator.models.jobs import Job
+from batch_emulator.models.node_users import NodeUser
 from batch_emulator.models.nodes import Node
 from batch_emulator.models.pools import Pool
 from batch_emulator.models.tasks import Task, shared_failure
@@ -96,6 +97,9 @@ def _node_doc(node: Node) -> str:
             "startTaskInfo": node.start_task_info,
             "errors": node.errors,
             "removing": node.removing,
+            "number": node.number,
+            "schedulingState": node.scheduling_state,
+            "users": [user.to_doc() for user in node.users.values()],
         },
         separators=_COMPACT,
     )
@@ -299,6 +303,9 @@ def _load_node(pool: Pool, doc: dict[str, Any], now: float) -> Node:
     node.start_task_info = doc["startTaskInfo"]
     node.errors = doc["errors"]
     node.removing = doc["removing"]
+    node.number = int(doc.get("number", 0))
+    node.scheduling_state = doc.get("schedulingState", "enabled")
+    node.users = {str(item["name"]).lower(): NodeUser.from_doc(item) for item in doc.get("users", [])}
     if node.state == "running":
         node.state, node.state_time = "idle", now
     return node

@@ -27,19 +27,6 @@ _OPERATIONS = [
     ("POST", "/jobschedules/{jobScheduleId}/enable", "job schedules"),
     ("POST", "/jobschedules/{jobScheduleId}/terminate", "job schedules"),
     ("GET", "/jobschedules/{jobScheduleId}/jobs", "job schedules"),
-    ("POST", "/pools/{poolId}/nodes/{nodeId}/users", "node user accounts"),
-    ("PUT", "/pools/{poolId}/nodes/{nodeId}/users/{userName}", "node user accounts"),
-    ("DELETE", "/pools/{poolId}/nodes/{nodeId}/users/{userName}", "node user accounts"),
-    ("POST", "/pools/{poolId}/nodes/{nodeId}/reboot", "rebooting nodes"),
-    ("POST", "/pools/{poolId}/nodes/{nodeId}/reimage", "reimaging nodes"),
-    ("POST", "/pools/{poolId}/nodes/{nodeId}/start", "starting deallocated nodes"),
-    ("POST", "/pools/{poolId}/nodes/{nodeId}/deallocate", "deallocating nodes"),
-    ("POST", "/pools/{poolId}/nodes/{nodeId}/disablescheduling", "node scheduling changes"),
-    ("POST", "/pools/{poolId}/nodes/{nodeId}/enablescheduling", "node scheduling changes"),
-    ("GET", "/pools/{poolId}/nodes/{nodeId}/remoteloginsettings", "remote login"),
-    ("POST", "/pools/{poolId}/nodes/{nodeId}/uploadbatchservicelogs", "uploading Batch service logs"),
-    ("GET", "/pools/{poolId}/nodes/{nodeId}/extensions", "VM extensions"),
-    ("GET", "/pools/{poolId}/nodes/{nodeId}/extensions/{extensionName}", "VM extensions"),
 ]
 
 

@@ -20,6 +20,9 @@ from batch_emulator.models.containers import (
     validate_container_configuration,
     validate_container_settings,
 )
+from batch_emulator.models.mounts import validate_mount_configuration
+from batch_emulator.models.node_endpoints import validate_network_configuration
+from batch_emulator.models.node_extensions import validate_extensions
 from batch_emulator.models.nodes import COUNTED_STATES, Node
 from batch_emulator.models.validation import (
     id_key,
@@ -168,6 +171,7 @@ def _validate_vm_configuration(account: Account, body: dict[str, Any]) -> dict[s
         )
     if config.get("containerConfiguration") is not None:
         require_runtime(account, validate_container_configuration(config["containerConfiguration"]))
+    validate_extensions(config)
     return config
 
 
@@ -205,7 +209,9 @@ def create_pool(account: Account, body: object, now: float) -> Pool:
         policy["nodeFillType"] = optional_enum(
             policy, "nodeFillType", ("spread", "pack"), "spread", path="taskSchedulingPolicy.nodeFillType"
         )
-    for unsupported in ("mountConfiguration", "applicationPackageReferences", "certificateReferences"):
+    validate_mount_configuration(data)
+    validate_network_configuration(data)
+    for unsupported in ("applicationPackageReferences", "certificateReferences"):
         if data.get(unsupported):
             raise OperationNotImplemented(f"pool {unsupported}")
     spec = {name: value for name, value in data.items() if name != "id"}

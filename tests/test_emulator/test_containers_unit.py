@@ -19,7 +19,7 @@ from batch_emulator.node.containers.settings import container_run_spec
 from batch_emulator.node.containers.spec import RegistryCredential
 from batch_emulator.node.layout import task_paths
 from batch_emulator.node.spec import TaskRunSpec
-from batch_emulator.render import without_passwords
+from batch_emulator.render import without_secrets
 
 PODMAN = ContainerRuntime("podman", "/usr/bin/podman", "4.3.1", ("--runtime", "runc"), {"CONTAINERS_CONF": "/c"})
 
@@ -132,7 +132,7 @@ def test_validation_refuses_malformed_container_settings_and_configurations() ->
 
 def test_passwords_are_left_out_of_rendered_settings() -> None:
     settings = {"imageName": "a", "registry": {"username": "u", "password": "p", "registryServer": "r"}}
-    assert without_passwords(settings) == {"imageName": "a", "registry": {"username": "u", "registryServer": "r"}}
+    assert without_secrets(settings) == {"imageName": "a", "registry": {"username": "u", "registryServer": "r"}}
     assert settings["registry"]["password"] == "p"  # the stored settings keep it, for pulls
 
 
