@@ -34,10 +34,18 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[EmulatorConfig, Path 
         "--allow-bearer", action="store_true", help="accept Bearer tokens for Batch, unsigned (development)"
     )
     parser.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host")
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        help="run service-defined intervals (autoscale evaluation, schedules) this many times faster",
+    )
     parser.add_argument("--ready-file", type=Path, default=None, help="write the URL here once listening")
     args = parser.parse_args(argv)
     if bool(args.cert) != bool(args.key_file):
         parser.error("--cert and --key-file go together")
+    if not args.time_scale > 0 or args.time_scale == float("inf"):
+        parser.error(f"--time-scale must be a positive number, not {args.time_scale}")
     try:
         FaultSpec.parse(args.faults)
     except FaultSpecError as error:
@@ -53,6 +61,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[EmulatorConfig, Path 
         keyfile=args.key_file,
         allow_bearer=args.allow_bearer,
         allow_remote=args.allow_remote,
+        time_scale=args.time_scale,
     )
     return config, args.ready_file
 

@@ -128,6 +128,24 @@ class InvalidUri(BadRequest):
     default_message = "The requested URI does not represent any resource on the server."
 
 
+class AutoScalingFormulaSyntaxError(BadRequest):
+    """An autoscale formula that does not parse (enable autoscale, create an autoscale pool)."""
+
+    code = "AutoScalingFormulaSyntaxError"
+    default_message = "The specified auto-scaling formula has a syntax error."
+
+    def __init__(self, detail: str) -> None:
+        """Create the error; ``detail`` (``Line L, Col C: ...``) becomes the ``Message`` value."""
+        super().__init__(values=[("Message", detail)])
+
+
+class AutoScalingFormulaTooLong(BadRequest):
+    """An autoscale formula longer than 8192 characters."""
+
+    code = "AutoScalingFormulaTooLong"
+    default_message = "The specified auto-scaling formula exceeds lengths limit."
+
+
 # --- 403 / 412 / 413 / 416 -----------------------------------------------------------------------------------
 class AuthenticationFailed(BatchError):
     """The SharedKey signature (or the account, or the header) is wrong."""
@@ -234,6 +252,13 @@ class Conflict(BatchError):
     status = 409
     code = "OperationInvalidForCurrentState"
     default_message = "The specified operation is not valid for the current state of the resource."
+
+
+class PoolBeingResized(Conflict):
+    """The pool is resizing (enabling autoscale waits for a steady pool)."""
+
+    code = "PoolBeingResized"
+    default_message = "The specified pool is being resized."
 
 
 class PoolExists(Conflict):

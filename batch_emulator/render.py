@@ -45,7 +45,7 @@ def pool_wire(pool: Pool, base: str) -> dict[str, Any]:
             "currentLowPriorityNodes": pool.current_nodes(False),
             "targetDedicatedNodes": pool.target_dedicated,
             "targetLowPriorityNodes": pool.target_low_priority,
-            "enableAutoScale": False,
+            "enableAutoScale": bool(pool.spec.get("enableAutoScale", False)),
             "enableInterNodeCommunication": bool(pool.spec.get("enableInterNodeCommunication", False)),
             "taskSlotsPerNode": pool.slots_per_node,
             "taskSchedulingPolicy": {"nodeFillType": pool.fill_type},
@@ -53,6 +53,8 @@ def pool_wire(pool: Pool, base: str) -> dict[str, Any]:
     )
     if pool.resize_errors:
         body["resizeErrors"] = pool.resize_errors
+    if pool.autoscale_run is not None and body["enableAutoScale"]:
+        body["autoScaleRun"] = pool.autoscale_run
     return body
 
 

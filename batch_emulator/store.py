@@ -75,6 +75,7 @@ def _pool_doc(pool: Pool) -> str:
             "creationTime": pool.creation_time,
             "lastModified": pool.last_modified,
             "nodeCounter": pool.node_counter,
+            "autoScaleRun": pool.autoscale_run,
         },
         separators=_COMPACT,
     )
@@ -285,6 +286,7 @@ def _load_pool(account: Account, doc: dict[str, Any]) -> Pool:
     pool.resize_errors = doc["resizeErrors"]
     pool.last_modified = doc["lastModified"]
     pool.node_counter = doc["nodeCounter"]
+    pool.autoscale_run = doc.get("autoScaleRun")
     return pool
 
 

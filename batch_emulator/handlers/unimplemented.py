@@ -12,9 +12,6 @@ from batch_emulator.routing import Route
 
 _OPERATIONS = [
     ("GET", "/poolusagemetrics", "list pool usage metrics"),
-    ("POST", "/pools/{poolId}/enableautoscale", "pool autoscale"),
-    ("POST", "/pools/{poolId}/disableautoscale", "pool autoscale"),
-    ("POST", "/pools/{poolId}/evaluateautoscale", "pool autoscale"),
     ("GET", "/jobs/{jobId}/jobpreparationandreleasetaskstatus", "job preparation and release tasks"),
     ("GET", "/jobschedules", "job schedules"),
     ("POST", "/jobschedules", "job schedules"),

@@ -88,6 +88,7 @@ class Account:
         self.stats = Stats()
         self.pending_pools: set[Pool] = set()
         self.pending_jobs: set[Job] = set()
+        self.pending_autoscale: set[Pool] = set()  # pools whose autoscale settings changed
         self._seq = 0
         self._listener: Callable[[], None] = lambda: None
 
@@ -122,5 +123,6 @@ class Account:
         self.jobs.clear()
         self.pending_pools.clear()
         self.pending_jobs.clear()
+        self.pending_autoscale.clear()
         self.changes = ChangeLog()
         self.stats = Stats()
