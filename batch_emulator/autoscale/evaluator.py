@@ -528,7 +528,7 @@ def _compile_assign(node: ast.Assign) -> Code:
     name = _READ_WRITE.get(lowered, node.name)
 
     def assign(frame: _Frame) -> Value:
-        result = value(frame)
+        result = _plain(value(frame))  # a variable holds a metric's current value, not its history
         frame.variables[name] = result
         frame.assigned.add(name)
         return result
