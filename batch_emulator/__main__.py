@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from batch_emulator.clock import ServiceClock
 from batch_emulator.config import DEFAULT_ACCOUNT_KEY, DEFAULT_ACCOUNT_NAME, EmulatorConfig
 from batch_emulator.faults import FaultSpec, FaultSpecError
 from batch_emulator.server import run_forever
@@ -44,8 +45,10 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[EmulatorConfig, Path 
     args = parser.parse_args(argv)
     if bool(args.cert) != bool(args.key_file):
         parser.error("--cert and --key-file go together")
-    if not args.time_scale > 0 or args.time_scale == float("inf"):
-        parser.error(f"--time-scale must be a positive number, not {args.time_scale}")
+    try:
+        ServiceClock(args.time_scale)
+    except ValueError as error:
+        parser.error(f"--time-scale: {error}")
     try:
         FaultSpec.parse(args.faults)
     except FaultSpecError as error:
