@@ -29,7 +29,18 @@ from batch_emulator.errors import (
     MissingRequiredQueryParameter,
     RequestBodyTooLarge,
 )
-from batch_emulator.handlers import admin, autoscale, files, images, jobs, nodes, pools, tasks, unimplemented
+from batch_emulator.handlers import (
+    admin,
+    autoscale,
+    files,
+    images,
+    jobs,
+    nodes,
+    pools,
+    schedules,
+    tasks,
+    unimplemented,
+)
 from batch_emulator.handlers.common import JSON_MEDIA_TYPE
 from batch_emulator.routing import Route, Router
 from batch_emulator.service import BatchService
@@ -44,7 +55,7 @@ _STATE = "batch"  # scope key of the per-request state the middleware shares
 
 def all_routes() -> list[Route]:
     """Every operation of the service."""
-    modules = (pools, autoscale, nodes, jobs, tasks, files, images, admin, unimplemented)
+    modules = (pools, autoscale, nodes, jobs, schedules, tasks, files, images, admin, unimplemented)
     return [route for module in modules for route in module.ROUTES]
 
 

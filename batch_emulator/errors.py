@@ -231,6 +231,13 @@ class NodeNotFound(NotFound):
     default_message = "The specified node does not exist."
 
 
+class JobScheduleNotFound(NotFound):
+    """No such job schedule."""
+
+    code = "JobScheduleNotFound"
+    default_message = "The specified job schedule does not exist."
+
+
 class FileNotFound(NotFound):
     """No such file on the node."""
 
@@ -322,6 +329,55 @@ class TaskFilesUnavailable(Conflict):
 
     code = "TaskFilesUnavailable"
     default_message = "The files of the specified task are not available, the task has no node."
+
+
+class JobScheduleExists(Conflict):
+    """A job schedule with this id exists."""
+
+    code = "JobScheduleExists"
+    default_message = "The specified job schedule already exists."
+
+
+class JobWithSameIdExists(Conflict):
+    """A job has the id asked for a job schedule."""
+
+    code = "JobWithSameIdExists"
+    default_message = "A job with the specified job schedule id exists. Job and job schedule cannot have the same id."
+
+
+class JobScheduleWithSameIdExists(Conflict):
+    """A job schedule has the id asked for a job."""
+
+    code = "JobScheduleWithSameIdExists"
+    default_message = "A job schedule with the specified job id exists. Job and job schedule cannot have the same id."
+
+
+class JobScheduleBeingDeleted(Conflict):
+    """The job schedule is in the ``deleting`` state."""
+
+    code = "JobScheduleBeingDeleted"
+    default_message = "The specified job schedule has been marked for deletion and is being reclaimed."
+
+
+class JobScheduleBeingTerminated(Conflict):
+    """The job schedule is in the ``terminating`` state."""
+
+    code = "JobScheduleBeingTerminated"
+    default_message = "The specified job schedule is being terminated."
+
+
+class JobScheduleCompleted(Conflict):
+    """The job schedule is completed."""
+
+    code = "JobScheduleCompleted"
+    default_message = "The specified job schedule is already in completed state."
+
+
+class JobScheduleDisabled(Conflict):
+    """The job schedule is disabled."""
+
+    code = "JobScheduleDisabled"
+    default_message = "The specified job schedule is disabled."
 
 
 class PoolQuotaReached(Conflict):

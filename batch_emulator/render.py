@@ -8,6 +8,7 @@ from urllib.parse import quote
 from batch_emulator.models.jobs import Job
 from batch_emulator.models.nodes import Node
 from batch_emulator.models.pools import Pool
+from batch_emulator.models.schedules import Schedule
 from batch_emulator.models.tasks import Task
 from batch_emulator.timefmt import UNLIMITED_DURATION, etag_for, iso
 
@@ -135,6 +136,56 @@ def job_wire(job: Job, base: str) -> dict[str, Any]:
     if job.prev_state is not None and job.prev_state_time is not None:
         body["previousState"] = job.prev_state
         body["previousStateTransitionTime"] = iso(job.prev_state_time)
+    return body
+
+
+def job_specification_wire(spec: dict[str, Any]) -> dict[str, Any]:
+    """A schedule's ``jobSpecification`` with the defaults the service fills in."""
+    body = {
+        "priority": 0,
+        "maxParallelTasks": -1,
+        "allowTaskPreemption": False,
+        "usesTaskDependencies": False,
+        "onAllTasksComplete": "noaction",
+        "onTaskFailure": "noaction",
+    }
+    body.update(spec)
+    constraints = dict(spec.get("constraints") or {})
+    constraints.setdefault("maxWallClockTime", UNLIMITED_DURATION)
+    constraints.setdefault("maxTaskRetryCount", 0)
+    body["constraints"] = constraints
+    return body
+
+
+def schedule_wire(schedule: Schedule, base: str) -> dict[str, Any]:
+    """Render a job schedule."""
+    body: dict[str, Any] = {
+        "id": schedule.id,
+        "url": f"{base}/jobschedules/{seg(schedule.id)}",
+        "eTag": etag_for(schedule.last_modified),
+        "lastModified": iso(schedule.last_modified),
+        "creationTime": iso(schedule.creation_time),
+        "state": schedule.state,
+        "stateTransitionTime": iso(schedule.state_time),
+    }
+    if schedule.prev_state is not None and schedule.prev_state_time is not None:
+        body["previousState"] = schedule.prev_state
+        body["previousStateTransitionTime"] = iso(schedule.prev_state_time)
+    if "displayName" in schedule.spec:
+        body["displayName"] = schedule.spec["displayName"]
+    body["schedule"] = dict(schedule.schedule)
+    body["jobSpecification"] = job_specification_wire(schedule.spec["jobSpecification"])
+    if schedule.spec.get("metadata"):
+        body["metadata"] = schedule.spec["metadata"]
+    execution: dict[str, Any] = {}
+    if schedule.next_run is not None and schedule.state == "active":
+        execution["nextRunTime"] = iso(schedule.next_run)
+    if schedule.job_keys:
+        job_id = f"{schedule.id}:job-{schedule.job_counter}"
+        execution["recentJob"] = {"url": f"{base}/jobs/{seg(job_id)}", "id": job_id}
+    if schedule.end_time is not None:
+        execution["endTime"] = iso(schedule.end_time)
+    body["executionInfo"] = execution
     return body
 
 

@@ -26,6 +26,7 @@ from batch_emulator.models.nodes import SCHEDULABLE_STATES, Node
 from batch_emulator.models.pools import Pool
 from batch_emulator.models.tasks import RunOutcome, Task
 from batch_emulator.models.validation import id_key
+from batch_emulator.schedule_timer import ScheduleTimer
 from batch_emulator.timefmt import now_ts, parse_duration
 from batch_emulator.timers import Timers
 
@@ -73,7 +74,9 @@ class Scheduler:
             faults=faults,
             allocation_seconds=allocation_seconds,
         )
-        self._autoscaler = AutoScaler(account, timers=self._timers, clock=clock or ServiceClock())
+        clock = clock or ServiceClock()
+        self._autoscaler = AutoScaler(account, timers=self._timers, clock=clock)
+        self._schedule_timer = ScheduleTimer(account, timers=self._timers, clock=clock)
         self._batch_url = ""
         self._thread = threading.Thread(target=self._loop, name="batch-scheduler", daemon=True)
         account.set_listener(self.wake)
@@ -100,6 +103,7 @@ class Scheduler:
             self._allocator.recover(now_ts())
             self.account.pending_jobs.update(self.account.jobs.values())
             self._autoscaler.start()
+            self._schedule_timer.start()
         self._woken = True  # the first step picks up what was recovered
         self._thread.start()
 
@@ -154,9 +158,13 @@ class Scheduler:
             pools, account.pending_pools = account.pending_pools, set()
             for pool in pools:
                 self._allocator.reconcile_pool(pool, now)
+            schedules, account.pending_schedules = account.pending_schedules, set()
+            for schedule in schedules:
+                self._schedule_timer.reconcile(schedule, now)
             jobs, account.pending_jobs = account.pending_jobs, set()
             for job in jobs:
                 self._reconcile_job(job, now)
+            self._schedule_timer.after_step(now)
             self._dispatch(now)
 
     # --- completions -----------------------------------------------------------------------------------------

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import signal
-from datetime import timedelta
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
