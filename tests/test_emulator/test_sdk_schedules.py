@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -196,3 +197,26 @@ def test_errors(client: BatchClient, helpers: Any) -> None:
     assert (completed.status_code, completed.error.code) == (409, "JobScheduleCompleted")
     client.begin_delete_job_schedule("dup", polling_interval=0).result()
     client.begin_delete_job("plain", polling_interval=0).result()
+
+
+def test_schedules_and_autoscale_survive_a_restart(tmp_path: Path, helpers: Any) -> None:
+    config = EmulatorConfig(port=0, allocation_seconds=0.05, data_dir=tmp_path, time_scale=TIME_SCALE)
+    with ThreadedEmulator(config) as first:
+        client: BatchClient = helpers.make_client(first)
+        create(client, "kept", job_spec(), recurrence_interval=timedelta(minutes=1))
+        helpers.wait_until(lambda: job_ids(client, "kept") == ["kept:job-1"], what="the first job")
+        client.create_pool(helpers.pool_options("kept-pool", nodes=0))
+        helpers.wait_until(lambda: client.get_pool("kept-pool").allocation_state == "steady", what="steady pool")
+        options = batch_models.BatchPoolEnableAutoScaleOptions(auto_scale_formula="$TargetDedicatedNodes = 1;")
+        client.enable_pool_auto_scale("kept-pool", options)
+        helpers.wait_until(lambda: client.get_pool("kept-pool").auto_scale_run, what="an evaluation")
+
+    with ThreadedEmulator(config) as second:
+        client = helpers.make_client(second)
+        schedule = client.get_job_schedule("kept")
+        assert (schedule.state, schedule.execution_info.recent_job.id) == ("active", "kept:job-1")
+        terminate_job(client, "kept:job-1")  # the restarted service goes on with the next job
+        helpers.wait_until(lambda: "kept:job-2" in job_ids(client, "kept"), what="the next job after the restart")
+        pool = client.get_pool("kept-pool")
+        assert (pool.enable_auto_scale, pool.auto_scale_formula) == (True, "$TargetDedicatedNodes = 1;")
+        assert pool.auto_scale_run.results.startswith("$TargetDedicatedNodes=1;")
