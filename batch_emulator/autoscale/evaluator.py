@@ -537,30 +537,30 @@ def _compile_assign(node: ast.Assign) -> Code:
 
 
 def _compile(node: ast.Node) -> Code:
-    if isinstance(node, ast.Number):
-        constant = node.value
-        return lambda frame: constant
-    if isinstance(node, ast.String):
-        text = node.value
-        return lambda frame: text
-    if isinstance(node, ast.Name):
-        return _compile_name(node)
-    if isinstance(node, ast.Binary):
-        return _compile_binary(node)
-    if isinstance(node, ast.Unary):
-        return _compile_unary(node)
-    if isinstance(node, ast.Conditional):
-        return _compile_conditional(node)
-    if isinstance(node, ast.Call):
-        return _compile_call(node)
-    if isinstance(node, ast.MethodCall):
-        return _compile_method(node)
-    if isinstance(node, ast.Member):
-        return _compile_member(node)
-    if isinstance(node, ast.Vector):
-        return _compile_vector(node)
-    if isinstance(node, ast.Assign):
-        return _compile_assign(node)
+    """Compile one syntax node into a closure over the evaluation frame."""
+    match node:
+        case ast.Number(value=number):
+            return lambda frame: number
+        case ast.String(value=text):
+            return lambda frame: text
+        case ast.Name():
+            return _compile_name(node)
+        case ast.Binary():
+            return _compile_binary(node)
+        case ast.Unary():
+            return _compile_unary(node)
+        case ast.Conditional():
+            return _compile_conditional(node)
+        case ast.Call():
+            return _compile_call(node)
+        case ast.MethodCall():
+            return _compile_method(node)
+        case ast.Member():
+            return _compile_member(node)
+        case ast.Vector():
+            return _compile_vector(node)
+        case ast.Assign():
+            return _compile_assign(node)
     raise FormulaSyntaxError(f"unsupported construct {type(node).__name__}", node.line, node.column)
 
 

@@ -116,12 +116,12 @@ def _update(ctx: RequestContext, *, replace: bool) -> Response:
 
 def disable_schedule(ctx: RequestContext) -> Response:
     """``POST /jobschedules/{jobScheduleId}/disable`` → 204."""
-    return _change(ctx, 204, "/disable", lambda account, sid: model.disable_schedule(account, sid, ctx.now))
+    return _change(ctx, 204, "/disable", lambda account, sid: model.set_enabled(account, sid, False, ctx.now))
 
 
 def enable_schedule(ctx: RequestContext) -> Response:
     """``POST /jobschedules/{jobScheduleId}/enable`` → 204."""
-    return _change(ctx, 204, "/enable", lambda account, sid: model.enable_schedule(account, sid, ctx.now))
+    return _change(ctx, 204, "/enable", lambda account, sid: model.set_enabled(account, sid, True, ctx.now))
 
 
 def terminate_schedule(ctx: RequestContext) -> Response:

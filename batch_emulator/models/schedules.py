@@ -245,28 +245,15 @@ def replan(schedule: Schedule, now: float, clock: ServiceClock) -> None:
         schedule.next_run = None
 
 
-def disable_schedule(account: Account, schedule_id: str, now: float) -> Schedule:
-    """Stop making jobs (the running one goes on).
+def set_enabled(account: Account, schedule_id: str, enabled: bool, now: float) -> Schedule:
+    """Disable a schedule (it makes no jobs; the running one goes on) or enable it again.
 
     Raises:
         BatchError: no such schedule, or it is being deleted, terminated or completed (409).
     """
     schedule = get_schedule(account, schedule_id)
     _check_modifiable(schedule)
-    schedule.set_state("disabled", now)
-    _changed(account, schedule)
-    return schedule
-
-
-def enable_schedule(account: Account, schedule_id: str, now: float) -> Schedule:
-    """Make jobs again.
-
-    Raises:
-        BatchError: no such schedule, or it is being deleted, terminated or completed (409).
-    """
-    schedule = get_schedule(account, schedule_id)
-    _check_modifiable(schedule)
-    schedule.set_state("active", now)
+    schedule.set_state("active" if enabled else "disabled", now)
     _changed(account, schedule)
     return schedule
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -18,28 +20,34 @@ from batch_emulator.config import DEFAULT_ACCOUNT_KEY, DEFAULT_ACCOUNT_NAME
 from batchpipe.cli import app
 
 
-def test_runs_in_the_foreground_and_stops_on_sigterm(tmp_path: Path, helpers: Any) -> None:
-    ready = tmp_path / "ready"
-    command = [sys.executable, "-m", "batch_emulator", "--port", "0", "--data-dir", str(tmp_path / "data")]
-    process = subprocess.Popen(
-        [*command, "--ready-file", str(ready)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-    )
+@contextmanager
+def foreground(command: list[str]) -> Iterator[subprocess.Popen[str]]:
+    """Run the service in the foreground; it must stop with exit code 0 on SIGTERM (killed if the test fails)."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
-        url = helpers.wait_until(lambda: ready.exists() and ready.read_text().strip(), what="ready file")
-        assert url.startswith("http://127.0.0.1:")
-        with BatchClient(url, AzureNamedKeyCredential(DEFAULT_ACCOUNT_NAME, DEFAULT_ACCOUNT_KEY)) as client:
-            assert list(client.list_pools()) == []
+        yield process
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=20) == 0
-        assert process.stdout is not None
-        assert process.stdout.readline().strip() == f"Local Azure Batch service listening on {url} (account localbatch)"
-        assert (tmp_path / "data" / "accounts" / "localbatch" / "batch.sqlite3").exists()
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
         if process.stdout is not None:
             process.stdout.close()
+
+
+def test_runs_in_the_foreground_and_stops_on_sigterm(tmp_path: Path, helpers: Any) -> None:
+    ready = tmp_path / "ready"
+    command = [sys.executable, "-m", "batch_emulator", "--port", "0", "--data-dir", str(tmp_path / "data")]
+    with foreground([*command, "--ready-file", str(ready)]) as process:
+        url = helpers.wait_until(lambda: ready.exists() and ready.read_text().strip(), what="ready file")
+        assert url.startswith("http://127.0.0.1:")
+        with BatchClient(url, AzureNamedKeyCredential(DEFAULT_ACCOUNT_NAME, DEFAULT_ACCOUNT_KEY)) as client:
+            assert list(client.list_pools()) == []
+        assert process.stdout is not None
+        line = process.stdout.readline().strip()
+    assert line == f"Local Azure Batch service listening on {url} (account localbatch)"
+    assert (tmp_path / "data" / "accounts" / "localbatch" / "batch.sqlite3").exists()
 
 
 def test_refuses_a_remote_interface_without_the_flag(tmp_path: Path) -> None:
@@ -68,10 +76,7 @@ def test_rejects_a_bad_fault_spec() -> None:
 
 def test_time_scale_speeds_up_autoscale_evaluation(tmp_path: Path, helpers: Any) -> None:
     command = [sys.executable, "-m", "batchpipe.cli", "emulator", "--port", "0", "--data-dir", str(tmp_path)]
-    process = subprocess.Popen(
-        [*command, "--time-scale", "600"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-    )
-    try:
+    with foreground([*command, "--time-scale", "600"]) as process:
         assert process.stdout is not None
         url = process.stdout.readline().split(" on ")[1].split(" ")[0]
         with BatchClient(url, AzureNamedKeyCredential(DEFAULT_ACCOUNT_NAME, DEFAULT_ACCOUNT_KEY)) as client:
@@ -84,14 +89,6 @@ def test_time_scale_speeds_up_autoscale_evaluation(tmp_path: Path, helpers: Any)
             )
             client.enable_pool_auto_scale("ticking", options)
             helpers.wait_until(lambda: client.get_pool("ticking").target_dedicated_nodes >= 3, what="3 evaluations")
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=20) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
 
 
 def test_rejects_a_time_scale_that_is_not_positive() -> None:

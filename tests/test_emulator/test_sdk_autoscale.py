@@ -3,7 +3,6 @@ service's error codes; the service runs 600 times faster (a 5-minute interval la
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -12,22 +11,14 @@ from azure.batch import BatchClient
 from azure.batch import models as batch_models
 from azure.core.exceptions import HttpResponseError
 
-from batch_emulator.server import EmulatorConfig, ThreadedEmulator
+from batch_emulator.server import ThreadedEmulator
 
-TIME_SCALE = 600.0
 RESULTS = "$TargetDedicatedNodes={};$TargetLowPriorityNodes=0;$NodeDeallocationOption=requeue"
 
 
-@pytest.fixture(scope="module")
-def fast() -> Iterator[ThreadedEmulator]:
-    """A service whose autoscale intervals and samples pass 600 times faster."""
-    with ThreadedEmulator(EmulatorConfig(port=0, allocation_seconds=0.05, time_scale=TIME_SCALE)) as running:
-        yield running
-
-
 @pytest.fixture
-def client(fast: ThreadedEmulator, helpers: Any) -> BatchClient:
-    client: BatchClient = helpers.make_client(fast)
+def client(scaled_emulator: ThreadedEmulator, helpers: Any) -> BatchClient:
+    client: BatchClient = helpers.make_client(scaled_emulator)
     return client
 
 
@@ -141,7 +132,7 @@ def test_formula_errors_come_back_in_the_run(client: BatchClient, helpers: Any) 
     assert negative.code == "InvalidAutoScalingSettings"
 
 
-def test_wrong_states_and_bad_settings(client: BatchClient, fast: ThreadedEmulator, helpers: Any) -> None:
+def test_wrong_states_and_bad_settings(client: BatchClient, scaled_emulator: ThreadedEmulator, helpers: Any) -> None:
     client.create_pool(helpers.pool_options("fixed", nodes=0))
     not_enabled = error_of(lambda: evaluate(client, "fixed", "$TargetDedicatedNodes = 1;"))
     assert (not_enabled.status_code, not_enabled.error.code) == (409, "OperationInvalidForCurrentState")
@@ -161,13 +152,13 @@ def test_wrong_states_and_bad_settings(client: BatchClient, fast: ThreadedEmulat
     enable(client, "fixed", None, "PT10M")  # an enabled pool takes a new interval alone
     assert client.get_pool("fixed").as_dict()["autoScaleEvaluationInterval"] == "PT10M"
 
-    httpx.put(f"{fast.url}/_emulator/faults", json={"spec": "slow_allocation=5s"}).raise_for_status()
+    httpx.put(f"{scaled_emulator.url}/_emulator/faults", json={"spec": "slow_allocation=5s"}).raise_for_status()
     try:
         client.create_pool(helpers.pool_options("growing", nodes=1))
         resizing = error_of(lambda: enable(client, "growing", "$TargetDedicatedNodes = 1;"))
         assert (resizing.status_code, resizing.error.code) == (409, "PoolBeingResized")
     finally:
-        httpx.put(f"{fast.url}/_emulator/faults", json={"spec": ""}).raise_for_status()
+        httpx.put(f"{scaled_emulator.url}/_emulator/faults", json={"spec": ""}).raise_for_status()
 
 
 def test_create_refuses_fixed_targets_with_autoscale(client: BatchClient) -> None:

@@ -3,7 +3,6 @@ service's error codes; the service runs 600 times faster (a 1-minute recurrence 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,19 +14,12 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from batch_emulator.server import EmulatorConfig, ThreadedEmulator
 
-TIME_SCALE = 600.0
-
-
-@pytest.fixture(scope="module")
-def fast() -> Iterator[ThreadedEmulator]:
-    """A service whose schedule intervals pass 600 times faster."""
-    with ThreadedEmulator(EmulatorConfig(port=0, allocation_seconds=0.05, time_scale=TIME_SCALE)) as running:
-        yield running
+TIME_SCALE = 600.0  # the time scale of the scaled_emulator fixture
 
 
 @pytest.fixture
-def client(fast: ThreadedEmulator, helpers: Any) -> BatchClient:
-    client: BatchClient = helpers.make_client(fast)
+def client(scaled_emulator: ThreadedEmulator, helpers: Any) -> BatchClient:
+    client: BatchClient = helpers.make_client(scaled_emulator)
     return client
 
 
