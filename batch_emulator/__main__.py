@@ -41,6 +41,11 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[EmulatorConfig, Path 
         default=1.0,
         help="run service-defined intervals (autoscale evaluation, schedules) this many times faster",
     )
+    parser.add_argument(
+        "--container-runtime",
+        default=None,
+        help="container runtime client for container pools: podman, docker or a path (default: podman, then docker)",
+    )
     parser.add_argument("--ready-file", type=Path, default=None, help="write the URL here once listening")
     args = parser.parse_args(argv)
     if bool(args.cert) != bool(args.key_file):
@@ -65,6 +70,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[EmulatorConfig, Path 
         allow_bearer=args.allow_bearer,
         allow_remote=args.allow_remote,
         time_scale=args.time_scale,
+        container_runtime=args.container_runtime,
     )
     return config, args.ready_file
 

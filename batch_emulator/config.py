@@ -44,6 +44,8 @@ class EmulatorConfig:
         max_workers: Upper bound of task processes running at the same time.
         time_scale: Service-defined intervals (autoscale evaluation and sampling, schedule recurrence)
             pass this many times faster than real time; 1 is real time.
+        container_runtime: The container runtime client to use (``podman``, ``docker`` or a path); None
+            looks for podman, then docker. A client that does not work means no container support.
     """
 
     host: str = "127.0.0.1"
@@ -60,6 +62,7 @@ class EmulatorConfig:
     allocation_seconds: float = 0.5
     max_workers: int = 32
     time_scale: float = 1.0
+    container_runtime: str | None = None
 
     @property
     def scheme(self) -> str:

@@ -1,4 +1,4 @@
-"""Benchmark 7: autoscale formula evaluation, the documented formulas against a trivial one.
+"""Benchmark 8: autoscale formula evaluation, the documented formulas against a trivial one.
 
 The interpreter (``batch_emulator.autoscale``) evaluates each example formula of Microsoft's autoscale documentation
 (``batch_emulator/autoscale/examples.py``) and the baseline ``$TargetDedicatedNodes = 1;`` against one environment:
@@ -127,7 +127,7 @@ def run(ctx: Context) -> BenchResult:
     raw: dict[str, Any] = {"in_process": results, "compile_us": compiled, "service": through_service}
     return BenchResult(
         name="autoscale",
-        title="7. Autoscale formula evaluation",
+        title="8. Autoscale formula evaluation",
         method=__doc__.split("\n\n", 1)[1] if __doc__ else "",
         rows=rows,
         notes=[f"Formula sizes: {lengths}."],
