@@ -26,14 +26,14 @@ class AutoScaler:
     def start(self) -> None:
         """Arm the sampling timer and look at every autoscale pool (after a load)."""
         self.account.pending_autoscale.update(pool for pool in self.account.pools.values() if model.is_enabled(pool))
-        self._timers.after(self._clock.real_seconds(SAMPLE_PERIOD_SECONDS), self._sample)
+        self._timers.after(self._clock.timer_seconds(SAMPLE_PERIOD_SECONDS), self._sample)
 
     def _sample(self, now: float) -> None:
         groups = model.jobs_by_pool(self.account)
         for pool in self.account.pools.values():
             if pool.state == "active":
                 model.record_sample(pool, groups.get(pool.key, []), now, self._clock)
-        self._timers.after(self._clock.real_seconds(SAMPLE_PERIOD_SECONDS), self._sample)
+        self._timers.after(self._clock.timer_seconds(SAMPLE_PERIOD_SECONDS), self._sample)
 
     def reconcile(self, pool: Pool, now: float) -> None:
         """Settings changed (or the pool was created): evaluate now and every interval from now on."""
@@ -45,5 +45,5 @@ class AutoScaler:
         if pool.removed or pool.state != "active" or pool.autoscale_generation != generation:
             return  # deleted, disabled or re-enabled meanwhile: a newer timer (if any) takes over
         model.autoscale_pool(self.account, pool, now, self._clock)
-        delay = self._clock.real_seconds(model.interval_seconds(pool))
+        delay = self._clock.timer_seconds(model.interval_seconds(pool))
         self._timers.after(delay, lambda due: self._evaluate(pool, generation, due))

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: The shortest real delay a service-defined timer gets, however large the scale (keeps the scheduler from spinning).
+MIN_TIMER_SECONDS = 0.01
+
 
 @dataclass(frozen=True)
 class ServiceClock:
@@ -33,6 +36,10 @@ class ServiceClock:
     def real_seconds(self, service_seconds: float) -> float:
         """Real seconds that a service-defined interval of ``service_seconds`` lasts."""
         return service_seconds / self.time_scale
+
+    def timer_seconds(self, service_seconds: float) -> float:
+        """Real delay of a recurring service timer: :meth:`real_seconds`, but at least ``MIN_TIMER_SECONDS``."""
+        return max(MIN_TIMER_SECONDS, self.real_seconds(service_seconds))
 
     def service_seconds(self, real_seconds: float) -> float:
         """Service seconds that pass in ``real_seconds`` of real time."""

@@ -240,7 +240,7 @@ def replan(schedule: Schedule, now: float, clock: ServiceClock) -> None:
     if schedule.last_due is None:
         schedule.next_run = max(now, parse_iso(first).timestamp()) if first else now
     elif recurrence:
-        schedule.next_run = schedule.last_due + clock.real_seconds(parse_duration(recurrence).total_seconds())
+        schedule.next_run = schedule.last_due + clock.timer_seconds(parse_duration(recurrence).total_seconds())
     else:
         schedule.next_run = None
 
@@ -345,7 +345,7 @@ def run_due(account: Account, schedule: Schedule, now: float, clock: ServiceCloc
         return due if schedule.state == "active" else None
     window = settings.get("startWindow")
     recurrence = settings.get("recurrenceInterval")
-    step = clock.real_seconds(parse_duration(recurrence).total_seconds()) if recurrence else None
+    step = clock.timer_seconds(parse_duration(recurrence).total_seconds()) if recurrence else None
     if window and now > due + clock.real_seconds(parse_duration(window).total_seconds()):
         schedule.next_run = _skip(due, now, step)  # the opportunity was lost
         account.changes.schedules.add(schedule)
