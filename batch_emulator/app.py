@@ -43,6 +43,7 @@ from batch_emulator.handlers import (
     schedules,
     tasks,
     unimplemented,
+    usage,
 )
 from batch_emulator.handlers.common import JSON_MEDIA_TYPE
 from batch_emulator.routing import Route, Router
@@ -58,7 +59,7 @@ _STATE = "batch"  # scope key of the per-request state the middleware shares
 
 def all_routes() -> list[Route]:
     """Every operation of the service."""
-    modules = (pools, autoscale, nodes, jobs, schedules, tasks, files, images, admin, arm, unimplemented)
+    modules = (pools, autoscale, nodes, jobs, schedules, tasks, files, images, admin, arm, usage, unimplemented)
     return [route for module in modules for route in module.ROUTES]
 
 

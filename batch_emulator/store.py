@@ -21,6 +21,7 @@ from batch_emulator.models.nodes import Node
 from batch_emulator.models.pools import Pool
 from batch_emulator.models.schedules import Schedule
 from batch_emulator.models.tasks import Task, shared_failure
+from batch_emulator.usage import NO_USAGE, Usage
 
 _log = logging.getLogger("batch_emulator.store")
 _COMPACT = (",", ":")
@@ -154,6 +155,8 @@ def _load_schedule(account: Account, doc: dict[str, Any]) -> Schedule:
 
 def _task_rt(task: Task) -> str:
     doc = {short: getattr(task, name) for name, short in _TASK_FIELDS}
+    if task.usage is not NO_USAGE:
+        doc["u"] = task.usage.to_list()
     return json.dumps({key: value for key, value in doc.items() if value is not None}, separators=_COMPACT)
 
 
@@ -368,6 +371,8 @@ def _load_task(job: Job, task_id: str, seq: int, spec: str, rt: dict[str, Any], 
             setattr(task, name, rt[short])
     if task.failure_info is not None:
         task.failure_info = shared_failure(task.failure_info)
+    if "u" in rt:
+        task.usage = Usage.from_list(rt["u"])
     task.apply_limits(task.body())
     requeued = 0
     if task.state in ("preparing", "running"):

@@ -4,6 +4,7 @@ delete, and the jobs a schedule has made."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from starlette.responses import Response
 
@@ -14,11 +15,13 @@ from batch_emulator.handlers.common import (
     entity_headers,
     entity_response,
     list_response,
+    with_stats,
 )
+from batch_emulator.handlers.jobs import job_wire_of
 from batch_emulator.models import schedules as model
 from batch_emulator.models.account import Account
 from batch_emulator.models.schedules import Schedule
-from batch_emulator.render import job_wire, schedule_wire, seg
+from batch_emulator.render import schedule_stats, schedule_wire, seg
 from batch_emulator.routing import Route
 
 _ENTITY_SET = "jobschedules"
@@ -27,6 +30,14 @@ ChangeFunction = Callable[[Account, str], Schedule]
 
 def _location(ctx: RequestContext, schedule: Schedule, action: str = "") -> str:
     return f"{ctx.base_url}/jobschedules/{seg(schedule.id)}{action}"
+
+
+def _schedule_wire(ctx: RequestContext, schedule: Schedule) -> dict[str, Any]:
+    def measured() -> dict[str, Any]:
+        jobs = model.jobs_of(ctx.service.account, schedule)
+        return schedule_stats(schedule, jobs, ctx.base_url, ctx.now)
+
+    return with_stats(ctx, schedule_wire(schedule, ctx.base_url), measured)
 
 
 def create_schedule(ctx: RequestContext) -> Response:
@@ -54,7 +65,7 @@ def get_schedule(ctx: RequestContext) -> Response:
     account = ctx.service.account
     with account.lock:
         schedule = model.get_schedule(account, ctx.params["jobScheduleId"])
-        wire = schedule_wire(schedule, ctx.base_url)
+        wire = _schedule_wire(ctx, schedule)
         return entity_response(ctx, entity_set=_ENTITY_SET, wire=wire, last_modified=schedule.last_modified)
 
 
@@ -66,7 +77,7 @@ def list_schedules(ctx: RequestContext) -> Response:
             ctx,
             list(account.schedules.values()),
             entity_set=_ENTITY_SET,
-            render=lambda schedule: schedule_wire(schedule, ctx.base_url),
+            render=lambda schedule: _schedule_wire(ctx, schedule),
             seq=lambda schedule: schedule.seq,
         )
 
@@ -80,7 +91,7 @@ def list_schedule_jobs(ctx: RequestContext) -> Response:
             ctx,
             model.jobs_of(account, schedule),
             entity_set="jobs",
-            render=lambda job: job_wire(job, ctx.base_url),
+            render=lambda job: job_wire_of(ctx, job),
             seq=lambda job: job.seq,
         )
 

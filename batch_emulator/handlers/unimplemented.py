@@ -11,7 +11,6 @@ from batch_emulator.errors import OperationNotImplemented
 from batch_emulator.routing import Route
 
 _OPERATIONS = [
-    ("GET", "/poolusagemetrics", "list pool usage metrics"),
     ("GET", "/jobs/{jobId}/jobpreparationandreleasetaskstatus", "job preparation and release tasks"),
     ("POST", "/pools/{poolId}/nodes/{nodeId}/users", "node user accounts"),
     ("PUT", "/pools/{poolId}/nodes/{nodeId}/users/{userName}", "node user accounts"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from batch_emulator.catalog import Catalog, load_catalog
 from batch_emulator.node.containers.runtime import RuntimeLocator
+from batch_emulator.usage import NodeLifetime
 
 if TYPE_CHECKING:
     from batch_emulator.models.jobs import Job
@@ -17,6 +19,9 @@ if TYPE_CHECKING:
     from batch_emulator.models.pools import Pool
     from batch_emulator.models.schedules import Schedule
     from batch_emulator.models.tasks import Task
+
+
+MAX_NODE_LIFETIMES = 100_000
 
 
 @dataclass
@@ -104,6 +109,8 @@ class Account:
         self.pending_jobs: set[Job] = set()
         self.pending_autoscale: set[Pool] = set()  # pools whose autoscale settings changed
         self.pending_schedules: set[Schedule] = set()  # job schedules to look at
+        # Nodes that have left their pools, for pool statistics and usage metrics (in memory, bounded).
+        self.node_lifetimes: deque[NodeLifetime] = deque(maxlen=MAX_NODE_LIFETIMES)
         self._seq = 0
         self._listener: Callable[[], None] = lambda: None
 
@@ -138,6 +145,7 @@ class Account:
         self.jobs.clear()
         self.schedules.clear()
         self.pending_schedules.clear()
+        self.node_lifetimes.clear()
         self.pending_pools.clear()
         self.pending_jobs.clear()
         self.pending_autoscale.clear()

@@ -87,6 +87,9 @@ def test_the_ten_operations_as_recorded(client: BatchClient, helpers: Any) -> No
     assert [item.id for item in client.list_job_schedules()] == ["nightly"]
     job = client.get_job("nightly:job-1")
     assert (job.pool_info.pool_id, job.constraints.max_task_retry_count) == ("pool_id", 2)
+    totals = client.get_job_schedule("nightly", expand=["stats"]).job_schedule_statistics
+    assert (totals.succeeded_tasks_count, totals.url) == (0, schedule.url)
+    assert schedule.job_schedule_statistics is None
 
     client.disable_job_schedule("nightly")
     assert client.get_job_schedule("nightly").state == "disabled"
