@@ -7,14 +7,15 @@ seconds, and ``w / SAMPLE_PERIOD_SECONDS`` samples are expected in it.
 
 from __future__ import annotations
 
+from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
 #: Service seconds between two samples (Batch records metrics every 30 seconds).
 SAMPLE_PERIOD_SECONDS = 30.0
-#: Samples kept per pool: 24 hours of history.
-MAX_SAMPLES = 2880
+#: Samples kept per pool: 6 hours of history (a pool's history then takes at most ~150 KB).
+MAX_SAMPLES = 720
 #: The read-only service variables whose values the service samples (canonical spelling).
 METRIC_NAMES = (
     "$CPUPercent",
@@ -49,8 +50,8 @@ class SampleHistory:
     def __init__(self, names: Iterable[str], max_samples: int = MAX_SAMPLES) -> None:
         """Create an empty history for the metrics ``names``."""
         self.max_samples = max_samples
-        self._times: list[float] = []
-        self._columns: dict[str, list[float]] = {name: [] for name in names}
+        self._times = array("d")
+        self._columns = {name: array("d") for name in names}
 
     def __len__(self) -> int:
         """Number of samples kept."""
@@ -61,7 +62,7 @@ class SampleHistory:
         self._times.append(timestamp)
         for name, column in self._columns.items():
             column.append(float(values.get(name, 0.0)))
-        if len(self._times) > 2 * self.max_samples:  # trim in bulk: amortised O(1) per sample
+        if len(self._times) > self.max_samples + self.max_samples // 4:  # trim in bulk: amortised O(1)
             drop = len(self._times) - self.max_samples
             del self._times[:drop]
             for column in self._columns.values():
@@ -74,13 +75,13 @@ class SampleHistory:
         """The last ``count`` samples of a metric, oldest first."""
         column = self._columns[name]
         start = max(self._first_kept(), len(column) - max(0, count))
-        return column[start:]
+        return column[start:].tolist()
 
     def between(self, name: str, start: float, end: float) -> list[float]:
         """Samples of a metric taken in ``[start, end]`` (real timestamps), oldest first."""
         first = max(self._first_kept(), bisect_left(self._times, start))
         last = bisect_right(self._times, end)
-        return self._columns[name][first:last]
+        return self._columns[name][first:last].tolist()
 
     def count(self) -> int:
         """Number of samples in the (bounded) history."""
