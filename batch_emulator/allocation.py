@@ -18,9 +18,10 @@ from batch_emulator.models import tasks as task_model
 from batch_emulator.models.account import Account
 from batch_emulator.models.nodes import Node, make_node_id
 from batch_emulator.models.pools import Pool
+from batch_emulator.models.stats import lifetime_of
 from batch_emulator.models.tasks import RunOutcome
 from batch_emulator.node_operations import NodeOperations, node_error
-from batch_emulator.timefmt import iso
+from batch_emulator.timefmt import iso, now_ts
 from batch_emulator.timers import Timers
 from batch_emulator.vmfamily import vm_family
 
@@ -345,6 +346,9 @@ class NodeAllocator:
         if pool.nodes.get(node.id) is node:
             del pool.nodes[node.id]
         node.removed = True
+        self.account.node_lifetimes.append(
+            lifetime_of(pool, node.id, node.is_dedicated, node.allocation_time, now_ts())
+        )
         self._start_task_cancels.pop(node, None)
         self.account.changes.nodes.discard(node)
         self.account.changes.removals.append(("node", pool.key, node.id))

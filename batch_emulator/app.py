@@ -34,6 +34,7 @@ from batch_emulator.errors import (
 )
 from batch_emulator.handlers import (
     admin,
+    autoscale,
     files,
     images,
     jobs,
@@ -42,8 +43,10 @@ from batch_emulator.handlers import (
     node_users,
     nodes,
     pools,
+    schedules,
     tasks,
     unimplemented,
+    usage,
 )
 from batch_emulator.handlers.common import JSON_MEDIA_TYPE
 from batch_emulator.routing import Route, Router
@@ -61,16 +64,19 @@ def all_routes() -> list[Route]:
     """Every operation of the service."""
     modules = (
         pools,
+        autoscale,
         nodes,
         node_ops,
         node_users,
         node_diagnostics,
         jobs,
+        schedules,
         tasks,
         files,
         images,
         admin,
         arm,
+        usage,
         unimplemented,
     )
     return [route for module in modules for route in module.ROUTES]

@@ -69,6 +69,7 @@ def outcome_of(result: TaskRunResult) -> RunOutcome:
         start_time=result.start_time.timestamp(),
         end_time=result.end_time.timestamp(),
         failure_info=result.failure_info,
+        usage=result.usage,
     )
 
 

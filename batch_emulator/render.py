@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
 
+from batch_emulator.models import stats
 from batch_emulator.models.jobs import Job
 from batch_emulator.models.node_endpoints import LOOPBACK_ADDRESS, inbound_endpoints, remote_login_port
 from batch_emulator.models.node_extensions import NodeExtension
 from batch_emulator.models.nodes import Node
 from batch_emulator.models.pools import Pool
+from batch_emulator.models.schedules import Schedule
 from batch_emulator.models.tasks import Task
-from batch_emulator.timefmt import UNLIMITED_DURATION, etag_for, iso
+from batch_emulator.timefmt import UNLIMITED_DURATION, etag_for, format_duration, iso
+from batch_emulator.usage import Usage
 
 NODE_AGENT_VERSION = "1.0.0-localbatch"
 DEFAULT_RESIZE_TIMEOUT = "PT15M"
@@ -63,7 +67,7 @@ def pool_wire(pool: Pool, base: str) -> dict[str, Any]:
             "currentLowPriorityNodes": pool.current_nodes(False),
             "targetDedicatedNodes": pool.target_dedicated,
             "targetLowPriorityNodes": pool.target_low_priority,
-            "enableAutoScale": False,
+            "enableAutoScale": bool(pool.spec.get("enableAutoScale", False)),
             "enableInterNodeCommunication": bool(pool.spec.get("enableInterNodeCommunication", False)),
             "taskSlotsPerNode": pool.slots_per_node,
             "taskSchedulingPolicy": {"nodeFillType": pool.fill_type},
@@ -71,6 +75,8 @@ def pool_wire(pool: Pool, base: str) -> dict[str, Any]:
     )
     if pool.resize_errors:
         body["resizeErrors"] = pool.resize_errors
+    if pool.autoscale_run is not None and body["enableAutoScale"]:
+        body["autoScaleRun"] = pool.autoscale_run
     return body
 
 
@@ -199,6 +205,56 @@ def job_wire(job: Job, base: str) -> dict[str, Any]:
     return body
 
 
+def job_specification_wire(spec: dict[str, Any]) -> dict[str, Any]:
+    """A schedule's ``jobSpecification`` with the defaults the service fills in."""
+    body = {
+        "priority": 0,
+        "maxParallelTasks": -1,
+        "allowTaskPreemption": False,
+        "usesTaskDependencies": False,
+        "onAllTasksComplete": "noaction",
+        "onTaskFailure": "noaction",
+    }
+    body.update(spec)
+    constraints = dict(spec.get("constraints") or {})
+    constraints.setdefault("maxWallClockTime", UNLIMITED_DURATION)
+    constraints.setdefault("maxTaskRetryCount", 0)
+    body["constraints"] = constraints
+    return body
+
+
+def schedule_wire(schedule: Schedule, base: str) -> dict[str, Any]:
+    """Render a job schedule."""
+    body: dict[str, Any] = {
+        "id": schedule.id,
+        "url": f"{base}/jobschedules/{seg(schedule.id)}",
+        "eTag": etag_for(schedule.last_modified),
+        "lastModified": iso(schedule.last_modified),
+        "creationTime": iso(schedule.creation_time),
+        "state": schedule.state,
+        "stateTransitionTime": iso(schedule.state_time),
+    }
+    if schedule.prev_state is not None and schedule.prev_state_time is not None:
+        body["previousState"] = schedule.prev_state
+        body["previousStateTransitionTime"] = iso(schedule.prev_state_time)
+    if "displayName" in schedule.spec:
+        body["displayName"] = schedule.spec["displayName"]
+    body["schedule"] = dict(schedule.schedule)
+    body["jobSpecification"] = job_specification_wire(schedule.spec["jobSpecification"])
+    if schedule.spec.get("metadata"):
+        body["metadata"] = schedule.spec["metadata"]
+    execution: dict[str, Any] = {}
+    if schedule.next_run is not None and schedule.state == "active":
+        execution["nextRunTime"] = iso(schedule.next_run)
+    if schedule.job_keys:
+        job_id = f"{schedule.id}:job-{schedule.job_counter}"
+        execution["recentJob"] = {"url": f"{base}/jobs/{seg(job_id)}", "id": job_id}
+    if schedule.end_time is not None:
+        execution["endTime"] = iso(schedule.end_time)
+    body["executionInfo"] = execution
+    return body
+
+
 def execution_info(task: Task) -> dict[str, Any]:
     """Render a task's ``executionInfo``."""
     info: dict[str, Any] = {"retryCount": task.retry_count, "requeueCount": task.requeue_count}
@@ -290,3 +346,96 @@ def task_field(task: Task, path: tuple[str, ...]) -> Any:
     for name in path:
         value = value.get(name) if isinstance(value, dict) else None
     return value
+
+
+# --- statistics (``$expand=stats``) ------------------------------------------------------------------------------
+GIB = 1024**3
+
+
+def _seconds(value: float) -> str:
+    return format_duration(timedelta(seconds=value))
+
+
+def _usage_fields(usage: Usage) -> dict[str, Any]:
+    return {
+        "userCPUTime": _seconds(usage.user_cpu),
+        "kernelCPUTime": _seconds(usage.kernel_cpu),
+        "wallClockTime": _seconds(usage.wall),
+        "readIOps": str(usage.read_ops),
+        "writeIOps": str(usage.write_ops),
+        "readIOGiB": usage.read_bytes / GIB,
+        "writeIOGiB": usage.write_bytes / GIB,
+    }
+
+
+def task_stats(task: Task, base: str, now: float) -> dict[str, Any]:
+    """A task's ``stats``: what its runs used."""
+    body = {"url": f"{base}/jobs/{seg(task.job.id)}/tasks/{seg(task.id)}", "startTime": iso(task.creation_time)}
+    body["lastUpdateTime"] = iso(now)
+    body.update(_usage_fields(task.usage))
+    body["waitTime"] = _seconds(stats.task_wait_seconds(task))
+    return body
+
+
+def _totals_wire(url: str, start: float, now: float, totals: stats.JobTotals) -> dict[str, Any]:
+    body: dict[str, Any] = {"url": url, "startTime": iso(start), "lastUpdateTime": iso(now)}
+    body.update(_usage_fields(totals.usage))
+    body.update(
+        {
+            "numSucceededTasks": str(totals.succeeded),
+            "numFailedTasks": str(totals.failed),
+            "numTaskRetries": str(totals.retries),
+            "waitTime": _seconds(totals.wait_seconds),
+        }
+    )
+    return body
+
+
+def job_stats(job: Job, base: str, now: float) -> dict[str, Any]:
+    """A job's ``stats``: the sum over its tasks."""
+    return _totals_wire(f"{base}/jobs/{seg(job.id)}", job.creation_time, now, stats.job_totals([job]))
+
+
+def schedule_stats(schedule: Schedule, jobs: list[Job], base: str, now: float) -> dict[str, Any]:
+    """A job schedule's ``stats``: the sum over the jobs it made that still exist."""
+    url = f"{base}/jobschedules/{seg(schedule.id)}"
+    return _totals_wire(url, schedule.creation_time, now, stats.job_totals(jobs))
+
+
+def pool_stats(pool: Pool, measures: stats.PoolMeasures, base: str, now: float) -> dict[str, Any]:
+    """A pool's ``stats``: dedicated core time, and the resources its tasks used."""
+    start, update = iso(pool.creation_time), iso(now)
+    usage = measures.usage
+    usage_stats = {"startTime": start, "lastUpdateTime": update, "dedicatedCoreTime": _seconds(measures.core_seconds)}
+    return {
+        "url": f"{base}/pools/{seg(pool.id)}",
+        "startTime": start,
+        "lastUpdateTime": update,
+        "usageStats": usage_stats,
+        "resourceStats": {
+            "startTime": start,
+            "lastUpdateTime": update,
+            "avgCPUPercentage": measures.average_cpu,
+            "avgMemoryGiB": 0.0,
+            "peakMemoryGiB": 0.0,
+            "avgDiskGiB": 0.0,
+            "peakDiskGiB": 0.0,
+            "diskReadIOps": str(usage.read_ops),
+            "diskWriteIOps": str(usage.write_ops),
+            "diskReadGiB": usage.read_bytes / GIB,
+            "diskWriteGiB": usage.write_bytes / GIB,
+            "networkReadGiB": 0.0,
+            "networkWriteGiB": 0.0,
+        },
+    }
+
+
+def usage_metrics_wire(record: dict[str, Any]) -> dict[str, Any]:
+    """One ``poolusagemetrics`` entry."""
+    return {
+        "poolId": record["poolId"],
+        "startTime": iso(float(record["start"])),
+        "endTime": iso(float(record["end"])),
+        "vmSize": record["vmSize"],
+        "totalCoreHours": record["hours"],
+    }

@@ -13,6 +13,8 @@ import logging
 import threading
 
 from batch_emulator.allocation import NodeAllocator
+from batch_emulator.autoscaler import AutoScaler
+from batch_emulator.clock import ServiceClock
 from batch_emulator.config import TaskRunner
 from batch_emulator.execution import PREEMPTED, Completion, TaskExecutor, job_task_spec
 from batch_emulator.faults import FaultInjector
@@ -24,6 +26,7 @@ from batch_emulator.models.nodes import Node
 from batch_emulator.models.pools import Pool
 from batch_emulator.models.tasks import RunOutcome, Task
 from batch_emulator.models.validation import id_key
+from batch_emulator.schedule_timer import ScheduleTimer
 from batch_emulator.timefmt import now_ts, parse_duration
 from batch_emulator.timers import Timers
 
@@ -42,6 +45,7 @@ class Scheduler:
         janitor: Janitor,
         allocation_seconds: float,
         max_workers: int,
+        clock: ServiceClock | None = None,
     ) -> None:
         """Create a stopped scheduler.
 
@@ -52,6 +56,7 @@ class Scheduler:
             janitor: Deletes discarded directories.
             allocation_seconds: Time a node takes from ``creating`` to ``idle`` (plus its start task).
             max_workers: Most task processes at once.
+            clock: How fast service-defined intervals pass (default: real time).
         """
         self.account = account
         self._janitor = janitor
@@ -69,6 +74,9 @@ class Scheduler:
             faults=faults,
             allocation_seconds=allocation_seconds,
         )
+        clock = clock or ServiceClock()
+        self._autoscaler = AutoScaler(account, timers=self._timers, clock=clock)
+        self._schedule_timer = ScheduleTimer(account, timers=self._timers, clock=clock)
         self._batch_url = ""
         self._thread = threading.Thread(target=self._loop, name="batch-scheduler", daemon=True)
         account.set_listener(self.wake)
@@ -94,6 +102,8 @@ class Scheduler:
         with self.account.lock:
             self._allocator.recover(now_ts())
             self.account.pending_jobs.update(self.account.jobs.values())
+            self._autoscaler.start()
+            self._schedule_timer.start()
         self._woken = True  # the first step picks up what was recovered
         self._thread.start()
 
@@ -142,12 +152,19 @@ class Scheduler:
             for completion in self._executor.drain():
                 self._apply(completion, now)
             self._timers.run_due(now)
+            scaling, account.pending_autoscale = account.pending_autoscale, set()
+            for pool in scaling:
+                self._autoscaler.reconcile(pool, now)
             pools, account.pending_pools = account.pending_pools, set()
             for pool in pools:
                 self._allocator.reconcile_pool(pool, now)
+            schedules, account.pending_schedules = account.pending_schedules, set()
+            for schedule in schedules:
+                self._schedule_timer.reconcile(schedule, now)
             jobs, account.pending_jobs = account.pending_jobs, set()
             for job in jobs:
                 self._reconcile_job(job, now)
+            self._schedule_timer.after_step(now)
             self._dispatch(now)
 
     # --- completions -----------------------------------------------------------------------------------------

@@ -20,7 +20,9 @@ from batch_emulator.models.jobs import Job
 from batch_emulator.models.node_users import NodeUser
 from batch_emulator.models.nodes import Node
 from batch_emulator.models.pools import Pool
+from batch_emulator.models.schedules import Schedule
 from batch_emulator.models.tasks import Task, shared_failure
+from batch_emulator.usage import NO_USAGE, Usage
 
 _log = logging.getLogger("batch_emulator.store")
 _COMPACT = (",", ":")
@@ -32,6 +34,7 @@ CREATE TABLE IF NOT EXISTS nodes (
     pool_key TEXT NOT NULL, node_id TEXT NOT NULL, doc TEXT NOT NULL, PRIMARY KEY (pool_key, node_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS jobs (key TEXT PRIMARY KEY, seq INTEGER NOT NULL, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS schedules (key TEXT PRIMARY KEY, seq INTEGER NOT NULL, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS tasks (
     job_key TEXT NOT NULL, task_key TEXT NOT NULL, seq INTEGER NOT NULL, id TEXT NOT NULL, spec TEXT NOT NULL,
     rt TEXT NOT NULL,
@@ -76,6 +79,7 @@ def _pool_doc(pool: Pool) -> str:
             "creationTime": pool.creation_time,
             "lastModified": pool.last_modified,
             "nodeCounter": pool.node_counter,
+            "autoScaleRun": pool.autoscale_run,
         },
         separators=_COMPACT,
     )
@@ -125,8 +129,38 @@ def _job_doc(job: Job) -> str:
     )
 
 
+_SCHEDULE_FIELDS = (
+    ("state", "state"),
+    ("state_time", "stateTime"),
+    ("prev_state", "prevState"),
+    ("prev_state_time", "prevStateTime"),
+    ("creation_time", "creationTime"),
+    ("last_modified", "lastModified"),
+    ("end_time", "endTime"),
+    ("job_counter", "jobCounter"),
+    ("job_keys", "jobKeys"),
+    ("last_due", "lastDue"),
+    ("next_run", "nextRun"),
+)
+
+
+def _schedule_doc(schedule: Schedule) -> str:
+    doc = {"id": schedule.id, "spec": schedule.spec}
+    doc.update({short: getattr(schedule, name) for name, short in _SCHEDULE_FIELDS})
+    return json.dumps(doc, separators=_COMPACT)
+
+
+def _load_schedule(account: Account, doc: dict[str, Any]) -> Schedule:
+    schedule = Schedule(doc["id"], doc["spec"], account.next_seq(), doc["creationTime"])
+    for name, short in _SCHEDULE_FIELDS:
+        setattr(schedule, name, doc[short])
+    return schedule
+
+
 def _task_rt(task: Task) -> str:
     doc = {short: getattr(task, name) for name, short in _TASK_FIELDS}
+    if task.usage is not NO_USAGE:
+        doc["u"] = task.usage.to_list()
     return json.dumps({key: value for key, value in doc.items() if value is not None}, separators=_COMPACT)
 
 
@@ -168,8 +202,9 @@ class Store:
                 if not changes:
                     return 0
                 rows = self._rows(changes)
+                schedules = [(s.key, s.seq, _schedule_doc(s)) for s in changes.schedules if not s.removed]
             try:
-                return self._write(changes.removals, *rows)
+                return self._write(changes.removals, *rows, schedules=schedules)
             except Exception:
                 with account.lock:  # keep the changes for the next attempt
                     pending = account.changes
@@ -177,6 +212,7 @@ class Store:
                     pending.nodes |= changes.nodes
                     pending.jobs |= changes.jobs
                     pending.tasks |= changes.tasks
+                    pending.schedules |= changes.schedules
                     pending.removals[:0] = changes.removals
                 raise
 
@@ -201,6 +237,8 @@ class Store:
         nodes: list[tuple[Any, ...]],
         jobs: list[tuple[Any, ...]],
         tasks: list[tuple[Any, ...]],
+        *,
+        schedules: list[tuple[Any, ...]],
     ) -> int:
         db = self._db
         db.execute("BEGIN")
@@ -217,21 +255,25 @@ class Store:
                     db.execute("DELETE FROM tasks WHERE job_key = ?", keys)
                 elif kind == "task":
                     db.execute("DELETE FROM tasks WHERE job_key = ? AND task_key = ?", keys)
+                elif kind == "schedule":
+                    db.execute("DELETE FROM schedules WHERE key = ?", keys)
             db.executemany("INSERT OR REPLACE INTO pools VALUES (?, ?, ?)", pools)
             db.executemany("INSERT OR REPLACE INTO nodes VALUES (?, ?, ?)", nodes)
             db.executemany("INSERT OR REPLACE INTO jobs VALUES (?, ?, ?)", jobs)
             db.executemany("INSERT OR REPLACE INTO tasks VALUES (?, ?, ?, ?, ?, ?)", tasks)
+            db.executemany("INSERT OR REPLACE INTO schedules VALUES (?, ?, ?)", schedules)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        return len(removals) + len(pools) + len(nodes) + len(jobs) + len(tasks)
+        return len(removals) + len(pools) + len(nodes) + len(jobs) + len(tasks) + len(schedules)
 
     def clear(self) -> None:
         """Delete all saved state."""
         with self._lock:
             self._db.executescript(
-                "BEGIN; DELETE FROM pools; DELETE FROM nodes; DELETE FROM jobs; DELETE FROM tasks; COMMIT;"
+                "BEGIN; DELETE FROM pools; DELETE FROM nodes; DELETE FROM jobs; DELETE FROM tasks; "
+                "DELETE FROM schedules; COMMIT;"
             )
 
     def load(self, account: Account, now: float) -> None:
@@ -260,6 +302,9 @@ class Store:
                 job = _load_job(account, json.loads(doc))
                 account.jobs[job.key] = job
                 account.pending_jobs.add(job)
+            for (doc,) in self._db.execute("SELECT doc FROM schedules ORDER BY seq"):
+                schedule = _load_schedule(account, json.loads(doc))
+                account.schedules[schedule.key] = schedule
             requeued = 0
             for job_key, seq, task_id, spec, rt in self._db.execute(
                 "SELECT job_key, seq, id, spec, rt FROM tasks ORDER BY job_key, seq"
@@ -289,6 +334,7 @@ def _load_pool(account: Account, doc: dict[str, Any]) -> Pool:
     pool.resize_errors = doc["resizeErrors"]
     pool.last_modified = doc["lastModified"]
     pool.node_counter = doc["nodeCounter"]
+    pool.autoscale_run = doc.get("autoScaleRun")
     return pool
 
 
@@ -332,6 +378,8 @@ def _load_task(job: Job, task_id: str, seq: int, spec: str, rt: dict[str, Any], 
             setattr(task, name, rt[short])
     if task.failure_info is not None:
         task.failure_info = shared_failure(task.failure_info)
+    if "u" in rt:
+        task.usage = Usage.from_list(rt["u"])
     task.apply_limits(task.body())
     requeued = 0
     if task.state in ("preparing", "running"):

@@ -24,6 +24,7 @@ from typing import Any
 
 from bench import (
     _machine,
+    bench_autoscale,
     bench_containers,
     bench_demo,
     bench_emulator,
@@ -56,11 +57,12 @@ BENCHMARKS = [
     Benchmark("monitoring", bench_monitoring.run),
     Benchmark("node_app", bench_node_app_suite.run),
     Benchmark("containers", bench_containers.run),
+    Benchmark("autoscale", bench_autoscale.run),
     Benchmark("flow", bench_flow.run, needs_prefect=True),
     Benchmark("demo", bench_demo.run, needs_prefect=True),
 ]
 #: The order of the sections in the report (the issue's numbering).
-REPORT_ORDER = ["demo", "flow", "submission", "monitoring", "emulator", "node_app", "containers"]
+REPORT_ORDER = ["demo", "flow", "submission", "monitoring", "emulator", "node_app", "containers", "autoscale"]
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

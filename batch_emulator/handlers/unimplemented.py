@@ -11,22 +11,7 @@ from batch_emulator.errors import OperationNotImplemented
 from batch_emulator.routing import Route
 
 _OPERATIONS = [
-    ("GET", "/poolusagemetrics", "list pool usage metrics"),
-    ("POST", "/pools/{poolId}/enableautoscale", "pool autoscale"),
-    ("POST", "/pools/{poolId}/disableautoscale", "pool autoscale"),
-    ("POST", "/pools/{poolId}/evaluateautoscale", "pool autoscale"),
     ("GET", "/jobs/{jobId}/jobpreparationandreleasetaskstatus", "job preparation and release tasks"),
-    ("GET", "/jobschedules", "job schedules"),
-    ("POST", "/jobschedules", "job schedules"),
-    ("HEAD", "/jobschedules/{jobScheduleId}", "job schedules"),
-    ("GET", "/jobschedules/{jobScheduleId}", "job schedules"),
-    ("PATCH", "/jobschedules/{jobScheduleId}", "job schedules"),
-    ("PUT", "/jobschedules/{jobScheduleId}", "job schedules"),
-    ("DELETE", "/jobschedules/{jobScheduleId}", "job schedules"),
-    ("POST", "/jobschedules/{jobScheduleId}/disable", "job schedules"),
-    ("POST", "/jobschedules/{jobScheduleId}/enable", "job schedules"),
-    ("POST", "/jobschedules/{jobScheduleId}/terminate", "job schedules"),
-    ("GET", "/jobschedules/{jobScheduleId}/jobs", "job schedules"),
 ]
 
 

@@ -17,6 +17,7 @@ from batch_emulator.node.failures import FAILURE_EXIT_CODE_MESSAGE, TASK_ENDED_B
 from batch_emulator.node.layout import TaskPaths
 from batch_emulator.node.spec import TaskRunSpec
 from batch_emulator.node.watchdog import WATCHDOG
+from batch_emulator.usage import NO_USAGE, Usage
 
 _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
 _devnull_fd: int | None = None
@@ -31,6 +32,7 @@ class ProcessOutcome:
     exit_code: int | None
     ended_by: EndedBy
     failure_info: dict[str, Any] | None  # None when the command exited 0
+    usage: Usage = NO_USAGE  # CPU time and block I/O of the process (and the children it waited for)
 
 
 def _devnull() -> int:
@@ -143,26 +145,27 @@ def run_command(
     finally:
         WATCHDOG.unregister(process.pid)
     try:
-        _, status = os.waitpid(process.pid, 0)
+        _, status, rusage = os.wait4(process.pid, 0)
     except ChildProcessError:
         process.returncode = -1
         message = "The task process was reaped by another part of the emulator; its exit code is unknown"
         return ProcessOutcome(None, "exit", failure_info("servererror", "Unknown", message))
     exit_code = _exit_code(status)
     process.returncode = exit_code
+    usage = Usage.of_process(rusage)
     if watch.ended_by == "timeout":
         message = (
             f"The task ran longer than its maxWallClockTime constraint ({max_wall_clock_seconds:g} s) and was ended"
         )
         info = failure_info("usererror", "TaskEnded", message, Reason="MaxWallClockTimeExpiry")
-        return ProcessOutcome(exit_code, "timeout", info)
+        return ProcessOutcome(exit_code, "timeout", info, usage)
     if watch.ended_by == "cancel":
-        return ProcessOutcome(exit_code, "cancel", failure_info("usererror", "TaskEnded", TASK_ENDED_BY_USER_MESSAGE))
+        ended = failure_info("usererror", "TaskEnded", TASK_ENDED_BY_USER_MESSAGE)
+        return ProcessOutcome(exit_code, "cancel", ended, usage)
     if exit_code != 0:
-        return ProcessOutcome(
-            exit_code, "exit", failure_info("usererror", "FailureExitCode", FAILURE_EXIT_CODE_MESSAGE)
-        )
-    return ProcessOutcome(exit_code, "exit", None)
+        failed = failure_info("usererror", "FailureExitCode", FAILURE_EXIT_CODE_MESSAGE)
+        return ProcessOutcome(exit_code, "exit", failed, usage)
+    return ProcessOutcome(exit_code, "exit", None, usage)
 
 
 def launch_process(

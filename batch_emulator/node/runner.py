@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from batch_emulator.node.containers.launch import container_environment, run_in_container
@@ -14,6 +15,7 @@ from batch_emulator.node.outputs import upload_output_files
 from batch_emulator.node.process import ProcessOutcome, launch_process
 from batch_emulator.node.resources import download_resource_files
 from batch_emulator.node.spec import TaskRunResult, TaskRunSpec
+from batch_emulator.usage import NO_USAGE, Usage
 
 # A clean base like a fresh login on an Ubuntu node; no variable leaks in from the emulator's own process.
 BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -62,7 +64,11 @@ def launch_container(
 
 
 def _result(
-    spec_paths: TaskPaths, start: datetime, exit_code: int | None, info: dict[str, Any] | None
+    spec_paths: TaskPaths,
+    start: datetime,
+    exit_code: int | None,
+    info: dict[str, Any] | None,
+    usage: Usage | None = None,
 ) -> TaskRunResult:
     return TaskRunResult(
         exit_code=exit_code,
@@ -71,7 +77,21 @@ def _result(
         end_time=datetime.now(UTC),
         task_dir=spec_paths.task_dir,
         failure_info=info,
+        usage=usage or NO_USAGE,
     )
+
+
+def _written(directory: Path) -> Usage:
+    """The files in ``directory`` as written I/O (the resource files a task downloaded)."""
+    count = size = 0
+    for root, _, names in os.walk(directory):
+        for name in names:
+            try:
+                size += os.lstat(os.path.join(root, name)).st_size
+            except OSError:
+                continue
+            count += 1
+    return Usage(write_ops=count, write_bytes=size)
 
 
 def run_task(spec: TaskRunSpec, cancel: threading.Event) -> TaskRunResult:
@@ -104,10 +124,12 @@ def run_task(spec: TaskRunSpec, cancel: threading.Event) -> TaskRunResult:
     if spec.refusal is not None:
         return _result(paths, start, None, spec.refusal)
     env = task_environment(spec, paths)
+    downloaded = NO_USAGE
     if spec.resource_files:
         failure = download_resource_files(spec.resource_files, paths.working_dir, cancel)
+        downloaded = _written(paths.working_dir)
         if failure is not None:
-            return _result(paths, start, None, failure)
+            return _result(paths, start, None, failure, downloaded)
     launch = launch_process if spec.container is None else launch_container
     outcome = launch(spec, paths, env, cancel)
     info = outcome.failure_info
@@ -121,4 +143,4 @@ def run_task(spec: TaskRunSpec, cancel: threading.Event) -> TaskRunResult:
             cancel=cancel,
         )
         info = info or upload_failure
-    return _result(paths, start, outcome.exit_code, info)
+    return _result(paths, start, outcome.exit_code, info, downloaded + outcome.usage)
