@@ -87,6 +87,11 @@ _ENUM_VALUES: dict[str, tuple[tuple[str, str], ...]] = {
     "osDisk.caching": _CACHING,
     "managedDisk.storageAccountType": _STORAGE,
     "ephemeralOSDiskSettings.placement": (("CacheDisk", "cachedisk"),),
+    "properties.targetNodeCommunicationMode": (
+        ("Default", "default"),
+        ("Classic", "classic"),
+        ("Simplified", "simplified"),
+    ),
 }
 _SCALE = "properties.scaleSettings"
 _APPLICATIONS = "/applications/"
@@ -127,6 +132,12 @@ def _translate(value: Any, parent: str, *, to_arm: bool) -> Any:
         new_key = arm_key if to_arm else _renamed(_KEYS, parent, key)
         result[new_key] = _respell(item, pairs, to_arm=to_arm) if pairs else _translate(item, arm_key, to_arm=to_arm)
     return result
+
+
+def _property(arm_name: str, value: Any, *, to_arm: bool) -> Any:
+    """A pool property's value in the other plane's spelling."""
+    pairs = _ENUM_VALUES.get(f"properties.{arm_name}")
+    return _respell(value, pairs, to_arm=to_arm) if pairs else _translate(value, arm_name, to_arm=to_arm)
 
 
 def _package_to_wire(item: Any) -> Any:
@@ -193,7 +204,7 @@ def _settable_fields(properties: dict[str, Any]) -> dict[str, Any]:
     body: dict[str, Any] = {}
     for arm_name, wire_name in _RENAMED.items():
         if arm_name in properties:
-            body[wire_name] = _translate(properties[arm_name], arm_name, to_arm=False)
+            body[wire_name] = _property(arm_name, properties[arm_name], to_arm=False)
     if "applicationPackages" in properties:
         packages = properties["applicationPackages"]
         body["applicationPackageReferences"] = (
@@ -344,7 +355,7 @@ def pool_properties(wire: dict[str, Any], deallocation_option: str, account_id: 
         wire = {**wire, "userAccounts": [_with_elevation(user) for user in users]}
     for arm_name, wire_name in _RENAMED.items():
         if arm_name not in properties and wire.get(wire_name) is not None:
-            properties[arm_name] = _translate(wire[wire_name], arm_name, to_arm=True)
+            properties[arm_name] = _property(arm_name, wire[wire_name], to_arm=True)
     if wire.get("applicationPackageReferences"):
         properties["applicationPackages"] = [
             _package_to_arm(item, account_id) for item in wire["applicationPackageReferences"]
