@@ -6,7 +6,6 @@ Microsoft.Batch/...``), matched case-insensitively; every answer is JSON (errors
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,7 +19,7 @@ from batch_emulator.arm.translate import pool_create_body
 from batch_emulator.context import RequestContext
 from batch_emulator.errors import OperationNotImplemented
 from batch_emulator.handlers.admin import ADMIN_PREFIX
-from batch_emulator.handlers.common import check_conditions
+from batch_emulator.handlers.common import check_conditions, json_response
 from batch_emulator.models import autoscale
 from batch_emulator.models import pools as pool_model
 from batch_emulator.models.account import Account
@@ -43,8 +42,7 @@ _DELETE_OPERATION = "delete-"
 
 def arm_json(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
     """A JSON response with ARM's content type."""
-    content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    return Response(content, status_code=status, headers=dict(headers or {}), media_type=ARM_MEDIA_TYPE)
+    return json_response(body, status, headers, ARM_MEDIA_TYPE)
 
 
 def _scope(ctx: RequestContext) -> AccountScope:
