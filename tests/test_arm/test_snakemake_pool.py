@@ -49,7 +49,13 @@ def snakemake_pool(image: str) -> arm_models.Pool:
                     ),
                     node_agent_sku_id="batch.node.ubuntu 20.04",
                     container_configuration=arm_models.ContainerConfiguration(
-                        type=arm_models.ContainerType.DOCKER_COMPATIBLE, container_image_names=[image]
+                        type=arm_models.ContainerType.DOCKER_COMPATIBLE,
+                        container_image_names=[image],
+                        container_registries=[
+                            arm_models.ContainerRegistry(
+                                registry_server="localhost", user_name="robot", password="s3cret"
+                            )
+                        ],
                     ),
                 )
             ),
@@ -118,3 +124,7 @@ def test_a_snakemake_style_container_pool_made_through_arm_runs_container_tasks(
     arm_view = mgmt.pool.get(RESOURCE_GROUP, ACCOUNT, POOL).properties
     assert arm_view.start_task.container_settings.working_directory == "TaskWorkingDirectory"  # type: ignore[union-attr]
     assert [(m.name, m.value) for m in arm_view.metadata or []] == [("workflow", "snakemake")]  # type: ignore[union-attr]
+    registry = arm_view.deployment_configuration.virtual_machine_configuration.container_configuration  # type: ignore[union-attr]
+    assert [(r.user_name, r.password) for r in registry.container_registries] == [("robot", None)]  # type: ignore[union-attr]
+    again = mgmt.pool.create(RESOURCE_GROUP, ACCOUNT, POOL, snakemake_pool(IMAGE_NAME))  # a re-applied template
+    assert again.properties.current_dedicated_nodes == 1  # type: ignore[union-attr]
