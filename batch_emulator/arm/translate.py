@@ -13,7 +13,8 @@ from typing import Any
 from batch_emulator.arm.errors import PropertyCannotBeUpdated
 from batch_emulator.errors import InvalidPropertyValue, MissingRequiredProperty
 from batch_emulator.models import autoscale
-from batch_emulator.models.validation import optional_int, require_object
+from batch_emulator.models.pools import DEALLOCATION_OPTIONS
+from batch_emulator.models.validation import optional_duration_seconds, optional_enum, optional_int, require_object
 
 #: ARM property -> data-plane property, where only the name differs (or not even that).
 _RENAMED = {
@@ -188,14 +189,17 @@ def _scale_fields(scale: Any) -> dict[str, Any]:
             )
         return fields
     fixed = require_object(fixed or {}, f"{_SCALE}.fixedScale")
+    path = f"{_SCALE}.fixedScale."
     fields = {
-        name: optional_int(fixed, name, 0, minimum=0, path=f"{_SCALE}.fixedScale.{name}")
+        name: optional_int(fixed, name, 0, minimum=0, path=path + name)
         for name in ("targetDedicatedNodes", "targetLowPriorityNodes")
     }
-    if fixed.get("resizeTimeout") is not None:
+    if optional_duration_seconds(fixed, "resizeTimeout", path=f"{path}resizeTimeout") is not None:
         fields["resizeTimeout"] = fixed["resizeTimeout"]
     if fixed.get("nodeDeallocationOption") is not None:
-        fields["nodeDeallocationOption"] = str(fixed["nodeDeallocationOption"]).lower()
+        fields["nodeDeallocationOption"] = optional_enum(
+            fixed, "nodeDeallocationOption", DEALLOCATION_OPTIONS, "requeue", path=f"{path}nodeDeallocationOption"
+        )
     return fields
 
 

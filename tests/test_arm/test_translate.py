@@ -166,6 +166,11 @@ def test_autoscale_settings_of_an_update_become_the_data_plane_autoscale_fields(
             "InvalidPropertyValue",
             "properties.scaleSettings.fixedScale.targetDedicatedNodes",
         ),
+        (
+            {"fixedScale": {"targetDedicatedNodes": 1, "nodeDeallocationOption": "Later"}},
+            "InvalidPropertyValue",
+            "properties.scaleSettings.fixedScale.nodeDeallocationOption",
+        ),
     ],
 )
 def test_bad_scale_settings_are_refused_with_the_data_plane_code_and_the_arm_property_name(
