@@ -15,9 +15,9 @@ from starlette.responses import Response
 from batch_emulator.arm import models, shapes
 from batch_emulator.arm.errors import ResourceNotFound
 from batch_emulator.arm.shapes import AccountScope
-from batch_emulator.arm.translate import pool_create_body
+from batch_emulator.arm.translate import in_arm_terms, pool_create_body
 from batch_emulator.context import RequestContext
-from batch_emulator.errors import OperationNotImplemented
+from batch_emulator.errors import BatchError, OperationNotImplemented
 from batch_emulator.handlers.admin import ADMIN_PREFIX
 from batch_emulator.handlers.common import check_conditions, json_response
 from batch_emulator.models import autoscale
@@ -122,7 +122,10 @@ def _answer_pool(ctx: RequestContext, apply: Callable[[Account], Pool]) -> Respo
     scope = _scope(ctx)
     account = ctx.service.account
     with account.lock:
-        pool = apply(account)
+        try:
+            pool = apply(account)
+        except BatchError as error:
+            raise in_arm_terms(error) from None
         response = _pool_response(ctx, pool, scope)
     ctx.service.persist()
     return response

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from batch_emulator.arm.errors import PropertyCannotBeUpdated
-from batch_emulator.errors import InvalidPropertyValue, MissingRequiredProperty
+from batch_emulator.errors import BatchError, InvalidPropertyValue, MissingRequiredProperty
 from batch_emulator.models import autoscale
 from batch_emulator.models.pools import DEALLOCATION_OPTIONS
 from batch_emulator.models.validation import optional_duration_seconds, optional_enum, optional_int, require_object
@@ -95,6 +95,17 @@ _ENUM_VALUES: dict[str, tuple[tuple[str, str], ...]] = {
     ),
 }
 _SCALE = "properties.scaleSettings"
+#: Data-plane property -> its ARM path below ``properties``, where more than the name differs.
+_ARM_PATHS = {
+    "virtualMachineConfiguration": "deploymentConfiguration.virtualMachineConfiguration",
+    "cloudServiceConfiguration": "deploymentConfiguration.cloudServiceConfiguration",
+    "autoScaleFormula": "scaleSettings.autoScale.formula",
+    "autoScaleEvaluationInterval": "scaleSettings.autoScale.evaluationInterval",
+    "targetDedicatedNodes": "scaleSettings.fixedScale.targetDedicatedNodes",
+    "targetLowPriorityNodes": "scaleSettings.fixedScale.targetLowPriorityNodes",
+    "resizeTimeout": "scaleSettings.fixedScale.resizeTimeout",
+    "nodeDeallocationOption": "scaleSettings.fixedScale.nodeDeallocationOption",
+}
 _APPLICATIONS = "/applications/"
 
 
@@ -139,6 +150,33 @@ def _property(arm_name: str, value: Any, *, to_arm: bool) -> Any:
     """A pool property's value in the other plane's spelling."""
     pairs = _ENUM_VALUES.get(f"properties.{arm_name}")
     return _respell(value, pairs, to_arm=to_arm) if pairs else _translate(value, arm_name, to_arm=to_arm)
+
+
+def arm_property_path(path: str) -> str:
+    """The ARM path of a data-plane property path, as an error about an ARM request names it.
+
+    ``virtualMachineConfiguration.nodeAgentSKUId`` -> ``properties.deploymentConfiguration.virtualMachineConfiguration
+    .nodeAgentSkuId``; ``id`` (the pool name) -> ``name``; a path already in ARM's terms is kept.
+    """
+    if not path or path.startswith("properties"):
+        return path
+    if path == "id":
+        return "name"
+    first, *rest = path.split(".")
+    name, bracket, index = first.partition("[")
+    parts = [_ARM_PATHS.get(name, _ARM_NAME.get(name, name)) + bracket + index]
+    parent = name
+    for part in rest:
+        key, bracket, index = part.partition("[")
+        parent = _renamed(_ARM_KEYS, parent, key)
+        parts.append(parent + bracket + index)
+    return "properties." + ".".join(parts)
+
+
+def in_arm_terms(error: BatchError) -> BatchError:
+    """``error`` with the property it names (``PropertyName``) as the ARM request spells it (changed in place)."""
+    error.values = [(key, arm_property_path(value) if key == "PropertyName" else value) for key, value in error.values]
+    return error
 
 
 def _package_to_wire(item: Any) -> Any:

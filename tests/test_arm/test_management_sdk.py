@@ -387,6 +387,20 @@ def test_an_autoscale_pool_made_on_either_plane_shows_on_both_and_evaluates_form
     assert arm_view.current_dedicated_nodes == 1
 
 
+def test_a_pool_the_data_plane_refuses_is_refused_naming_the_arm_property(mgmt: BatchManagementClient) -> None:
+    pool = arm_pool()
+    vm = pool.properties.deployment_configuration.virtual_machine_configuration  # type: ignore[union-attr]
+    vm.node_agent_sku_id = "batch.node.centos 7"  # type: ignore[union-attr]
+
+    with pytest.raises(HttpResponseError) as caught:
+        mgmt.pool.create(RESOURCE_GROUP, ACCOUNT, "unsupported", pool)
+
+    assert caught.value.status_code == 400
+    assert caught.value.error is not None
+    assert caught.value.error.code == "InvalidPropertyValue"
+    assert caught.value.error.target == "properties.deploymentConfiguration.virtualMachineConfiguration.nodeAgentSkuId"
+
+
 def test_delete_is_a_long_running_operation_the_sdk_poller_completes(
     mgmt: BatchManagementClient, data_plane: BatchClient
 ) -> None:

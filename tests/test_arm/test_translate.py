@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from batch_emulator.arm.errors import PropertyCannotBeUpdated
-from batch_emulator.arm.translate import pool_create_body, pool_properties, pool_update
+from batch_emulator.arm.translate import arm_property_path, pool_create_body, pool_properties, pool_update
 from batch_emulator.errors import BatchError
 from batch_emulator.render import without_secrets
 from batch_emulator.vmfamily import sku_name, vm_family
@@ -280,6 +280,28 @@ def test_an_autoscale_pool_shows_its_formula_and_last_evaluation_in_arm_shape() 
         "error": {"code": "E", "message": "m", "details": [{"code": "Message", "message": "v"}]},
     }
     assert "resizeOperationStatus" in properties
+
+
+@pytest.mark.parametrize(
+    ("wire", "arm"),
+    [
+        (
+            "virtualMachineConfiguration.nodeAgentSKUId",
+            "properties.deploymentConfiguration.virtualMachineConfiguration.nodeAgentSkuId",
+        ),
+        (
+            "networkConfiguration.endpointConfiguration.inboundNATPools[1].protocol",
+            "properties.networkConfiguration.endpointConfiguration.inboundNatPools[1].protocol",
+        ),
+        ("startTask.userIdentity.username", "properties.startTask.userIdentity.userName"),
+        ("autoScaleFormula", "properties.scaleSettings.autoScale.formula"),
+        ("applicationPackageReferences", "properties.applicationPackages"),
+        ("id", "name"),
+        ("properties.scaleSettings", "properties.scaleSettings"),
+    ],
+)
+def test_errors_name_data_plane_properties_as_the_arm_request_spells_them(wire: str, arm: str) -> None:
+    assert arm_property_path(wire) == arm
 
 
 @pytest.mark.parametrize(
