@@ -19,7 +19,7 @@ from batch_emulator.faults import FaultInjector
 from batch_emulator.janitor import Janitor
 from batch_emulator.models import tasks as task_model
 from batch_emulator.models.account import Account
-from batch_emulator.models.jobs import Job, begin_termination
+from batch_emulator.models.jobs import Job, apply_exit_job_action, begin_termination
 from batch_emulator.models.nodes import SCHEDULABLE_STATES, Node
 from batch_emulator.models.pools import Pool
 from batch_emulator.models.tasks import RunOutcome, Task
@@ -175,6 +175,7 @@ class Scheduler:
         elif isinstance(outcome, RunOutcome):
             if task_model.finish_run(task, outcome, now):
                 self.account.stats.tasks_completed += 1
+                apply_exit_job_action(task, now)
         elif task.end_reason is not None:  # ended before its process started
             ended = RunOutcome(None, "failure", task.start_time or now, now, task.end_reason)
             task_model.finish_run(task, ended, now)

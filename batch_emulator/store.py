@@ -15,6 +15,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from batch_emulator.models import dependencies
 from batch_emulator.models.account import Account, ChangeLog
 from batch_emulator.models.jobs import Job
 from batch_emulator.models.nodes import Node
@@ -263,6 +264,8 @@ class Store:
                 job_owner = account.jobs.get(job_key)
                 if job_owner is not None:
                     requeued += _load_task(job_owner, task_id, seq, spec, json.loads(rt), now)
+            for job in account.jobs.values():
+                dependencies.rebuild(job)
             _log.info(
                 "loaded %d pools, %d jobs, %d tasks (%d requeued) from %s",
                 len(account.pools),

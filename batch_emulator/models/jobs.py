@@ -16,6 +16,8 @@ from batch_emulator.errors import (
     MissingRequiredProperty,
     OperationNotImplemented,
 )
+from batch_emulator.models import exit_conditions
+from batch_emulator.models.dependencies import DependencyGraph
 from batch_emulator.models.tasks import TASK_ENDED, end_task
 from batch_emulator.models.validation import (
     id_key,
@@ -46,6 +48,7 @@ class Job:
     __slots__ = (
         "account",
         "creation_time",
+        "deps",
         "disable_option",
         "end_time",
         "id",
@@ -90,6 +93,7 @@ class Job:
         self.task_counts = dict.fromkeys(_COUNT_NAMES, 0)
         self.slot_counts = dict.fromkeys(_COUNT_NAMES, 0)
         self.removed = False
+        self.deps = DependencyGraph(self) if spec.get("usesTaskDependencies") else None
 
     @property
     def pool_id(self) -> str:
@@ -288,6 +292,23 @@ def begin_termination(job: Job, reason: str, now: float) -> None:
             end_task(task, now, TASK_ENDED)
     job.account.pending_jobs.add(job)
     job.account.notify()
+
+
+def apply_exit_job_action(task: Task, now: float) -> None:
+    """A task's run completed: take its exit condition's ``jobAction`` if the job's ``onTaskFailure`` is
+    ``performexitoptionsjobaction`` (``terminate`` → reason ``TaskFailed``; ``disable`` → as with
+    ``disableTasks: requeue``)."""
+    job = task.job
+    if job.spec.get("onTaskFailure") != "performexitoptionsjobaction":
+        return
+    action = exit_conditions.for_task(task).job_action
+    if action == "terminate" and job.state in ("active", "enabling", "disabling", "disabled"):
+        begin_termination(job, "TaskFailed", now)
+    elif action == "disable" and job.state in ("active", "enabling"):
+        job.disable_option = "requeue"
+        job.set_state("disabling", now)
+        job.account.pending_jobs.add(job)
+        job.account.notify()
 
 
 def delete_job(account: Account, job_id: str, now: float) -> Job:
