@@ -25,6 +25,7 @@ from typing import Any
 from bench import (
     _machine,
     bench_demo,
+    bench_dependencies,
     bench_emulator,
     bench_flow,
     bench_monitoring,
@@ -51,6 +52,7 @@ class Benchmark:
 #: In the order they run (and appear): the Prefect-free ones first, so a quick run overlaps the server's start.
 BENCHMARKS = [
     Benchmark("emulator", bench_emulator.run),
+    Benchmark("dependencies", bench_dependencies.run),
     Benchmark("submission", bench_submission.run),
     Benchmark("monitoring", bench_monitoring.run),
     Benchmark("node_app", bench_node_app_suite.run),
@@ -58,7 +60,7 @@ BENCHMARKS = [
     Benchmark("demo", bench_demo.run, needs_prefect=True),
 ]
 #: The order of the sections in the report (the issue's numbering).
-REPORT_ORDER = ["demo", "flow", "submission", "monitoring", "emulator", "node_app"]
+REPORT_ORDER = ["demo", "flow", "submission", "monitoring", "emulator", "node_app", "dependencies"]
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

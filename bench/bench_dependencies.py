@@ -1,0 +1,118 @@
+"""Benchmark 7: the local Batch service runs a 1,000-task DAG against 1,000 independent tasks.
+
+One fresh ``python -m batch_emulator`` child process (data directory on ``/tmp``) with a pool of 4 nodes x 8 slots
+(32 slots) and a warm-up job of 64 tasks. Each measurement creates a new job and submits N ``/bin/true`` tasks
+with ``create_tasks`` (4 parallel requests), then polls the task counts every 50 ms until all are completed.
+Baseline: N independent tasks. Candidate: the same N tasks in a job with ``usesTaskDependencies``, where task
+``i`` (from 32 on) depends on the id range ``i-64 … i-32`` (so at most 32 run at once, as many as the slots, and
+a completion releases the next task). Time = first submit request -> last completion seen. The two cases are
+interleaved; the ratio compares medians.
+"""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from azure.batch import BatchClient
+from azure.batch import models as batchmodels
+
+from bench import _batch
+from bench._common import interleaved
+from bench._context import Context
+from bench._results import BenchResult, Row, ratio_text
+
+NODES, SLOTS = 4, 8
+WIDTH = NODES * SLOTS
+WARMUP_TASKS = 64
+GOAL_RATIO = 1.5  # the DAG may take at most 1.5x the time of the same number of independent tasks
+
+
+def dag_tasks(count: int) -> list[batchmodels.BatchTaskCreateOptions]:
+    """``count`` trivial tasks; task ``i >= WIDTH`` depends on the range ``i-2*WIDTH .. i-WIDTH``."""
+    tasks = []
+    for i in range(count):
+        depends_on = None
+        if i >= WIDTH:
+            span = batchmodels.BatchTaskIdRange(start=max(0, i - 2 * WIDTH), end=i - WIDTH)
+            depends_on = batchmodels.BatchTaskDependencies(task_id_ranges=[span])
+        tasks.append(batchmodels.BatchTaskCreateOptions(id=str(i), command_line="/bin/true", depends_on=depends_on))
+    return tasks
+
+
+def measure_once(batch: BatchClient, job_id: str, count: int, *, dag: bool) -> dict[str, float]:
+    """Run ``count`` tasks in a new job, as a DAG or independent.
+
+    Returns:
+        ``seconds`` (submit to last completion), ``submit_s`` and ``rate`` (tasks/s).
+
+    Raises:
+        RuntimeError: a task failed.
+    """
+    info = batchmodels.BatchPoolInfo(pool_id="pool")
+    batch.create_job(batchmodels.BatchJobCreateOptions(id=job_id, pool_info=info, uses_task_dependencies=dag))
+    tasks = dag_tasks(count) if dag else _batch.trivial_tasks(count)
+    started = time.perf_counter()
+    batch.create_tasks(job_id, tasks, max_concurrency=4)
+    submitted = time.perf_counter()
+    counts = _batch.wait_completed(batch, job_id, count)
+    finished = time.perf_counter()
+    batch.begin_delete_job(job_id).result()
+    if counts.failed:
+        raise RuntimeError(f"{counts.failed} tasks of {job_id} failed")
+    return {"seconds": finished - started, "submit_s": submitted - started, "rate": count / (finished - started)}
+
+
+def run(ctx: Context) -> BenchResult:
+    """Run the benchmark (1,000 tasks; 300 in quick mode)."""
+    started = time.perf_counter()
+    count = 300 if ctx.quick else 1000
+    reps = ctx.reps(1, 5)
+    data_dir = Path(tempfile.mkdtemp(prefix="bench-dependencies-"))
+    rounds = iter(range(1_000_000))
+    try:
+        with _batch.emulator(data_dir) as service:
+            batch = _batch.client(service.url)
+            _batch.create_pool(batch, "pool", NODES, SLOTS)
+            warmup = batchmodels.BatchPoolInfo(pool_id="pool")
+            batch.create_job(batchmodels.BatchJobCreateOptions(id="warmup", pool_info=warmup))
+            batch.create_tasks("warmup", _batch.trivial_tasks(WARMUP_TASKS, "w"), max_concurrency=4)
+            _batch.wait_completed(batch, "warmup", WARMUP_TASKS)
+            cases = {
+                f"{count:,} independent tasks": lambda: measure_once(batch, f"flat-{next(rounds)}", count, dag=False),
+                f"{count:,}-task DAG (ranges)": lambda: measure_once(batch, f"dag-{next(rounds)}", count, dag=True),
+            }
+            results = interleaved(cases, reps, progress=ctx.log)
+            batch.close()
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+    flat_name, dag_name = list(cases)
+    flat = statistics.median(r["seconds"] for r in results[flat_name])
+    dag = statistics.median(r["seconds"] for r in results[dag_name])
+    rows = [
+        Row(f"{flat_name}: submit to last completion", "s", [r["seconds"] for r in results[flat_name]], digits=2),
+        Row(
+            f"{dag_name}: submit to last completion",
+            "s",
+            [r["seconds"] for r in results[dag_name]],
+            versus=ratio_text(dag / flat, "independent"),
+            goal=f"≤ {GOAL_RATIO}x independent",
+            met=dag / flat <= GOAL_RATIO,
+            digits=2,
+        ),
+    ]
+    raw: dict[str, Any] = dict(results)
+    return BenchResult(
+        name="dependencies",
+        title="7. Local Batch service: task dependencies",
+        method=__doc__.split("\n\n", 1)[1] if __doc__ else "",
+        rows=rows,
+        notes=[],
+        params={"tasks": f"{count:,}", "pool": f"{NODES} nodes x {SLOTS} slots", "reps": reps},
+        elapsed_s=time.perf_counter() - started,
+        raw=raw,
+    )
