@@ -23,7 +23,7 @@ from batch_emulator.models.jobs import Job
 from batch_emulator.models.nodes import Node
 from batch_emulator.models.tasks import RunOutcome, Task
 from batch_emulator.node.spec import TaskRunResult, TaskRunSpec
-from batch_emulator.timefmt import now_ts
+from batch_emulator.timefmt import now_ts, parse_duration
 
 _log = logging.getLogger("batch_emulator.execution")
 RUNNER_ERROR_CODE = "TaskRunnerError"
@@ -41,11 +41,12 @@ PREEMPTED = Preempted()
 class Completion:
     """A worker's report: which run (node, token, task) ended and how (None: it never started)."""
 
-    kind: str  # "task" or "start"
+    kind: str  # "task", "start", "preparation" or "release"
     node: Node
     token: int
     outcome: RunOutcome | Preempted | None
     task: Task | None = None
+    job: Job | None = None
 
 
 def default_runner() -> TaskRunner:
@@ -120,11 +121,46 @@ def start_task_spec(account: Account, node: Node, retry: int, batch_url: str) ->
     )
 
 
+def _environment(account: Account, job: Job, node: Node, body: dict[str, Any]) -> list[dict[str, str]]:
+    """The job's common environment, then the task's; ``AZ_BATCH_JOB_PREP_*`` when the job has a preparation
+    task (``workitems/<job>/job-1/<preparation id>`` and its ``wd``)."""
+    environment = {item["name"]: item for item in job.spec.get("commonEnvironmentSettings") or []}
+    environment.update({item["name"]: item for item in body.get("environmentSettings") or []})
+    settings = [{"name": str(item["name"]), "value": str(item.get("value", ""))} for item in environment.values()]
+    preparation = job.spec.get("jobPreparationTask")
+    if preparation:
+        prep_dir = account.node_root(node.pool.id, node.id) / "workitems" / job.id / "job-1" / str(preparation["id"])
+        settings.append({"name": "AZ_BATCH_JOB_PREP_DIR", "value": str(prep_dir)})
+        settings.append({"name": "AZ_BATCH_JOB_PREP_WORKING_DIR", "value": str(prep_dir / "wd")})
+    return settings
+
+
 def job_task_spec(account: Account, job: Job, task: Task, node: Node, batch_url: str) -> TaskRunSpec:
     """What the runner needs to run a task on a node (the job's common environment comes first)."""
     body = task.body()
-    environment = {item["name"]: item for item in job.spec.get("commonEnvironmentSettings") or []}
-    environment.update({item["name"]: item for item in body.get("environmentSettings") or []})
+    return _job_spec(account, job, node, task.id, body, task.max_wall, task.retry_count, batch_url)
+
+
+def side_task_spec(
+    account: Account, job: Job, node: Node, body: dict[str, Any], retry: int, batch_url: str
+) -> TaskRunSpec:
+    """What the runner needs to run a job preparation or release task (``body``) on a node."""
+    constraints = body.get("constraints") or {}
+    limit = constraints.get("maxWallClockTime") or body.get("maxWallClockTime")
+    seconds = parse_duration(limit).total_seconds() if limit else None
+    return _job_spec(account, job, node, str(body["id"]), body, seconds, retry, batch_url)
+
+
+def _job_spec(
+    account: Account,
+    job: Job,
+    node: Node,
+    task_id: str,
+    body: dict[str, Any],
+    max_wall: float | None,
+    retry: int,
+    batch_url: str,
+) -> TaskRunSpec:
     return TaskRunSpec(
         kind="job",
         account_name=account.name,
@@ -132,15 +168,13 @@ def job_task_spec(account: Account, job: Job, task: Task, node: Node, batch_url:
         node_id=node.id,
         node_root=account.node_root(node.pool.id, node.id),
         job_id=job.id,
-        task_id=task.id,
+        task_id=task_id,
         command_line=str(body["commandLine"]),
         resource_files=list(body.get("resourceFiles") or []),
-        environment_settings=[
-            {"name": str(item["name"]), "value": str(item.get("value", ""))} for item in environment.values()
-        ],
+        environment_settings=_environment(account, job, node, body),
         output_files=list(body.get("outputFiles") or []),
-        max_wall_clock_seconds=task.max_wall,
-        retry_count=task.retry_count,
+        max_wall_clock_seconds=max_wall,
+        retry_count=retry,
         batch_url=batch_url,
     )
 
@@ -201,6 +235,27 @@ class TaskExecutor:
         """Run a job task."""
         self.in_flight += 1
         self._pool.submit(self._task, task, node, token, spec, cancel)
+
+    def submit_side_task(
+        self, kind: str, job: Job, node: Node, token: int, spec: TaskRunSpec, cancel: threading.Event
+    ) -> None:
+        """Run a job preparation (``kind="preparation"``) or release (``"release"``) task."""
+        self.in_flight += 1
+        self._pool.submit(self._side_task, kind, job, node, token, spec, cancel)
+
+    def _side_task(
+        self, kind: str, job: Job, node: Node, token: int, spec: TaskRunSpec, cancel: threading.Event
+    ) -> None:
+        started = now_ts()
+        outcome: RunOutcome | None = None
+        try:
+            if not cancel.is_set():
+                outcome = outcome_of(self._run(spec, cancel))
+        except Exception as error:  # noqa: BLE001 - a runner bug must not wedge the job
+            _log.exception("%s task runner failed for %s on %s", kind, spec.job_id, spec.node_id)
+            outcome = error_outcome(started, f"The node runner failed: {error}")
+        finally:
+            self._report(Completion(kind, node, token, outcome, job=job))
 
     def _run(self, spec: TaskRunSpec, cancel: threading.Event) -> TaskRunResult:
         if self._runner is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
+from batch_emulator.models.job_tasks import NodeRun
 from batch_emulator.models.jobs import Job
 from batch_emulator.models.nodes import Node
 from batch_emulator.models.pools import Pool
@@ -225,3 +226,45 @@ def task_field(task: Task, path: tuple[str, ...]) -> Any:
     for name in path:
         value = value.get(name) if isinstance(value, dict) else None
     return value
+
+
+def _side_run_info(run: NodeRun, relative: str, node_url: str, *, preparation: bool) -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "startTime": iso(run.start_time),
+        "state": run.state,
+        "taskRootDirectory": relative,
+        "taskRootDirectoryUrl": f"{node_url}/files/{relative}",
+    }
+    if preparation:
+        info["retryCount"] = run.retry_count
+        if run.last_retry_time is not None:
+            info["lastRetryTime"] = iso(run.last_retry_time)
+    if run.state == "completed":
+        if run.end_time is not None:
+            info["endTime"] = iso(run.end_time)
+        if run.exit_code is not None:
+            info["exitCode"] = run.exit_code
+        if run.failure_info is not None:
+            info["failureInfo"] = run.failure_info
+        info["result"] = run.result
+    return info
+
+
+def preparation_status_wire(job: Job, preparation: NodeRun, release: NodeRun | None, base: str) -> dict[str, Any]:
+    """Render one node's entry of ``jobpreparationandreleasetaskstatus``."""
+    node_url = f"{base}/pools/{seg(preparation.pool_id)}/nodes/{seg(preparation.node_id)}"
+    prep_id = str(job.spec["jobPreparationTask"]["id"])
+    body: dict[str, Any] = {
+        "poolId": preparation.pool_id,
+        "nodeId": preparation.node_id,
+        "nodeUrl": node_url,
+        "jobPreparationTaskExecutionInfo": _side_run_info(
+            preparation, f"workitems/{job.id}/job-1/{prep_id}", node_url, preparation=True
+        ),
+    }
+    if release is not None:
+        release_id = str(job.spec["jobReleaseTask"]["id"])
+        body["jobReleaseTaskExecutionInfo"] = _side_run_info(
+            release, f"workitems/{job.id}/job-1/{release_id}", node_url, preparation=False
+        )
+    return body

@@ -17,9 +17,10 @@ from batch_emulator.config import TaskRunner
 from batch_emulator.execution import PREEMPTED, Completion, TaskExecutor, job_task_spec
 from batch_emulator.faults import FaultInjector
 from batch_emulator.janitor import Janitor
+from batch_emulator.job_task_runs import JobTaskRunner
 from batch_emulator.models import tasks as task_model
 from batch_emulator.models.account import Account
-from batch_emulator.models.jobs import Job, apply_exit_job_action, begin_termination
+from batch_emulator.models.jobs import Job, after_task_completed, begin_termination
 from batch_emulator.models.nodes import SCHEDULABLE_STATES, Node
 from batch_emulator.models.pools import Pool
 from batch_emulator.models.tasks import RunOutcome, Task
@@ -69,6 +70,7 @@ class Scheduler:
             faults=faults,
             allocation_seconds=allocation_seconds,
         )
+        self._job_tasks = JobTaskRunner(account, self._executor, self._submit)
         self._batch_url = ""
         self._thread = threading.Thread(target=self._loop, name="batch-scheduler", daemon=True)
         account.set_listener(self.wake)
@@ -82,6 +84,7 @@ class Scheduler:
     def batch_url(self, url: str) -> None:
         self._batch_url = url
         self._allocator.batch_url = url
+        self._job_tasks.batch_url = url
 
     @property
     def in_flight(self) -> int:
@@ -156,6 +159,8 @@ class Scheduler:
         node.busy_workers -= 1
         if completion.kind == "start":
             self._allocator.finish_start_task(completion, now)
+        elif completion.job is not None:  # a job preparation or release task
+            self._job_tasks.finish(completion, now)
         else:
             task = completion.task
             assert task is not None
@@ -175,7 +180,7 @@ class Scheduler:
         elif isinstance(outcome, RunOutcome):
             if task_model.finish_run(task, outcome, now):
                 self.account.stats.tasks_completed += 1
-                apply_exit_job_action(task, now)
+                after_task_completed(task, now)
         elif task.end_reason is not None:  # ended before its process started
             ended = RunOutcome(None, "failure", task.start_time or now, now, task.end_reason)
             task_model.finish_run(task, ended, now)
@@ -191,13 +196,14 @@ class Scheduler:
         if job.state == "active" and job.on_all_tasks_complete == "terminatejob" and job.all_tasks_complete():
             begin_termination(job, "AllTasksComplete", now)
         if job.state == "terminating" and job.in_flight == 0:
-            job.end_time = now
-            job.set_state("completed", now)
+            if not self._job_tasks.start_releases(job, now):
+                job.end_time = now
+                job.set_state("completed", now)
         elif job.state == "deleting":
             for task in job.tasks.values():
                 if task.cancel is not None:
                     task.cancel.set()
-            if job.in_flight == 0:
+            if job.in_flight == 0 and not self._job_tasks.start_releases(job, now):
                 self._remove_job(job)
         elif job.state == "disabling":
             self._progress_disable(job, now)
@@ -274,15 +280,20 @@ class Scheduler:
             if task.state != "active" or task.removed:
                 queue.popleft()  # a stale entry: the task was ended, deleted or requeued elsewhere
                 continue
-            node = choose_node(nodes, task.required_slots, pool.fill_type)
+            candidates = nodes if not job.has_side_tasks else self._job_tasks.nodes_for(job, task, nodes)
+            node = choose_node(candidates, task.required_slots, pool.fill_type)
             if node is None:
                 return
             queue.popleft()
             self._start(task, node, now)
 
     def _start(self, task: Task, node: Node, now: float) -> None:
-        job = task.job
         token = task_model.assign(task, node, now)
+        if not self._job_tasks.start(task, node, token, now):
+            self._submit(task, node, token, now)
+
+    def _submit(self, task: Task, node: Node, token: int, now: float) -> None:
+        job = task.job
         spec = job_task_spec(self.account, job, task, node, self._batch_url)
         job.in_flight += 1
         node.busy_workers += 1

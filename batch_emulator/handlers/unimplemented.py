@@ -15,7 +15,6 @@ _OPERATIONS = [
     ("POST", "/pools/{poolId}/enableautoscale", "pool autoscale"),
     ("POST", "/pools/{poolId}/disableautoscale", "pool autoscale"),
     ("POST", "/pools/{poolId}/evaluateautoscale", "pool autoscale"),
-    ("GET", "/jobs/{jobId}/jobpreparationandreleasetaskstatus", "job preparation and release tasks"),
     ("GET", "/jobschedules", "job schedules"),
     ("POST", "/jobschedules", "job schedules"),
     ("HEAD", "/jobschedules/{jobScheduleId}", "job schedules"),

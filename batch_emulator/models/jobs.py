@@ -16,9 +16,10 @@ from batch_emulator.errors import (
     MissingRequiredProperty,
     OperationNotImplemented,
 )
-from batch_emulator.models import exit_conditions
+from batch_emulator.models import exit_conditions, job_tasks
 from batch_emulator.models.dependencies import DependencyGraph
-from batch_emulator.models.tasks import TASK_ENDED, end_task
+from batch_emulator.models.job_tasks import JobTaskRuns
+from batch_emulator.models.tasks import TASK_ENDED, add_manager_task, end_task
 from batch_emulator.models.validation import (
     id_key,
     optional_bool,
@@ -60,6 +61,7 @@ class Job:
         "queue",
         "removed",
         "seq",
+        "side_runs",
         "slot_counts",
         "spec",
         "state",
@@ -94,11 +96,17 @@ class Job:
         self.slot_counts = dict.fromkeys(_COUNT_NAMES, 0)
         self.removed = False
         self.deps = DependencyGraph(self) if spec.get("usesTaskDependencies") else None
+        self.side_runs = JobTaskRuns()
 
     @property
     def pool_id(self) -> str:
         """The id of the pool the job runs on."""
         return str(self.spec["poolInfo"]["poolId"])
+
+    @property
+    def has_side_tasks(self) -> bool:
+        """Whether the job has a job manager or a job preparation task (they constrain task placement)."""
+        return bool(self.spec.get("jobPreparationTask") or self.spec.get("jobManagerTask"))
 
     @property
     def priority(self) -> int:
@@ -151,12 +159,15 @@ def _validate_job_spec(data: dict[str, Any]) -> dict[str, Any]:
         raise OperationNotImplemented("auto pools (poolInfo.autoPoolSpecification)")
     validate_id(require_str(pool_info, "poolId", path="poolInfo.poolId"), "poolInfo.poolId")
     _validate_updatable(data)
-    for name in ("jobManagerTask", "jobPreparationTask", "jobReleaseTask"):
-        if data.get(name) is not None:
-            raise OperationNotImplemented(f"{name}")
     optional_bool(data, "usesTaskDependencies", False)
     validate_environment(optional_list(data, "commonEnvironmentSettings"), "commonEnvironmentSettings")
     spec = {name: value for name, value in data.items() if name != "id"}
+    if data.get("jobManagerTask") is not None:
+        spec["jobManagerTask"] = job_tasks.validate_manager(data["jobManagerTask"])
+    if data.get("jobPreparationTask") is not None:
+        spec["jobPreparationTask"] = job_tasks.validate_preparation(data["jobPreparationTask"])
+    if data.get("jobReleaseTask") is not None:
+        spec["jobReleaseTask"] = job_tasks.validate_release(data["jobReleaseTask"], spec.get("jobPreparationTask"))
     for name, allowed in (("onAllTasksComplete", ALL_TASKS_COMPLETE), ("onTaskFailure", TASK_FAILURE)):
         if name in spec:
             spec[name] = optional_enum(data, name, allowed, allowed[0])
@@ -201,6 +212,8 @@ def create_job(account: Account, body: object, now: float) -> Job:
         raise ActiveJobAndScheduleQuotaReached()
     job = Job(account, job_id, spec, account.next_seq(), now)
     account.jobs[key] = job
+    if spec.get("jobManagerTask"):
+        add_manager_task(account, job, now)
     account.changes.jobs.add(job)
     account.pending_jobs.add(job)
     account.notify()
@@ -294,11 +307,16 @@ def begin_termination(job: Job, reason: str, now: float) -> None:
     job.account.notify()
 
 
-def apply_exit_job_action(task: Task, now: float) -> None:
-    """A task's run completed: take its exit condition's ``jobAction`` if the job's ``onTaskFailure`` is
+def after_task_completed(task: Task, now: float) -> None:
+    """A task's run completed: a job manager with ``killJobOnCompletion`` ends the job (``JMComplete``);
+    otherwise take its exit condition's ``jobAction`` if the job's ``onTaskFailure`` is
     ``performexitoptionsjobaction`` (``terminate`` → reason ``TaskFailed``; ``disable`` → as with
     ``disableTasks: requeue``)."""
     job = task.job
+    if job_tasks.is_manager(task) and job.spec["jobManagerTask"].get("killJobOnCompletion", True):
+        if job.state in ("active", "enabling", "disabling", "disabled"):
+            begin_termination(job, "JMComplete", now)
+        return
     if job.spec.get("onTaskFailure") != "performexitoptionsjobaction":
         return
     action = exit_conditions.for_task(task).job_action

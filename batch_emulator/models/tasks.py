@@ -22,7 +22,7 @@ from batch_emulator.errors import (
     TaskExists,
     TaskNotFound,
 )
-from batch_emulator.models import dependencies, exit_conditions
+from batch_emulator.models import dependencies, exit_conditions, job_tasks
 from batch_emulator.models.validation import (
     id_key,
     optional_duration_seconds,
@@ -254,6 +254,7 @@ def _new_task(account: Account, job: Job, task_id: str, body: dict[str, Any], no
     key = id_key(task_id)
     if key in job.tasks:
         raise TaskExists()
+    job_tasks.check_task_id(job, task_id)
     _check_against_job(job, body)
     job.task_seq += 1
     task = Task(job, task_id, job.task_seq, json.dumps(body, separators=_COMPACT), now)
@@ -279,6 +280,20 @@ def add_task(account: Account, job: Job, body: object, now: float) -> Task:
     job.touch(now)
     account.pending_jobs.add(job)
     account.notify()
+    return task
+
+
+def add_manager_task(account: Account, job: Job, now: float) -> Task:
+    """Add a new job's job manager task, first in its queue (``runExclusive`` takes every slot of a node)."""
+    manager = job.spec["jobManagerTask"]
+    task_id, body = job_tasks.manager_task_body(manager)
+    pool = account.pools.get(id_key(job.pool_id))
+    if manager.get("runExclusive", True) and pool is not None:
+        body["requiredSlots"] = pool.slots_per_node
+    task = _new_task(account, job, task_id, body, now)
+    if job.queue and job.queue[-1] is task:
+        job.queue.pop()
+        job.queue.appendleft(task)
     return task
 
 
