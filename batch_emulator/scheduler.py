@@ -20,7 +20,7 @@ from batch_emulator.janitor import Janitor
 from batch_emulator.job_task_runs import JobTaskRunner
 from batch_emulator.models import tasks as task_model
 from batch_emulator.models.account import Account
-from batch_emulator.models.jobs import Job, after_task_completed, begin_termination
+from batch_emulator.models.jobs import Job, after_task_completed, begin_termination, job_ended
 from batch_emulator.models.nodes import SCHEDULABLE_STATES, Node
 from batch_emulator.models.pools import Pool
 from batch_emulator.models.tasks import RunOutcome, Task
@@ -199,12 +199,14 @@ class Scheduler:
             if not self._job_tasks.start_releases(job, now):
                 job.end_time = now
                 job.set_state("completed", now)
+                job_ended(job, now)
         elif job.state == "deleting":
             for task in job.tasks.values():
                 if task.cancel is not None:
                     task.cancel.set()
             if job.in_flight == 0 and not self._job_tasks.start_releases(job, now):
                 self._remove_job(job)
+                job_ended(job, now)
         elif job.state == "disabling":
             self._progress_disable(job, now)
         elif job.state == "enabling":

@@ -117,6 +117,7 @@ def _job_doc(job: Job) -> str:
             "terminateReason": job.terminate_reason,
             "disableOption": job.disable_option,
             "taskSeq": job.task_seq,
+            "autoPoolId": job.auto_pool_id,
         },
         separators=_COMPACT,
     )
@@ -318,6 +319,7 @@ def _load_job(account: Account, doc: dict[str, Any]) -> Job:
     job.terminate_reason = doc["terminateReason"]
     job.disable_option = doc["disableOption"]
     job.task_seq = doc["taskSeq"]
+    job.auto_pool_id = doc.get("autoPoolId")
     return job
 
 

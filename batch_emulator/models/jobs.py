@@ -16,7 +16,7 @@ from batch_emulator.errors import (
     MissingRequiredProperty,
     OperationNotImplemented,
 )
-from batch_emulator.models import exit_conditions, job_tasks
+from batch_emulator.models import autopools, exit_conditions, job_tasks
 from batch_emulator.models.dependencies import DependencyGraph
 from batch_emulator.models.job_tasks import JobTaskRuns
 from batch_emulator.models.tasks import TASK_ENDED, add_manager_task, end_task
@@ -48,6 +48,7 @@ class Job:
 
     __slots__ = (
         "account",
+        "auto_pool_id",
         "creation_time",
         "deps",
         "disable_option",
@@ -97,11 +98,18 @@ class Job:
         self.removed = False
         self.deps = DependencyGraph(self) if spec.get("usesTaskDependencies") else None
         self.side_runs = JobTaskRuns()
+        self.auto_pool_id: str | None = None
 
     @property
     def pool_id(self) -> str:
-        """The id of the pool the job runs on."""
-        return str(self.spec["poolInfo"]["poolId"])
+        """The id of the pool the job runs on (its auto pool's, if it has one)."""
+        return self.auto_pool_id or str(self.spec["poolInfo"]["poolId"])
+
+    @property
+    def auto_pool_spec(self) -> dict[str, Any] | None:
+        """The job's ``autoPoolSpecification``, if it has one."""
+        spec: dict[str, Any] | None = self.spec["poolInfo"].get("autoPoolSpecification")
+        return spec
 
     @property
     def has_side_tasks(self) -> bool:
@@ -155,13 +163,15 @@ def _validate_job_spec(data: dict[str, Any]) -> dict[str, Any]:
     if pool_info is None:
         raise MissingRequiredProperty("poolInfo")
     pool_info = require_object(pool_info, "poolInfo")
-    if pool_info.get("autoPoolSpecification") is not None:
-        raise OperationNotImplemented("auto pools (poolInfo.autoPoolSpecification)")
-    validate_id(require_str(pool_info, "poolId", path="poolInfo.poolId"), "poolInfo.poolId")
+    auto_pool = pool_info.get("autoPoolSpecification")
+    if auto_pool is None:
+        validate_id(require_str(pool_info, "poolId", path="poolInfo.poolId"), "poolInfo.poolId")
     _validate_updatable(data)
     optional_bool(data, "usesTaskDependencies", False)
     validate_environment(optional_list(data, "commonEnvironmentSettings"), "commonEnvironmentSettings")
     spec = {name: value for name, value in data.items() if name != "id"}
+    if auto_pool is not None:
+        spec["poolInfo"] = {"autoPoolSpecification": autopools.validate(auto_pool, owner="job")}
     if data.get("jobManagerTask") is not None:
         spec["jobManagerTask"] = job_tasks.validate_manager(data["jobManagerTask"])
     if data.get("jobPreparationTask") is not None:
@@ -210,7 +220,10 @@ def create_job(account: Account, body: object, now: float) -> Job:
     active = sum(1 for job in account.jobs.values() if job.state != "completed")
     if active >= account.quotas.active_jobs:
         raise ActiveJobAndScheduleQuotaReached()
+    auto_pool = spec["poolInfo"].get("autoPoolSpecification")
+    pool = autopools.create_auto_pool(account, auto_pool, now) if auto_pool is not None else None
     job = Job(account, job_id, spec, account.next_seq(), now)
+    job.auto_pool_id = pool.id if pool is not None else None
     account.jobs[key] = job
     if spec.get("jobManagerTask"):
         add_manager_task(account, job, now)
@@ -327,6 +340,13 @@ def after_task_completed(task: Task, now: float) -> None:
         job.set_state("disabling", now)
         job.account.pending_jobs.add(job)
         job.account.notify()
+
+
+def job_ended(job: Job, now: float) -> None:
+    """A job completed or was deleted: delete its auto pool unless ``keepAlive``."""
+    spec = job.auto_pool_spec
+    if spec is not None and spec.get("poolLifetimeOption") == "job":
+        autopools.release_auto_pool(job.account, spec, job.auto_pool_id, now)
 
 
 def delete_job(account: Account, job_id: str, now: float) -> Job:
