@@ -11,15 +11,17 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from batch_emulator.config import TaskRunner
 from batch_emulator.faults import FaultInjector
+from batch_emulator.models import multi_instance
 from batch_emulator.models import tasks as task_model
 from batch_emulator.models.account import Account
 from batch_emulator.models.jobs import Job
+from batch_emulator.models.multi_instance import MultiInstanceRun
 from batch_emulator.models.nodes import Node
 from batch_emulator.models.tasks import RunOutcome, Task
 from batch_emulator.node.spec import TaskRunResult, TaskRunSpec
@@ -47,6 +49,17 @@ class Completion:
     outcome: RunOutcome | Preempted | None
     task: Task | None = None
     job: Job | None = None
+    multi: MultiInstanceRun | None = None  # the subtask nodes a multi-instance run held
+    instances: list[RunOutcome | None] = field(default_factory=list)  # coordination outcomes, primary first
+
+
+@dataclass(frozen=True)
+class MultiInstancePlan:
+    """The instances of one multi-instance run: coordination commands (primary first) and the shared dir."""
+
+    run: MultiInstanceRun
+    coordination: list[TaskRunSpec]
+    shared_dir: Path
 
 
 def default_runner() -> TaskRunner:
@@ -141,6 +154,38 @@ def job_task_spec(account: Account, job: Job, task: Task, node: Node, batch_url:
     return _job_spec(account, job, node, task.id, body, task.max_wall, task.retry_count, batch_url)
 
 
+def multi_instance_specs(
+    account: Account, job: Job, task: Task, nodes: list[Node], run: MultiInstanceRun, batch_url: str
+) -> tuple[TaskRunSpec, MultiInstancePlan]:
+    """The primary's application run and the coordination runs of a multi-instance task on ``nodes``.
+
+    ``AZ_BATCH_TASK_SHARED_DIR`` is one directory for every instance (``<pool>/multiinstance/<job>/<task>``):
+    on one machine the instances cannot each have their own directory under one identical path, as nodes do.
+    """
+    settings = multi_instance.settings(task) or {}
+    shared_dir = account.pool_dir(nodes[0].pool.id) / "multiinstance" / job.id / task.id
+    coordination = []
+    for index, node in enumerate(nodes):
+        base = job_task_spec(account, job, task, node, batch_url)
+        env = base.environment_settings + multi_instance.environment(nodes, index, str(shared_dir))
+        coordination.append(
+            replace(
+                base,
+                command_line=str(settings["coordinationCommandLine"]),
+                resource_files=[],
+                output_files=[],
+                environment_settings=env,
+                common_resource_files=list(settings.get("commonResourceFiles") or []),
+            )
+        )
+    primary = job_task_spec(account, job, task, nodes[0], batch_url)
+    primary = replace(
+        primary,
+        environment_settings=primary.environment_settings + multi_instance.environment(nodes, 0, str(shared_dir)),
+    )
+    return primary, MultiInstancePlan(run, coordination, shared_dir)
+
+
 def side_task_spec(
     account: Account, job: Job, node: Node, body: dict[str, Any], retry: int, batch_url: str
 ) -> TaskRunSpec:
@@ -231,10 +276,18 @@ class TaskExecutor:
         self.in_flight += 1
         self._pool.submit(self._start_task, node, token, spec, cancel)
 
-    def submit_task(self, task: Task, node: Node, token: int, spec: TaskRunSpec, cancel: threading.Event) -> None:
-        """Run a job task."""
+    def submit_task(
+        self,
+        task: Task,
+        node: Node,
+        token: int,
+        spec: TaskRunSpec,
+        cancel: threading.Event,
+        plan: MultiInstancePlan | None = None,
+    ) -> None:
+        """Run a job task (with ``plan``: a multi-instance task, ``spec`` being the primary's application)."""
         self.in_flight += 1
-        self._pool.submit(self._task, task, node, token, spec, cancel)
+        self._pool.submit(self._task, task, node, token, spec, cancel, plan)
 
     def submit_side_task(
         self, kind: str, job: Job, node: Node, token: int, spec: TaskRunSpec, cancel: threading.Event
@@ -282,8 +335,17 @@ class TaskExecutor:
         finally:
             self._report(Completion("start", node, token, outcome))
 
-    def _task(self, task: Task, node: Node, token: int, spec: TaskRunSpec, cancel: threading.Event) -> None:
+    def _task(
+        self,
+        task: Task,
+        node: Node,
+        token: int,
+        spec: TaskRunSpec,
+        cancel: threading.Event,
+        plan: MultiInstancePlan | None,
+    ) -> None:
         outcome: RunOutcome | Preempted | None = None
+        instances: list[RunOutcome | None] = []
         started = now_ts()
         try:
             with self.account.lock:
@@ -291,12 +353,42 @@ class TaskExecutor:
                 if running:
                     self.account.stats.tasks_started += 1
             if running and not cancel.is_set():
-                outcome = self._execute(spec, cancel, started)
+                if plan is None:
+                    outcome = self._execute(spec, cancel, started)
+                else:
+                    outcome, instances = self._execute_multi(spec, plan, cancel, started)
         except Exception as error:  # noqa: BLE001 - a runner bug must not wedge the job
             _log.exception("task runner failed for %s/%s", spec.job_id, spec.task_id)
             outcome = error_outcome(started, f"The node runner failed: {error}")
         finally:
-            self._report(Completion("task", node, token, outcome, task))
+            multi = plan.run if plan is not None else None
+            self._report(Completion("task", node, token, outcome, task, multi=multi, instances=instances))
+
+    def _execute_multi(
+        self, spec: TaskRunSpec, plan: MultiInstancePlan, cancel: threading.Event, started: float
+    ) -> tuple[RunOutcome, list[RunOutcome | None]]:
+        """Coordination commands on every instance at once, then (if all succeeded) the primary's command."""
+        plan.shared_dir.mkdir(parents=True, exist_ok=True)
+        results: list[RunOutcome | None] = [None] * len(plan.coordination)
+
+        def coordinate(index: int, instance: TaskRunSpec) -> None:
+            try:
+                results[index] = outcome_of(self._run(instance, cancel))
+            except Exception as error:  # noqa: BLE001 - reported as the instance's failure
+                results[index] = error_outcome(started, f"The node runner failed: {error}")
+
+        threads = [
+            threading.Thread(target=coordinate, args=(index, instance), name=f"batch-instance-{index}")
+            for index, instance in enumerate(plan.coordination)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        failed = next((result for result in results if result is None or result.result != "success"), None)
+        if failed is not None or cancel.is_set():
+            return failed or error_outcome(started, "The coordination command did not run."), results
+        return outcome_of(self._run(spec, cancel)), results
 
     def _execute(self, spec: TaskRunSpec, cancel: threading.Event, started: float) -> RunOutcome | Preempted:
         job_id, task_id = spec.job_id or "", spec.task_id or ""

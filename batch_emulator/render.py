@@ -7,6 +7,7 @@ from urllib.parse import quote
 
 from batch_emulator.models.job_tasks import NodeRun
 from batch_emulator.models.jobs import Job
+from batch_emulator.models.multi_instance import Subtask
 from batch_emulator.models.nodes import Node
 from batch_emulator.models.pools import Pool
 from batch_emulator.models.tasks import Task
@@ -267,4 +268,39 @@ def preparation_status_wire(job: Job, preparation: NodeRun, release: NodeRun | N
         body["jobReleaseTaskExecutionInfo"] = _side_run_info(
             release, f"workitems/{job.id}/job-1/{release_id}", node_url, preparation=False
         )
+    return body
+
+
+def subtask_wire(task: Task, subtask: Subtask, base: str) -> dict[str, Any]:
+    """Render one subtask of a multi-instance task (``BatchSubtask``)."""
+    node = subtask.node
+    node_url = f"{base}/pools/{seg(node.pool.id)}/nodes/{seg(node.id)}"
+    relative = task_dir_relative(task)
+    body: dict[str, Any] = {
+        "id": subtask.id,
+        "nodeInfo": {
+            "affinityId": f"TVM:{node.id}",
+            "nodeUrl": node_url,
+            "poolId": node.pool.id,
+            "nodeId": node.id,
+            "taskRootDirectory": relative,
+            "taskRootDirectoryUrl": f"{node_url}/files/{relative}",
+        },
+        "state": subtask.state,
+        "stateTransitionTime": iso(subtask.state_time),
+    }
+    if subtask.prev_state is not None and subtask.prev_state_time is not None:
+        body["previousState"] = subtask.prev_state
+        body["previousStateTransitionTime"] = iso(subtask.prev_state_time)
+    if subtask.start_time is not None:
+        body["startTime"] = iso(subtask.start_time)
+    if subtask.state == "completed":
+        if subtask.end_time is not None:
+            body["endTime"] = iso(subtask.end_time)
+        if subtask.exit_code is not None:
+            body["exitCode"] = subtask.exit_code
+        if subtask.failure_info is not None:
+            body["failureInfo"] = subtask.failure_info
+        if subtask.result is not None:
+            body["result"] = subtask.result
     return body

@@ -14,10 +14,11 @@ import threading
 
 from batch_emulator.allocation import NodeAllocator
 from batch_emulator.config import TaskRunner
-from batch_emulator.execution import PREEMPTED, Completion, TaskExecutor, job_task_spec
+from batch_emulator.execution import PREEMPTED, Completion, TaskExecutor, job_task_spec, multi_instance_specs
 from batch_emulator.faults import FaultInjector
 from batch_emulator.janitor import Janitor
 from batch_emulator.job_task_runs import JobTaskRunner
+from batch_emulator.models import multi_instance
 from batch_emulator.models import tasks as task_model
 from batch_emulator.models.account import Account
 from batch_emulator.models.jobs import Job, after_task_completed, begin_termination, job_ended
@@ -165,6 +166,8 @@ class Scheduler:
             task = completion.task
             assert task is not None
             task.job.in_flight -= 1
+            if completion.multi is not None:
+                completion.multi.release(completion.instances[1:], now)
             self._finish_task(task, completion, now)
             self.account.pending_jobs.add(task.job)
         if node.removing is not None or node.pool.state == "deleting" or node.pool.allocation_state != "steady":
@@ -275,6 +278,7 @@ class Scheduler:
     def _dispatch_job(self, job: Job, pool: Pool, nodes: list[Node], now: float) -> None:
         queue = job.queue
         limit = job.max_parallel_tasks
+        waiting = 0  # multi-instance tasks at the back of the queue that found too few free nodes
         while queue and self._executor.has_room:
             if limit != -1 and job.task_counts["running"] >= limit:
                 return
@@ -283,6 +287,20 @@ class Scheduler:
                 queue.popleft()  # a stale entry: the task was ended, deleted or requeued elsewhere
                 continue
             candidates = nodes if not job.has_side_tasks else self._job_tasks.nodes_for(job, task, nodes)
+            settings = multi_instance.settings(task)
+            if settings is not None:
+                chosen = multi_instance.choose_nodes(
+                    candidates, task.required_slots, int(settings["numberOfInstances"]), pool.fill_type
+                )
+                if chosen is None or not pool.spec.get("enableInterNodeCommunication"):
+                    waiting += 1  # it waits for enough free nodes; the tasks behind it may run meanwhile
+                    if waiting >= len(queue):
+                        return
+                    queue.rotate(-1)
+                    continue
+                queue.popleft()
+                self._start_multi_instance(task, chosen, now)
+                continue
             node = choose_node(candidates, task.required_slots, pool.fill_type)
             if node is None:
                 return
@@ -293,6 +311,17 @@ class Scheduler:
         token = task_model.assign(task, node, now)
         if not self._job_tasks.start(task, node, token, now):
             self._submit(task, node, token, now)
+
+    def _start_multi_instance(self, task: Task, nodes: list[Node], now: float) -> None:
+        job, primary = task.job, nodes[0]
+        token = task_model.assign(task, primary, now)
+        run = multi_instance.new_run(token, task.required_slots, nodes[1:], now)
+        job.multi_runs[task.key] = run
+        spec, plan = multi_instance_specs(self.account, job, task, nodes, run, self._batch_url)
+        job.in_flight += 1
+        primary.busy_workers += 1
+        assert task.cancel is not None
+        self._executor.submit_task(task, primary, token, spec, task.cancel, plan)
 
     def _submit(self, task: Task, node: Node, token: int, now: float) -> None:
         job = task.job

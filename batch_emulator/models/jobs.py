@@ -19,6 +19,7 @@ from batch_emulator.errors import (
 from batch_emulator.models import autopools, exit_conditions, job_tasks
 from batch_emulator.models.dependencies import DependencyGraph
 from batch_emulator.models.job_tasks import JobTaskRuns
+from batch_emulator.models.multi_instance import MultiInstanceRun
 from batch_emulator.models.tasks import TASK_ENDED, add_manager_task, end_task
 from batch_emulator.models.validation import (
     id_key,
@@ -57,6 +58,7 @@ class Job:
         "in_flight",
         "key",
         "last_modified",
+        "multi_runs",
         "prev_state",
         "prev_state_time",
         "queue",
@@ -99,6 +101,7 @@ class Job:
         self.deps = DependencyGraph(self) if spec.get("usesTaskDependencies") else None
         self.side_runs = JobTaskRuns()
         self.auto_pool_id: str | None = None
+        self.multi_runs: dict[str, MultiInstanceRun] = {}  # task key → its latest multi-instance run
 
     @property
     def pool_id(self) -> str:

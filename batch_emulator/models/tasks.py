@@ -22,7 +22,7 @@ from batch_emulator.errors import (
     TaskExists,
     TaskNotFound,
 )
-from batch_emulator.models import dependencies, exit_conditions, job_tasks
+from batch_emulator.models import dependencies, exit_conditions, job_tasks, multi_instance
 from batch_emulator.models.validation import (
     id_key,
     optional_duration_seconds,
@@ -199,7 +199,6 @@ def parse_task_body(body: object) -> tuple[str, dict[str, Any]]:
     optional_int(data, "requiredSlots", 1, minimum=1)
     for name, what in (
         ("containerSettings", "container tasks (containerSettings)"),
-        ("multiInstanceSettings", "multi-instance tasks (multiInstanceSettings)"),
         ("applicationPackageReferences", "application packages"),
     ):
         if data.get(name):
@@ -209,6 +208,8 @@ def parse_task_body(body: object) -> tuple[str, dict[str, Any]]:
         spec["dependsOn"] = dependencies.validate(data["dependsOn"])
     if data.get("exitConditions") is not None:
         spec["exitConditions"] = exit_conditions.validate(data["exitConditions"])
+    if data.get("multiInstanceSettings") is not None:
+        spec["multiInstanceSettings"] = multi_instance.validate(data["multiInstanceSettings"])
     return task_id, spec
 
 
@@ -241,6 +242,8 @@ def _check_against_job(job: Job, body: dict[str, Any]) -> None:
     """The task rules that depend on its job (dependencies enabled, exit option actions allowed)."""
     if body.get("dependsOn") is not None and job.deps is None:
         raise dependencies.TaskDependenciesNotSpecifiedOnJob()
+    if body.get("multiInstanceSettings") is not None:
+        multi_instance.check_pool(job.account.pools.get(id_key(job.pool_id)))
     conditions = body.get("exitConditions")
     if conditions is not None:
         exit_conditions.check_against_job(
@@ -506,6 +509,7 @@ def delete_task(account: Account, job: Job, task_id: str, now: float) -> Task:
     task.removed = True
     if job.deps is not None:
         job.deps.forget(task)
+    job.multi_runs.pop(task.key, None)
     job.count(task, -1)
     del job.tasks[task.key]
     job.touch(now)

@@ -89,6 +89,10 @@ def run_task(spec: TaskRunSpec, cancel: threading.Event) -> TaskRunResult:
         message = f"Failure encountered creating the task directory {paths.task_dir}: {error.strerror}"
         return _result(paths, start, None, failure_info("servererror", "ResourceDirectoryCreateFailed", message))
     env = task_environment(spec, paths)
+    if spec.common_resource_files:
+        failure = download_resource_files(spec.common_resource_files, paths.task_dir, cancel)
+        if failure is not None:
+            return _result(paths, start, None, failure)
     if spec.resource_files:
         failure = download_resource_files(spec.resource_files, paths.working_dir, cancel)
         if failure is not None:

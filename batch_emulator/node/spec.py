@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -26,6 +26,8 @@ class TaskRunSpec:
     max_wall_clock_seconds: float | None
     retry_count: int = 0
     batch_url: str = ""  # AZ_BATCH_ACCOUNT_URL
+    # Multi-instance commonResourceFiles: downloaded into the task directory (not wd/) before the command.
+    common_resource_files: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
