@@ -190,16 +190,7 @@ def task_wire(task: Task, base: str) -> dict[str, Any]:
         body["previousState"] = task.prev_state
         body["previousStateTransitionTime"] = iso(task.prev_state_time)
     if task.node_id is not None and task.pool_id is not None:
-        node_url = f"{base}/pools/{seg(task.pool_id)}/nodes/{seg(task.node_id)}"
-        relative = task_dir_relative(task)
-        body["nodeInfo"] = {
-            "affinityId": f"TVM:{task.node_id}",
-            "nodeUrl": node_url,
-            "poolId": task.pool_id,
-            "nodeId": task.node_id,
-            "taskRootDirectory": relative,
-            "taskRootDirectoryUrl": f"{node_url}/files/{relative}",
-        }
+        body["nodeInfo"] = node_info_wire(task.pool_id, task.node_id, task_dir_relative(task), base)
     return body
 
 
@@ -241,14 +232,37 @@ def _side_run_info(run: NodeRun, relative: str, node_url: str, *, preparation: b
         if run.last_retry_time is not None:
             info["lastRetryTime"] = iso(run.last_retry_time)
     if run.state == "completed":
-        if run.end_time is not None:
-            info["endTime"] = iso(run.end_time)
-        if run.exit_code is not None:
-            info["exitCode"] = run.exit_code
-        if run.failure_info is not None:
-            info["failureInfo"] = run.failure_info
-        info["result"] = run.result
+        info.update(_outcome_fields(run.end_time, run.exit_code, run.failure_info, run.result))
     return info
+
+
+def _outcome_fields(
+    end_time: float | None, exit_code: int | None, failure_info: dict[str, Any] | None, result: str | None
+) -> dict[str, Any]:
+    """``endTime``, ``exitCode``, ``failureInfo`` and ``result`` of a completed run (those that are set)."""
+    fields: dict[str, Any] = {}
+    if end_time is not None:
+        fields["endTime"] = iso(end_time)
+    if exit_code is not None:
+        fields["exitCode"] = exit_code
+    if failure_info is not None:
+        fields["failureInfo"] = failure_info
+    if result is not None:
+        fields["result"] = result
+    return fields
+
+
+def node_info_wire(pool_id: str, node_id: str, relative: str, base: str) -> dict[str, Any]:
+    """The ``nodeInfo`` of a task or subtask that ran in ``relative`` (a directory under the node root)."""
+    node_url = f"{base}/pools/{seg(pool_id)}/nodes/{seg(node_id)}"
+    return {
+        "affinityId": f"TVM:{node_id}",
+        "nodeUrl": node_url,
+        "poolId": pool_id,
+        "nodeId": node_id,
+        "taskRootDirectory": relative,
+        "taskRootDirectoryUrl": f"{node_url}/files/{relative}",
+    }
 
 
 def preparation_status_wire(job: Job, preparation: NodeRun, release: NodeRun | None, base: str) -> dict[str, Any]:
@@ -274,18 +288,9 @@ def preparation_status_wire(job: Job, preparation: NodeRun, release: NodeRun | N
 def subtask_wire(task: Task, subtask: Subtask, base: str) -> dict[str, Any]:
     """Render one subtask of a multi-instance task (``BatchSubtask``)."""
     node = subtask.node
-    node_url = f"{base}/pools/{seg(node.pool.id)}/nodes/{seg(node.id)}"
-    relative = task_dir_relative(task)
     body: dict[str, Any] = {
         "id": subtask.id,
-        "nodeInfo": {
-            "affinityId": f"TVM:{node.id}",
-            "nodeUrl": node_url,
-            "poolId": node.pool.id,
-            "nodeId": node.id,
-            "taskRootDirectory": relative,
-            "taskRootDirectoryUrl": f"{node_url}/files/{relative}",
-        },
+        "nodeInfo": node_info_wire(node.pool.id, node.id, task_dir_relative(task), base),
         "state": subtask.state,
         "stateTransitionTime": iso(subtask.state_time),
     }
@@ -295,12 +300,5 @@ def subtask_wire(task: Task, subtask: Subtask, base: str) -> dict[str, Any]:
     if subtask.start_time is not None:
         body["startTime"] = iso(subtask.start_time)
     if subtask.state == "completed":
-        if subtask.end_time is not None:
-            body["endTime"] = iso(subtask.end_time)
-        if subtask.exit_code is not None:
-            body["exitCode"] = subtask.exit_code
-        if subtask.failure_info is not None:
-            body["failureInfo"] = subtask.failure_info
-        if subtask.result is not None:
-            body["result"] = subtask.result
+        body.update(_outcome_fields(subtask.end_time, subtask.exit_code, subtask.failure_info, subtask.result))
     return body
