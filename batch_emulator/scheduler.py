@@ -160,6 +160,8 @@ class Scheduler:
         node.busy_workers -= 1
         if completion.kind == "start":
             self._allocator.finish_start_task(completion, now)
+        elif completion.kind == "images":
+            self._allocator.finish_image_pulls(completion, now)
         elif completion.job is not None:  # a job preparation or release task
             self._job_tasks.finish(completion, now)
         else:

@@ -1,4 +1,4 @@
-"""Benchmark 7: the local Batch service runs a 1,000-task DAG against 1,000 independent tasks.
+"""Benchmark 8: the local Batch service runs a 1,000-task DAG against 1,000 independent tasks.
 
 One fresh ``python -m batch_emulator`` child process (data directory on ``/tmp``) with a pool of 4 nodes x 8 slots
 (32 slots) and a warm-up job of 64 tasks. Each measurement creates a new job and submits N ``/bin/true`` tasks
@@ -108,7 +108,7 @@ def run(ctx: Context) -> BenchResult:
     raw: dict[str, Any] = dict(results)
     return BenchResult(
         name="dependencies",
-        title="7. Local Batch service: task dependencies",
+        title="8. Local Batch service: task dependencies",
         method=__doc__.split("\n\n", 1)[1] if __doc__ else "",
         rows=rows,
         notes=[],

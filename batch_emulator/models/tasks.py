@@ -23,6 +23,7 @@ from batch_emulator.errors import (
     TaskNotFound,
 )
 from batch_emulator.models import dependencies, exit_conditions, job_tasks, multi_instance
+from batch_emulator.models.containers import validate_container_settings
 from batch_emulator.models.validation import (
     id_key,
     optional_duration_seconds,
@@ -197,10 +198,9 @@ def parse_task_body(body: object) -> tuple[str, dict[str, Any]]:
         optional_duration_seconds(constraints, "retentionTime", path="constraints.retentionTime")
         optional_int(constraints, "maxTaskRetryCount", 0, minimum=-1, path="constraints.maxTaskRetryCount")
     optional_int(data, "requiredSlots", 1, minimum=1)
-    for name, what in (
-        ("containerSettings", "container tasks (containerSettings)"),
-        ("applicationPackageReferences", "application packages"),
-    ):
+    if data.get("containerSettings") is not None:
+        validate_container_settings(data["containerSettings"], "containerSettings")
+    for name, what in (("applicationPackageReferences", "application packages"),):
         if data.get(name):
             raise OperationNotImplemented(what)
     spec = {name: value for name, value in data.items() if name != "id"}
