@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from batch_emulator.errors import BatchError
-from batch_emulator.models import dependencies, exit_conditions
+from batch_emulator.models import dependencies, exit_conditions, jobs, tasks
+from batch_emulator.models.account import Account
 from batch_emulator.models.dependencies import DependencyGraph, numeric_id
 from batch_emulator.models.exit_conditions import ExitOptions, select
+from batch_emulator.store import Store
+from batch_emulator.timefmt import now_ts
 
 
 class FakeTask:
@@ -160,3 +164,31 @@ def test_actions_the_job_cannot_take_are_refused() -> None:
     with pytest.raises(BatchError, match="InvalidPropertyValue"):
         exit_conditions.check_against_job(conditions, uses_dependencies=True, on_task_failure="noaction")
     exit_conditions.check_against_job(conditions, uses_dependencies=True, on_task_failure="performexitoptionsjobaction")
+
+
+def test_a_restart_keeps_waiting_tasks_out_of_the_queue(tmp_path: Path) -> None:
+    store = Store(tmp_path / "state.sqlite3")
+    account, now = Account("acct", tmp_path), now_ts()
+    job = jobs.create_job(account, {"id": "j", "poolInfo": {"poolId": "p"}, "usesTaskDependencies": True}, now)
+    blocking = {"exitCodes": [{"code": 3, "exitOptions": {"dependencyAction": "satisfy"}}]}
+    bodies: list[dict[str, Any]] = [
+        {"id": "1", "commandLine": "a"},
+        {"id": "2", "commandLine": "b", "exitConditions": blocking},
+        {"id": "3", "commandLine": "c", "dependsOn": {"taskIdRanges": [{"start": 1, "end": 2}]}},
+        {"id": "4", "commandLine": "d", "dependsOn": {"taskIds": ["1"]}},
+    ]
+    tasks.add_task_collection(account, job, bodies, now)
+    first = job.tasks["1"]
+    first.result, first.exit_code = "success", 0
+    tasks.set_state(first, "completed", now)
+    assert [task.id for task in job.queue] == ["1", "2", "4"]  # "4" was released by "1"
+    store.flush(account)
+    loaded = Account("acct", tmp_path)
+    store.load(loaded, now_ts())
+    again = loaded.jobs["j"]
+    assert [task.id for task in again.queue] == ["2", "4"]
+    second = again.tasks["2"]
+    second.result, second.exit_code = "failure", 3
+    tasks.set_state(second, "completed", now_ts())  # exit code 3 satisfies its dependents
+    assert [task.id for task in again.queue] == ["2", "4", "3"]
+    store.close()
