@@ -161,7 +161,7 @@ class Job:
         return self.task_counts["active"] == 0 and self.task_counts["running"] == 0
 
 
-def _validate_job_spec(data: dict[str, Any]) -> dict[str, Any]:
+def _validate_job_spec(data: dict[str, Any], owner: str = "job") -> dict[str, Any]:
     pool_info = data.get("poolInfo")
     if pool_info is None:
         raise MissingRequiredProperty("poolInfo")
@@ -174,7 +174,7 @@ def _validate_job_spec(data: dict[str, Any]) -> dict[str, Any]:
     validate_environment(optional_list(data, "commonEnvironmentSettings"), "commonEnvironmentSettings")
     spec = {name: value for name, value in data.items() if name != "id"}
     if auto_pool is not None:
-        spec["poolInfo"] = {"autoPoolSpecification": autopools.validate(auto_pool, owner="job")}
+        spec["poolInfo"] = {"autoPoolSpecification": autopools.validate(auto_pool, owner=owner)}
     if data.get("jobManagerTask") is not None:
         spec["jobManagerTask"] = job_tasks.validate_manager(data["jobManagerTask"])
     if data.get("jobPreparationTask") is not None:
@@ -205,8 +205,17 @@ def _validate_updatable(data: dict[str, Any]) -> None:
     optional_list(data, "metadata")
 
 
-def create_job(account: Account, body: object, now: float) -> Job:
+def create_job(account: Account, body: object, now: float, *, schedule_pool_id: str | None = None) -> Job:
     """Validate a ``BatchJobCreateOptions`` body and add the job.
+
+    Args:
+        account: The account.
+        body: The parsed JSON body.
+        now: Current time.
+        schedule_pool_id: For a job schedule creating a job whose auto pool has ``poolLifetimeOption:
+            jobschedule``: the id of the schedule's auto pool (made with ``autopools.create_auto_pool`` when the
+            schedule creates its first job, deleted with ``autopools.release_auto_pool`` when it ends). Jobs
+            created directly leave it None, and ``jobschedule`` is then refused.
 
     Returns:
         The new ``active`` job (its pool need not exist: its tasks then stay active).
@@ -216,7 +225,7 @@ def create_job(account: Account, body: object, now: float) -> Job:
     """
     data = require_object(body)
     job_id = validate_id(data.get("id"))
-    spec = _validate_job_spec(data)
+    spec = _validate_job_spec(data, "jobschedule" if schedule_pool_id else "job")
     key = id_key(job_id)
     if key in account.jobs:
         raise JobExists()
@@ -224,9 +233,13 @@ def create_job(account: Account, body: object, now: float) -> Job:
     if active >= account.quotas.active_jobs:
         raise ActiveJobAndScheduleQuotaReached()
     auto_pool = spec["poolInfo"].get("autoPoolSpecification")
-    pool = autopools.create_auto_pool(account, auto_pool, now) if auto_pool is not None else None
+    pool_id = None
+    if auto_pool is not None and auto_pool["poolLifetimeOption"] == "jobschedule":
+        pool_id = schedule_pool_id  # the schedule's own auto pool (it creates and deletes it)
+    elif auto_pool is not None:
+        pool_id = autopools.create_auto_pool(account, auto_pool, now).id
     job = Job(account, job_id, spec, account.next_seq(), now)
-    job.auto_pool_id = pool.id if pool is not None else None
+    job.auto_pool_id = pool_id
     account.jobs[key] = job
     if spec.get("jobManagerTask"):
         add_manager_task(account, job, now)

@@ -9,7 +9,14 @@ from typing import Any
 import pytest
 
 from batch_emulator.errors import BatchError
-from batch_emulator.models import autopools, job_tasks, multi_instance
+from batch_emulator.models import autopools, job_tasks, jobs, multi_instance
+from batch_emulator.models.account import Account
+from batch_emulator.timefmt import now_ts
+
+IMAGE = {
+    "imageReference": {"publisher": "canonical", "offer": "0001-com-ubuntu-server-jammy", "sku": "22_04-lts"},
+    "nodeAgentSKUId": "batch.node.ubuntu 22.04",
+}
 
 
 def node(seq: int, free: int, state: str = "idle", ip: str = "") -> Any:
@@ -87,3 +94,20 @@ def test_job_task_bodies_get_the_service_defaults() -> None:
         job_tasks.validate_release({"commandLine": "b"}, None)
     with pytest.raises(BatchError):
         job_tasks.validate_manager({"commandLine": "c"})
+
+
+def test_a_schedule_job_runs_on_the_schedule_auto_pool(tmp_path: Any) -> None:
+    account, now = Account("acct", tmp_path), now_ts()
+    spec = {
+        "poolLifetimeOption": "jobschedule",
+        "pool": {"vmSize": "standard_d2s_v3", "virtualMachineConfiguration": IMAGE},
+    }
+    pool = autopools.create_auto_pool(account, autopools.validate(spec, owner="jobschedule"), now)
+    body = {"id": "sched-job-1", "poolInfo": {"autoPoolSpecification": spec}}
+    job = jobs.create_job(account, body, now, schedule_pool_id=pool.id)
+    assert job.pool_id == pool.id
+    assert list(account.pools) == [pool.key]  # no pool of its own
+    jobs.job_ended(job, now)
+    assert account.pools[pool.key].state == "active"  # the schedule deletes it, not the job
+    autopools.release_auto_pool(account, spec, pool.id, now)
+    assert account.pools[pool.key].state == "deleting"
