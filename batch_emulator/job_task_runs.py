@@ -5,7 +5,6 @@ Everything here runs on the scheduling thread under the account lock.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 
 from batch_emulator.execution import Completion, TaskExecutor, side_task_spec
@@ -75,8 +74,15 @@ class JobTaskRunner:
         spec = side_task_spec(self.account, job, node, body, retry, self.batch_url)
         job.in_flight += 1
         node.busy_workers += 1
-        self._executor.submit_side_task(kind, job, node, 0, spec, threading.Event())
+        self._executor.submit_side_task(kind, job, node, 0, spec, run.cancel)
         return run
+
+    @staticmethod
+    def stop_preparations(job: Job) -> None:
+        """The job is being deleted: stop its running preparation tasks (release tasks still run after)."""
+        for run in job.side_runs.preparation.values():
+            if run.state == "running":
+                run.cancel.set()
 
     def finish(self, completion: Completion, now: float) -> None:
         """Apply a finished preparation or release run: retry it, release or requeue the parked tasks."""
@@ -97,7 +103,8 @@ class JobTaskRunner:
             outcome = RunOutcome(None, "failure", run.start_time, now, dict(task_model.TASK_ENDED))
         if completion.kind == PREPARATION:
             retries = int((job.spec["jobPreparationTask"].get("constraints") or {}).get("maxTaskRetryCount", 0))
-            if outcome.result == "failure" and (retries == -1 or run.retry_count < retries) and not job.removed:
+            retry = outcome.result == "failure" and (retries == -1 or run.retry_count < retries)
+            if retry and job.state != "deleting":
                 table[place] = self._launch(PREPARATION, job, node, now, retry=run.retry_count + 1)
                 return
         run.finish(outcome)

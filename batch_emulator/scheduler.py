@@ -209,6 +209,7 @@ class Scheduler:
             for task in job.tasks.values():
                 if task.cancel is not None:
                     task.cancel.set()
+            self._job_tasks.stop_preparations(job)
             if job.in_flight == 0 and not self._job_tasks.start_releases(job, now):
                 self._remove_job(job)
                 job_ended(job, now)

@@ -15,6 +15,7 @@ The scheduler drives the runs; this module keeps their state (no HTTP, no proces
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -170,7 +171,7 @@ class NodeRun:
     failure_info: dict[str, Any] | None = None
     retry_count: int = 0
     last_retry_time: float | None = None
-    token: int = 0
+    cancel: threading.Event = field(default_factory=threading.Event, repr=False)  # stops its process
 
     def finish(self, outcome: RunOutcome) -> None:
         """Record the outcome of the run."""

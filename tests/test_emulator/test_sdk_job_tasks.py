@@ -156,3 +156,14 @@ def test_task_id_of_the_preparation_task_is_refused(client: BatchClient) -> None
         client.create_task("clash-job", task("jobpreparation"))
     assert caught.value.error is not None
     assert caught.value.error.code == "TaskIdSameAsJobPreparationTask"
+
+
+def test_deleting_a_job_stops_its_running_preparation_task(client: BatchClient, helpers: Any) -> None:
+    new_job(client, "prep-slow-job", job_preparation_task=M.BatchJobPreparationTask(command_line="/bin/sleep 60"))
+    client.create_task("prep-slow-job", task("waits"))
+    helpers.wait_until(
+        lambda: list(client.list_job_preparation_and_release_task_status("prep-slow-job")), what="preparation"
+    )
+    assert client.get_task("prep-slow-job", "waits").state == "preparing"
+    client.begin_delete_job("prep-slow-job", polling_interval=0).result()  # returns once the job is gone
+    assert "prep-slow-job" not in {job.id for job in client.list_jobs()}
