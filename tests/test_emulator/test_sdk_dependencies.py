@@ -117,18 +117,22 @@ def test_a_dependency_added_later_is_waited_for(client: BatchClient, helpers: An
 
 
 def test_large_dag_through_create_tasks(client: BatchClient, helpers: Any) -> None:
+    """1,101 tasks through the SDK's parallel add-collection path: a 100-task DAG runs in dependency order, and
+    1,000 tasks that also wait for a failing task stay blocked (only 101 processes run)."""
     new_job(client, "dag-job")
-    total, width = 1000, 8  # task i waits for the range i-2w..i-w: up to w tasks run side by side
-    tasks = [task(str(i)) for i in range(width)] + [
-        task(str(i), depends_on=depends(ranges=[(max(0, i - 2 * width), i - width)])) for i in range(width, total)
-    ]
+    ran, width = 100, 8  # task i < 100 waits for the range i-2w..i-w
+    tasks = [task(str(i)) for i in range(width)]
+    tasks += [task(str(i), depends_on=depends(ranges=[(max(0, i - 2 * width), i - width)])) for i in range(width, ran)]
+    tasks.append(task("gate", "/bin/false"))
+    tasks += [task(str(i), depends_on=depends(["gate"], ranges=[(i - ran, i - ran)])) for i in range(ran, ran + 1000)]
     results = client.create_tasks("dag-job", tasks)
     values = results.result_values or []
-    assert len(values) == total
+    assert len(values) == len(tasks)
     assert all(result.status == "success" for result in values)
-    helpers.wait_for_tasks(client, "dag-job", total, timeout=120)
-    runs: dict[str, Any] = {t.id: t.execution_info for t in client.list_tasks("dag-job")}
-    for i in range(width, total):
+    counts = helpers.wait_for_tasks(client, "dag-job", ran + 1, timeout=60)
+    assert (counts.task_counts.active, counts.task_counts.failed) == (1000, 1)
+    runs: dict[str, Any] = {t.id: t.execution_info for t in client.list_tasks("dag-job", filter="state eq 'completed'")}
+    for i in range(width, ran):
         for j in range(max(0, i - 2 * width), i - width + 1):
             assert runs[str(i)].start_time >= runs[str(j)].end_time
 
