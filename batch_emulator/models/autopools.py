@@ -10,6 +10,7 @@ is refused, as in Batch). The spec is validated with the pool's own rules when t
 
 from __future__ import annotations
 
+import copy
 import re
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,16 @@ if TYPE_CHECKING:
     from batch_emulator.models.pools import Pool
 
 LIFETIMES = ("job", "jobschedule")
+#: The pool properties the service fills in an auto pool specification it shows (from recorded traffic).
+POOL_DEFAULTS: dict[str, Any] = {
+    "taskSlotsPerNode": 1,
+    "taskSchedulingPolicy": {"nodeFillType": "Spread"},
+    "resizeTimeout": "PT15M",
+    "targetDedicatedNodes": 0,
+    "targetLowPriorityNodes": 0,
+    "enableAutoScale": False,
+    "enableInterNodeCommunication": False,
+}
 MAX_PREFIX_LENGTH = 20
 _PREFIX = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -53,7 +64,7 @@ def validate(value: object, *, owner: str) -> dict[str, Any]:
         )
     if spec.get("pool") is None:
         raise MissingRequiredProperty(f"{path}.pool")
-    require_object(spec["pool"], f"{path}.pool")
+    spec["pool"] = {**copy.deepcopy(POOL_DEFAULTS), **require_object(spec["pool"], f"{path}.pool")}
     return spec
 
 
@@ -70,7 +81,7 @@ def create_auto_pool(account: Account, spec: dict[str, Any], now: float) -> Pool
     Raises:
         BatchError: the pool specification is invalid (400/501) or the pool quota is reached (409).
     """
-    body = dict(spec["pool"])
+    body = copy.deepcopy(spec["pool"])  # the pool's validation normalises its copy, not the job's spec
     body["id"] = new_pool_id(spec)
     return create_pool(account, body, now)
 

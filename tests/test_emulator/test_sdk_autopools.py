@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -54,7 +55,13 @@ def test_auto_pool_is_created_with_the_job_and_deleted_when_it_completes(client:
     pool_id = job.execution_info.pool_id
     assert pool_id is not None
     assert re.fullmatch(f"render_{GUID}", pool_id)
-    assert job.pool_info.auto_pool_specification.keep_alive is False
+    shown = job.pool_info.auto_pool_specification
+    assert shown.keep_alive is False
+    assert (shown.pool.task_slots_per_node, shown.pool.target_dedicated_nodes, shown.pool.resize_timeout) == (
+        1,
+        1,
+        timedelta(minutes=15),
+    )
     client.create_task("auto-pool-job", M.BatchTaskCreateOptions(id="t", command_line="/bin/true"))
     helpers.wait_for_tasks(client, "auto-pool-job", 1)
     assert client.get_task("auto-pool-job", "t").node_info.pool_id == pool_id
