@@ -137,6 +137,21 @@ def validate_release(value: object, preparation: dict[str, Any] | None) -> dict[
     return body
 
 
+def check_manager_id(spec: dict[str, Any]) -> None:
+    """Refuse a job whose job manager task has the preparation or release task's id.
+
+    Raises:
+        InvalidPropertyValue: the ids clash.
+    """
+    manager = spec.get("jobManagerTask")
+    if not manager:
+        return
+    for name in ("jobPreparationTask", "jobReleaseTask"):
+        other = spec.get(name)
+        if other and str(other["id"]).lower() == str(manager["id"]).lower():
+            raise InvalidPropertyValue("jobManagerTask.id", manager["id"], f"It must differ from the {name} id.")
+
+
 def manager_task_body(manager: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """The id and task body of the task a job manager becomes."""
     body = {name: value for name, value in manager.items() if name not in _MANAGER_ONLY and name != "id"}

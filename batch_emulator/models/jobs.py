@@ -181,6 +181,7 @@ def _validate_job_spec(data: dict[str, Any], owner: str = "job") -> dict[str, An
         spec["jobPreparationTask"] = job_tasks.validate_preparation(data["jobPreparationTask"])
     if data.get("jobReleaseTask") is not None:
         spec["jobReleaseTask"] = job_tasks.validate_release(data["jobReleaseTask"], spec.get("jobPreparationTask"))
+    job_tasks.check_manager_id(spec)
     for name, allowed in (("onAllTasksComplete", ALL_TASKS_COMPLETE), ("onTaskFailure", TASK_FAILURE)):
         if name in spec:
             spec[name] = optional_enum(data, name, allowed, allowed[0])

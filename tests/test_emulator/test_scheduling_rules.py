@@ -111,3 +111,16 @@ def test_a_schedule_job_runs_on_the_schedule_auto_pool(tmp_path: Any) -> None:
     assert account.pools[pool.key].state == "active"  # the schedule deletes it, not the job
     autopools.release_auto_pool(account, spec, pool.id, now)
     assert account.pools[pool.key].state == "deleting"
+
+
+def test_a_job_manager_with_the_preparation_task_id_is_refused(tmp_path: Any) -> None:
+    account = Account("acct", tmp_path)
+    body = {
+        "id": "j",
+        "poolInfo": {"poolId": "p"},
+        "jobManagerTask": {"id": "jobpreparation", "commandLine": "a"},
+        "jobPreparationTask": {"commandLine": "b"},
+    }
+    with pytest.raises(BatchError, match="InvalidPropertyValue"):
+        jobs.create_job(account, body, now_ts())
+    assert account.jobs == {}
