@@ -197,3 +197,16 @@ def test_job_action_needs_perform_exit_options_job_action(client: BatchClient) -
     assert caught.value.status_code == 400
     assert caught.value.error is not None
     assert caught.value.error.code == "InvalidPropertyValue"
+
+
+def test_pre_processing_error_options_apply_to_a_task_that_could_not_start(client: BatchClient, helpers: Any) -> None:
+    new_job(client, "preproc-job", task_failure_mode="performexitoptionsjobaction")
+    tolerate = M.ExitConditions(pre_processing_error=M.ExitOptions(job_action="none", dependency_action="satisfy"))
+    missing = [M.ResourceFile(http_url="http://127.0.0.1:9/missing.txt", file_path="missing.txt")]
+    client.create_task("preproc-job", task("fetch", resource_files=missing, exit_conditions=tolerate))
+    client.create_task("preproc-job", task("next", depends_on=depends(["fetch"])))
+    assert completed(helpers, client, "preproc-job", "next").execution_info.result == "success"
+    fetch = client.get_task("preproc-job", "fetch")
+    assert fetch.execution_info.exit_code is None
+    assert fetch.execution_info.failure_info is not None
+    assert client.get_job("preproc-job").state == "active"
