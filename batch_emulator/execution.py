@@ -47,12 +47,12 @@ PREEMPTED = Preempted()
 class Completion:
     """A worker's report: which run (node, token, task) ended and how (None: it never started)."""
 
-    kind: str  # "task", "start", "images" (a node's pool images were pulled), "preparation" or "release"
+    kind: str  # "task", "start", "images" (pool images pulled), "setup" (mounts), "preparation" or "release"
     node: Node
     token: int
     outcome: RunOutcome | Preempted | None
     task: Task | None = None
-    errors: list[dict[str, Any]] | None = None  # node errors of an "images" run
+    errors: list[dict[str, Any]] | None = None  # node errors of an "images" or "setup" run
     job: Job | None = None
     multi: MultiInstanceRun | None = None  # the subtask nodes a multi-instance run held
     instances: list[RunOutcome | None] = field(default_factory=list)  # coordination outcomes, primary first
@@ -83,6 +83,7 @@ def outcome_of(result: TaskRunResult) -> RunOutcome:
         start_time=result.start_time.timestamp(),
         end_time=result.end_time.timestamp(),
         failure_info=result.failure_info,
+        usage=result.usage,
     )
 
 
@@ -367,6 +368,29 @@ class TaskExecutor:
             outcome = error_outcome(started, f"The node runner failed: {error}")
         finally:
             self._report(Completion(kind, node, token, outcome, job=job))
+
+    def submit_setup(
+        self,
+        node: Node,
+        token: int,
+        work: Callable[[threading.Event], list[dict[str, Any]]],
+        cancel: threading.Event,
+    ) -> None:
+        """Run a node setup step (returns the node errors it ran into, none on success)."""
+        self.in_flight += 1
+        self._pool.submit(self._setup, node, token, work, cancel)
+
+    def _setup(
+        self, node: Node, token: int, work: Callable[[threading.Event], list[dict[str, Any]]], cancel: threading.Event
+    ) -> None:
+        errors: list[dict[str, Any]] = []
+        try:
+            errors = work(cancel)
+        except Exception as error:  # noqa: BLE001 - a setup bug must not wedge the node
+            _log.exception("node setup failed on %s", node.id)
+            errors = [{"code": RUNNER_ERROR_CODE, "message": f"The node setup failed: {error}"}]
+        finally:
+            self._report(Completion("setup", node, token, None, errors=errors))
 
     def submit_image_pulls(self, node: Node, token: int, images: list[str], config: dict[str, Any]) -> None:
         """Pull a container pool's images for a starting node."""

@@ -13,6 +13,8 @@ import logging
 import threading
 
 from batch_emulator.allocation import NodeAllocator
+from batch_emulator.autoscaler import AutoScaler
+from batch_emulator.clock import ServiceClock
 from batch_emulator.config import TaskRunner
 from batch_emulator.execution import PREEMPTED, Completion, TaskExecutor, job_task_spec, multi_instance_specs
 from batch_emulator.faults import FaultInjector
@@ -22,10 +24,11 @@ from batch_emulator.models import multi_instance
 from batch_emulator.models import tasks as task_model
 from batch_emulator.models.account import Account
 from batch_emulator.models.jobs import Job, after_task_completed, begin_termination, job_ended
-from batch_emulator.models.nodes import SCHEDULABLE_STATES, Node
+from batch_emulator.models.nodes import Node
 from batch_emulator.models.pools import Pool
 from batch_emulator.models.tasks import RunOutcome, Task
 from batch_emulator.models.validation import id_key
+from batch_emulator.schedule_timer import ScheduleTimer
 from batch_emulator.timefmt import now_ts, parse_duration
 from batch_emulator.timers import Timers
 
@@ -44,6 +47,7 @@ class Scheduler:
         janitor: Janitor,
         allocation_seconds: float,
         max_workers: int,
+        clock: ServiceClock | None = None,
     ) -> None:
         """Create a stopped scheduler.
 
@@ -54,6 +58,7 @@ class Scheduler:
             janitor: Deletes discarded directories.
             allocation_seconds: Time a node takes from ``creating`` to ``idle`` (plus its start task).
             max_workers: Most task processes at once.
+            clock: How fast service-defined intervals pass (default: real time).
         """
         self.account = account
         self._janitor = janitor
@@ -72,6 +77,9 @@ class Scheduler:
             allocation_seconds=allocation_seconds,
         )
         self._job_tasks = JobTaskRunner(account, self._executor, self._submit)
+        clock = clock or ServiceClock()
+        self._autoscaler = AutoScaler(account, timers=self._timers, clock=clock)
+        self._schedule_timer = ScheduleTimer(account, timers=self._timers, clock=clock)
         self._batch_url = ""
         self._thread = threading.Thread(target=self._loop, name="batch-scheduler", daemon=True)
         account.set_listener(self.wake)
@@ -98,6 +106,8 @@ class Scheduler:
         with self.account.lock:
             self._allocator.recover(now_ts())
             self.account.pending_jobs.update(self.account.jobs.values())
+            self._autoscaler.start()
+            self._schedule_timer.start()
         self._woken = True  # the first step picks up what was recovered
         self._thread.start()
 
@@ -146,12 +156,19 @@ class Scheduler:
             for completion in self._executor.drain():
                 self._apply(completion, now)
             self._timers.run_due(now)
+            scaling, account.pending_autoscale = account.pending_autoscale, set()
+            for pool in scaling:
+                self._autoscaler.reconcile(pool, now)
             pools, account.pending_pools = account.pending_pools, set()
             for pool in pools:
                 self._allocator.reconcile_pool(pool, now)
+            schedules, account.pending_schedules = account.pending_schedules, set()
+            for schedule in schedules:
+                self._schedule_timer.reconcile(schedule, now)
             jobs, account.pending_jobs = account.pending_jobs, set()
             for job in jobs:
                 self._reconcile_job(job, now)
+            self._schedule_timer.after_step(now)
             self._dispatch(now)
 
     # --- completions -----------------------------------------------------------------------------------------
@@ -160,6 +177,8 @@ class Scheduler:
         node.busy_workers -= 1
         if completion.kind == "start":
             self._allocator.finish_start_task(completion, now)
+        elif completion.kind == "setup":
+            self._allocator.operations.finish_setup(completion, now)
         elif completion.kind == "images":
             self._allocator.finish_image_pulls(completion, now)
         elif completion.job is not None:  # a job preparation or release task
@@ -172,7 +191,8 @@ class Scheduler:
                 completion.multi.release(completion.instances[1:], now)
             self._finish_task(task, completion, now)
             self.account.pending_jobs.add(task.job)
-        if node.removing is not None or node.pool.state == "deleting" or node.pool.allocation_state != "steady":
+        busy_pool = node.pool.state == "deleting" or node.pool.allocation_state != "steady"
+        if node.removing is not None or node.operation is not None or busy_pool:
             self.account.pending_pools.add(node.pool)
 
     def _finish_task(self, task: Task, completion: Completion, now: float) -> None:
@@ -339,7 +359,7 @@ def choose_node(nodes: list[Node], slots: int, fill_type: str) -> Node | None:
     """Pick the node for a task: most free slots (``spread``) or fewest that still fit (``pack``)."""
     best: Node | None = None
     for node in nodes:
-        if node.state not in SCHEDULABLE_STATES or node.removing is not None or node.free_slots < slots:
+        if not node.accepts_tasks() or node.free_slots < slots:
             continue
         if best is None:
             best = node

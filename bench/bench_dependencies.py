@@ -1,4 +1,4 @@
-"""Benchmark 8: the local Batch service runs a 1,000-task DAG against 1,000 independent tasks.
+"""Benchmark 9: the local Batch service runs a 1,000-task DAG against 1,000 independent tasks.
 
 One fresh ``python -m batch_emulator`` child process (data directory on ``/tmp``) with a pool of 4 nodes x 8 slots
 (32 slots) and a warm-up job of 64 tasks. Each measurement creates a new job and submits N ``/bin/true`` tasks
@@ -133,7 +133,7 @@ def run(ctx: Context) -> BenchResult:
     ]
     return BenchResult(
         name="dependencies",
-        title="8. Local Batch service: task dependencies",
+        title="9. Local Batch service: task dependencies",
         method=__doc__.split("\n\n", 1)[1] if __doc__ else "",
         rows=rows,
         notes=notes,

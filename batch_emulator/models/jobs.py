@@ -13,6 +13,7 @@ from batch_emulator.errors import (
     JobCompleted,
     JobExists,
     JobNotFound,
+    JobScheduleWithSameIdExists,
     MissingRequiredProperty,
     OperationNotImplemented,
 )
@@ -230,6 +231,8 @@ def create_job(account: Account, body: object, now: float, *, schedule_pool_id: 
     key = id_key(job_id)
     if key in account.jobs:
         raise JobExists()
+    if key in account.schedules:
+        raise JobScheduleWithSameIdExists()
     active = sum(1 for job in account.jobs.values() if job.state != "completed")
     if active >= account.quotas.active_jobs:
         raise ActiveJobAndScheduleQuotaReached()

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from batch_emulator.errors import InvalidPropertyValue
-from batch_emulator.models.nodes import SCHEDULABLE_STATES
 from batch_emulator.models.validation import (
     optional_int,
     optional_list,
@@ -71,7 +70,7 @@ def settings(task: Task) -> dict[str, Any] | None:
 
 def choose_nodes(nodes: list[Node], slots: int, count: int, fill_type: str) -> list[Node] | None:
     """``count`` distinct nodes with ``slots`` free each (the primary first), or None if the pool has too few."""
-    fits = [n for n in nodes if n.state in SCHEDULABLE_STATES and n.removing is None and n.free_slots >= slots]
+    fits = [node for node in nodes if node.accepts_tasks() and node.free_slots >= slots]
     if len(fits) < count:
         return None
     fits.sort(key=lambda n: (n.free_slots if fill_type == "pack" else -n.free_slots, n.seq))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from batch_emulator.errors import (
@@ -35,6 +35,7 @@ from batch_emulator.models.validation import (
     validate_id,
     validate_resource_files,
 )
+from batch_emulator.usage import NO_USAGE, Usage
 
 if TYPE_CHECKING:
     from batch_emulator.models.account import Account
@@ -83,6 +84,7 @@ class RunOutcome:
     start_time: float
     end_time: float
     failure_info: dict[str, Any] | None
+    usage: Usage = NO_USAGE  # what the run used (its wall time is end_time - start_time)
 
 
 class Task:
@@ -119,6 +121,7 @@ class Task:
         "start_time",
         "state",
         "state_time",
+        "usage",
     )
 
     def __init__(self, job: Job, task_id: str, seq: int, spec: str, now: float) -> None:
@@ -154,6 +157,7 @@ class Task:
         self.cancel: threading.Event | None = None
         self.end_reason: dict[str, Any] | None = None
         self.removed = False
+        self.usage = NO_USAGE  # what all its runs used (retries included)
 
     def body(self) -> dict[str, Any]:
         """The create body as sent (without ``id``)."""
@@ -420,6 +424,7 @@ def finish_run(task: Task, outcome: RunOutcome, now: float) -> bool:
     task.start_time = outcome.start_time
     task.end_time = outcome.end_time
     task.exit_code = outcome.exit_code
+    task.usage = task.usage + replace(outcome.usage, wall=max(0.0, outcome.end_time - outcome.start_time))
     if node is not None:
         node.total_tasks_run += 1
         if outcome.result == "success" and task.end_reason is None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from batch_emulator.node.containers.spec import ContainerRunSpec
+from batch_emulator.usage import NO_USAGE, Usage
 
 
 @dataclass(frozen=True)
@@ -45,3 +46,4 @@ class TaskRunResult:
     end_time: datetime
     task_dir: Path  # holds stdout.txt, stderr.txt, wd/
     failure_info: dict[str, Any] | None  # wire JSON failureInfo {category, code, message, details[]}
+    usage: Usage = NO_USAGE  # CPU time of the command, and the bytes of its resource files and its own I/O

@@ -10,11 +10,14 @@ markers; ``tests/test_emulator/test_operation_coverage.py`` fails when it is sta
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import inspect
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -99,7 +102,39 @@ def set_up(client: BatchClient) -> str:
     return str(next(iter(client.list_nodes(POOL))).id)
 
 
-def calls(node: str) -> dict[str, Callable[[BatchClient], Any]]:
+def _then_idle(client: BatchClient, node: str, poller: Any) -> None:
+    """Wait for a node operation's poller, then for the node to be idle again (the next operation needs that)."""
+    poller.result()
+    _wait(lambda: client.get_node(POOL, node).state == "idle", f"{node} idle again")
+
+
+class _Sink(BaseHTTPRequestHandler):
+    """A blob container that accepts every upload (for ``upload_node_logs``)."""
+
+    def do_PUT(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(201)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+@contextlib.contextmanager
+def _sink() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def calls(node: str, sink: str) -> dict[str, Callable[[BatchClient], Any]]:
     """One call per operation, in the order they run (reads first, destructive ones last)."""
     now = datetime.datetime.now(datetime.UTC)
     hourly = M.BatchJobScheduleConfiguration(recurrence_interval=datetime.timedelta(hours=1))
@@ -126,11 +161,11 @@ def calls(node: str) -> dict[str, Callable[[BatchClient], Any]]:
         "begin_stop_pool_resize": lambda c: c.begin_stop_pool_resize(EXTRA_POOL, **no_wait).result(),
         "list_pool_node_counts": lambda c: list(c.list_pool_node_counts()),
         "list_pool_usage_metrics": lambda c: list(c.list_pool_usage_metrics()),
-        "evaluate_pool_auto_scale": lambda c: c.evaluate_pool_auto_scale(
-            EXTRA_POOL, M.BatchPoolEvaluateAutoScaleOptions(auto_scale_formula=formula)
-        ),
         "enable_pool_auto_scale": lambda c: c.enable_pool_auto_scale(
             EXTRA_POOL, M.BatchPoolEnableAutoScaleOptions(auto_scale_formula="$TargetDedicatedNodes = 0;")
+        ),
+        "evaluate_pool_auto_scale": lambda c: c.evaluate_pool_auto_scale(
+            EXTRA_POOL, M.BatchPoolEvaluateAutoScaleOptions(auto_scale_formula=formula)
         ),
         "disable_pool_auto_scale": lambda c: c.disable_pool_auto_scale(EXTRA_POOL),
         "list_nodes": lambda c: list(c.list_nodes(POOL)),
@@ -150,10 +185,12 @@ def calls(node: str) -> dict[str, Callable[[BatchClient], Any]]:
         "upload_node_logs": lambda c: c.upload_node_logs(
             POOL,
             node,
-            M.UploadBatchServiceLogsOptions(container_url="http://127.0.0.1:1/logs", start_time=now),
+            M.UploadBatchServiceLogsOptions(container_url=f"{sink}/logs?sv=sas", start_time=now),
         ),
         "list_node_extensions": lambda c: list(c.list_node_extensions(POOL, node)),
-        "get_node_extension": lambda c: c.get_node_extension(POOL, node, "cov-extension"),
+        "get_node_extension": lambda c: c.get_node_extension(
+            POOL, node, next(iter(c.list_node_extensions(POOL, node))).vm_extension.name
+        ),
         "create_job": lambda c: c.create_job(
             M.BatchJobCreateOptions(id="cov-created-job", pool_info=M.BatchPoolInfo(pool_id=POOL))
         ),
@@ -212,16 +249,22 @@ def calls(node: str) -> dict[str, Callable[[BatchClient], Any]]:
             POOL, node, M.BatchNodeDisableSchedulingOptions(node_disable_scheduling_option="requeue")
         ),
         "enable_node_scheduling": lambda c: c.enable_node_scheduling(POOL, node),
-        "begin_reboot_node": lambda c: c.begin_reboot_node(
-            POOL, node, M._models.BatchNodeRebootOptions(node_reboot_kind="requeue"), **no_wait
-        ).result(),
-        "begin_reimage_node": lambda c: c.begin_reimage_node(
-            POOL, node, M._models.BatchNodeReimageOptions(node_reimage_option="requeue"), **no_wait
-        ).result(),
+        "begin_reboot_node": lambda c: _then_idle(
+            c,
+            node,
+            c.begin_reboot_node(POOL, node, M._models.BatchNodeRebootOptions(node_reboot_kind="requeue"), **no_wait),
+        ),
+        "begin_reimage_node": lambda c: _then_idle(
+            c,
+            node,
+            c.begin_reimage_node(
+                POOL, node, M._models.BatchNodeReimageOptions(node_reimage_option="requeue"), **no_wait
+            ),
+        ),
         "begin_deallocate_node": lambda c: c.begin_deallocate_node(
             POOL, node, M._models.BatchNodeDeallocateOptions(node_deallocate_option="requeue"), **no_wait
         ).result(),
-        "begin_start_node": lambda c: c.begin_start_node(POOL, node, **no_wait).result(),
+        "begin_start_node": lambda c: _then_idle(c, node, c.begin_start_node(POOL, node, **no_wait)),
         "begin_remove_nodes": lambda c: c.begin_remove_nodes(
             POOL, M.BatchNodeRemoveOptions(node_ids=[node]), **no_wait
         ).result(),
@@ -250,12 +293,13 @@ def measure(url: str, account_name: str, account_key: str) -> list[Outcome]:
     client = BatchClient(url, AzureNamedKeyCredential(account_name, account_key))
     try:
         node = set_up(client)
-        planned = calls(node)
-        names = operation_names()
-        missing, unknown = sorted(set(names) - set(planned)), sorted(set(planned) - set(names))
-        assert not missing, f"no coverage call for the new SDK operation(s) {missing}; add them to calls()"
-        assert not unknown, f"calls() names operations the SDK does not have: {unknown}"
-        outcomes = {name: _outcome(name, call, client) for name, call in planned.items()}
+        with _sink() as sink:
+            planned = calls(node, sink)
+            names = operation_names()
+            missing, unknown = sorted(set(names) - set(planned)), sorted(set(planned) - set(names))
+            assert not missing, f"no coverage call for the new SDK operation(s) {missing}; add them to calls()"
+            assert not unknown, f"calls() names operations the SDK does not have: {unknown}"
+            outcomes = {name: _outcome(name, call, client) for name, call in planned.items()}
     finally:
         client.close()
     return [outcomes[name] for name in names]
@@ -264,9 +308,15 @@ def measure(url: str, account_name: str, account_key: str) -> list[Outcome]:
 def table(outcomes: list[Outcome]) -> str:
     """The markdown table (with its summary line)."""
     done = sum(1 for outcome in outcomes if outcome.implemented)
+    if done == len(outcomes):
+        summary = f"All {done} operations of azure-batch 15's `BatchClient` answer with their real behaviour."
+    else:
+        summary = (
+            f"{done} of the {len(outcomes)} operations of azure-batch 15's `BatchClient` answer with their real"
+            f" behaviour; the other {len(outcomes) - done} answer `501 NotImplemented` and say what is missing."
+        )
     lines = [
-        f"{done} of the {len(outcomes)} operations of azure-batch 15's `BatchClient` answer with their real behaviour;"
-        f" the other {len(outcomes) - done} answer `501 NotImplemented` and say what is missing.",
+        summary,
         "",
         "| operation | answer |",
         "|---|---|",

@@ -20,7 +20,8 @@ IMAGE = {
 
 
 def node(seq: int, free: int, state: str = "idle", ip: str = "") -> Any:
-    return SimpleNamespace(seq=seq, free_slots=free, state=state, removing=None, ip_address=ip or f"10.0.0.{seq}")
+    accepts = state in ("idle", "running")
+    return SimpleNamespace(seq=seq, free_slots=free, accepts_tasks=lambda: accepts, ip_address=ip or f"10.0.0.{seq}")
 
 
 def test_choose_nodes_takes_distinct_nodes_with_room_or_none() -> None:

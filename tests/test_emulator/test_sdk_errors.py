@@ -121,7 +121,7 @@ def test_unknown_vm_size_and_image(with_job: BatchClient, helpers: Any) -> None:
 
 def test_unimplemented_operation_says_so(with_job: BatchClient) -> None:
     with pytest.raises(HttpResponseError) as caught:
-        list(with_job.list_pool_usage_metrics())
+        list(with_job.list_job_preparation_and_release_task_status("any-job"))
     assert caught.value.status_code == 501
     assert caught.value.error.code == "NotImplemented"
 
