@@ -315,7 +315,7 @@ class Scheduler:
                 chosen = multi_instance.choose_nodes(
                     candidates, task.required_slots, int(settings["numberOfInstances"]), pool.fill_type
                 )
-                if chosen is None or not pool.spec.get("enableInterNodeCommunication"):
+                if chosen is None or not multi_instance.schedulable_on(pool):
                     waiting += 1  # it waits for enough free nodes; the tasks behind it may run meanwhile
                     if waiting >= len(queue):
                         return

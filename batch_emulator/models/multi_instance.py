@@ -31,13 +31,15 @@ if TYPE_CHECKING:
 MASTER_PORT = 6000
 
 
-def validate(value: object) -> dict[str, Any]:
-    """Check ``multiInstanceSettings`` and fill ``numberOfInstances`` (default 1).
+def validate(value: object, required_slots: int) -> dict[str, Any]:
+    """Check ``multiInstanceSettings`` (the task's ``requiredSlots`` must be 1) and fill ``numberOfInstances``.
 
     Raises:
         BatchError: an invalid property (400).
     """
     path = "multiInstanceSettings"
+    if required_slots != 1:
+        raise InvalidPropertyValue("requiredSlots", required_slots, "A multi-instance task must require 1 slot.")
     data = dict(require_object(value, path))
     data["numberOfInstances"] = optional_int(data, "numberOfInstances", 1, minimum=1, path=f"{path}.numberOfInstances")
     require_str(data, "coordinationCommandLine", path=f"{path}.coordinationCommandLine")
@@ -46,18 +48,12 @@ def validate(value: object) -> dict[str, Any]:
     return data
 
 
-def check_pool(pool: Pool | None) -> None:
-    """Refuse a multi-instance task for a pool that exists without inter-node communication.
+def schedulable_on(pool: Pool) -> bool:
+    """Whether the pool can run multi-instance tasks at all: inter-node communication and one slot per node.
 
-    Raises:
-        InvalidPropertyValue: the pool does not enable inter-node communication.
+    On any other pool the task is never scheduled and stays ``active``, as the Batch documentation says.
     """
-    if pool is not None and not pool.spec.get("enableInterNodeCommunication"):
-        raise InvalidPropertyValue(
-            "multiInstanceSettings",
-            pool.id,
-            "Multi-instance tasks need a pool with enableInterNodeCommunication set to true.",
-        )
+    return bool(pool.spec.get("enableInterNodeCommunication")) and pool.slots_per_node == 1
 
 
 def settings(task: Task) -> dict[str, Any] | None:

@@ -213,7 +213,8 @@ def parse_task_body(body: object) -> tuple[str, dict[str, Any]]:
     if data.get("exitConditions") is not None:
         spec["exitConditions"] = exit_conditions.validate(data["exitConditions"])
     if data.get("multiInstanceSettings") is not None:
-        spec["multiInstanceSettings"] = multi_instance.validate(data["multiInstanceSettings"])
+        required = data.get("requiredSlots", 1)
+        spec["multiInstanceSettings"] = multi_instance.validate(data["multiInstanceSettings"], required)
     return task_id, spec
 
 
@@ -246,8 +247,6 @@ def _check_against_job(job: Job, body: dict[str, Any]) -> None:
     """The task rules that depend on its job (dependencies enabled, exit option actions allowed)."""
     if body.get("dependsOn") is not None and job.deps is None:
         raise dependencies.TaskDependenciesNotSpecifiedOnJob()
-    if body.get("multiInstanceSettings") is not None:
-        multi_instance.check_pool(job.account.pools.get(id_key(job.pool_id)))
     conditions = body.get("exitConditions")
     if conditions is not None:
         exit_conditions.check_against_job(

@@ -50,10 +50,16 @@ def test_multi_instance_environment_names_the_master_and_the_hosts() -> None:
         ({"numberOfInstances": 2}, "MissingRequiredProperty"),
     ],
 )
-def test_invalid_multi_instance_settings(settings: dict[str, Any], code: str) -> None:
+def test_invalid_multi_instance_settings_are_refused(settings: dict[str, Any], code: str) -> None:
     with pytest.raises(BatchError) as caught:
-        multi_instance.validate(settings)
+        multi_instance.validate(settings, 1)
     assert caught.value.code == code
+
+
+def test_a_multi_instance_task_needs_one_slot() -> None:
+    with pytest.raises(BatchError) as caught:
+        multi_instance.validate({"numberOfInstances": 2, "coordinationCommandLine": "x"}, 2)
+    assert caught.value.code == "InvalidPropertyValue"
 
 
 def test_auto_pool_spec_defaults_and_ids() -> None:

@@ -55,8 +55,9 @@ def common_url() -> Iterator[str]:
 def client(emulator: ThreadedEmulator, helpers: Any) -> BatchClient:
     batch: BatchClient = helpers.make_client(emulator)
     batch.create_pool(helpers.pool_options(POOL, nodes=3, enable_inter_node_communication=True))
-    batch.create_pool(helpers.pool_options(PLAIN_POOL, nodes=0))
+    batch.create_pool(helpers.pool_options(PLAIN_POOL, nodes=1))
     helpers.wait_for_idle_nodes(batch, POOL, 3)
+    helpers.wait_for_idle_nodes(batch, PLAIN_POOL, 1)
     return batch
 
 
@@ -97,10 +98,20 @@ def test_primary_and_subtasks_run_on_distinct_nodes(client: BatchClient, common_
     assert sorted(coordinated) == sorted(["common file", "true", "common file", "false", "common file", "false"])
 
 
-def test_a_pool_without_inter_node_communication_is_refused(client: BatchClient) -> None:
+def test_on_a_pool_without_inter_node_communication_it_is_never_scheduled(client: BatchClient, helpers: Any) -> None:
     new_job(client, "mpi-plain-job", PLAIN_POOL)
+    client.create_task("mpi-plain-job", mpi_task("mpi", 1))
+    client.create_task("mpi-plain-job", M.BatchTaskCreateOptions(id="plain", command_line="/bin/true"))
+    helpers.wait_until(lambda: client.get_task("mpi-plain-job", "plain").state == "completed", what="plain done")
+    assert client.get_task("mpi-plain-job", "mpi").state == "active"
+
+
+def test_a_multi_instance_task_must_require_one_slot(client: BatchClient) -> None:
+    new_job(client, "mpi-slots-job")
+    body = mpi_task("mpi", 2)
+    body.required_slots = 2
     with pytest.raises(HttpResponseError) as caught:
-        client.create_task("mpi-plain-job", mpi_task("mpi", 2))
+        client.create_task("mpi-slots-job", body)
     assert caught.value.status_code == 400
     assert caught.value.error is not None
     assert caught.value.error.code == "InvalidPropertyValue"
