@@ -5,8 +5,9 @@ One fresh ``python -m batch_emulator`` child process (data directory on ``/tmp``
 with ``create_tasks`` (4 parallel requests), then polls the task counts every 50 ms until all are completed.
 Baseline: N independent tasks. Candidate: the same N tasks in a job with ``usesTaskDependencies``, where task
 ``i`` (from 64 on) depends on the 65 tasks of the id range ``i-128 … i-64``: up to 64 tasks are ready at a
-time, twice the slots, so the slots stay fed and the ratio shows what the dependency bookkeeping costs (every
-completion releases one task; about 59,000 dependency edges in all). Time = first submit request -> last completion
+time, twice the slots, so the slots can stay fed and the ratio shows what dependencies cost end to end
+(bookkeeping, and waiting for the slowest predecessor; every completion releases one task; about 59,000
+dependency edges in all). Time = first submit request -> last completion
 seen. The two cases are interleaved; the ratio compares medians.
 """
 
