@@ -7,7 +7,9 @@ from typing import Any
 from urllib.parse import quote
 
 from batch_emulator.models import stats
+from batch_emulator.models.job_tasks import NodeRun
 from batch_emulator.models.jobs import Job
+from batch_emulator.models.multi_instance import Subtask
 from batch_emulator.models.node_endpoints import LOOPBACK_ADDRESS, inbound_endpoints, remote_login_port
 from batch_emulator.models.node_extensions import NodeExtension
 from batch_emulator.models.nodes import Node
@@ -309,16 +311,7 @@ def task_wire(task: Task, base: str) -> dict[str, Any]:
         body["previousState"] = task.prev_state
         body["previousStateTransitionTime"] = iso(task.prev_state_time)
     if task.node_id is not None and task.pool_id is not None:
-        node_url = f"{base}/pools/{seg(task.pool_id)}/nodes/{seg(task.node_id)}"
-        relative = task_dir_relative(task)
-        body["nodeInfo"] = {
-            "affinityId": f"TVM:{task.node_id}",
-            "nodeUrl": node_url,
-            "poolId": task.pool_id,
-            "nodeId": task.node_id,
-            "taskRootDirectory": relative,
-            "taskRootDirectoryUrl": f"{node_url}/files/{relative}",
-        }
+        body["nodeInfo"] = node_info_wire(task.pool_id, task.node_id, task_dir_relative(task), base)
     return body
 
 
@@ -346,6 +339,90 @@ def task_field(task: Task, path: tuple[str, ...]) -> Any:
     for name in path:
         value = value.get(name) if isinstance(value, dict) else None
     return value
+
+
+def _side_run_info(run: NodeRun, relative: str, node_url: str, *, preparation: bool) -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "startTime": iso(run.start_time),
+        "state": run.state,
+        "taskRootDirectory": relative,
+        "taskRootDirectoryUrl": f"{node_url}/files/{relative}",
+    }
+    if preparation:
+        info["retryCount"] = run.retry_count
+        if run.last_retry_time is not None:
+            info["lastRetryTime"] = iso(run.last_retry_time)
+    if run.state == "completed":
+        info.update(_outcome_fields(run.end_time, run.exit_code, run.failure_info, run.result))
+    return info
+
+
+def _outcome_fields(
+    end_time: float | None, exit_code: int | None, failure_info: dict[str, Any] | None, result: str | None
+) -> dict[str, Any]:
+    """``endTime``, ``exitCode``, ``failureInfo`` and ``result`` of a completed run (those that are set)."""
+    fields: dict[str, Any] = {}
+    if end_time is not None:
+        fields["endTime"] = iso(end_time)
+    if exit_code is not None:
+        fields["exitCode"] = exit_code
+    if failure_info is not None:
+        fields["failureInfo"] = failure_info
+    if result is not None:
+        fields["result"] = result
+    return fields
+
+
+def node_info_wire(pool_id: str, node_id: str, relative: str, base: str) -> dict[str, Any]:
+    """The ``nodeInfo`` of a task or subtask that ran in ``relative`` (a directory under the node root)."""
+    node_url = f"{base}/pools/{seg(pool_id)}/nodes/{seg(node_id)}"
+    return {
+        "affinityId": f"TVM:{node_id}",
+        "nodeUrl": node_url,
+        "poolId": pool_id,
+        "nodeId": node_id,
+        "taskRootDirectory": relative,
+        "taskRootDirectoryUrl": f"{node_url}/files/{relative}",
+    }
+
+
+def preparation_status_wire(job: Job, preparation: NodeRun, release: NodeRun | None, base: str) -> dict[str, Any]:
+    """Render one node's entry of ``jobpreparationandreleasetaskstatus``."""
+    node_url = f"{base}/pools/{seg(preparation.pool_id)}/nodes/{seg(preparation.node_id)}"
+    prep_id = str(job.spec["jobPreparationTask"]["id"])
+    body: dict[str, Any] = {
+        "poolId": preparation.pool_id,
+        "nodeId": preparation.node_id,
+        "nodeUrl": node_url,
+        "jobPreparationTaskExecutionInfo": _side_run_info(
+            preparation, f"workitems/{job.id}/job-1/{prep_id}", node_url, preparation=True
+        ),
+    }
+    if release is not None:
+        release_id = str(job.spec["jobReleaseTask"]["id"])
+        body["jobReleaseTaskExecutionInfo"] = _side_run_info(
+            release, f"workitems/{job.id}/job-1/{release_id}", node_url, preparation=False
+        )
+    return body
+
+
+def subtask_wire(task: Task, subtask: Subtask, base: str) -> dict[str, Any]:
+    """Render one subtask of a multi-instance task (``BatchSubtask``)."""
+    node = subtask.node
+    body: dict[str, Any] = {
+        "id": subtask.id,
+        "nodeInfo": node_info_wire(node.pool.id, node.id, task_dir_relative(task), base),
+        "state": subtask.state,
+        "stateTransitionTime": iso(subtask.state_time),
+    }
+    if subtask.prev_state is not None and subtask.prev_state_time is not None:
+        body["previousState"] = subtask.prev_state
+        body["previousStateTransitionTime"] = iso(subtask.prev_state_time)
+    if subtask.start_time is not None:
+        body["startTime"] = iso(subtask.start_time)
+    if subtask.state == "completed":
+        body.update(_outcome_fields(subtask.end_time, subtask.exit_code, subtask.failure_info, subtask.result))
+    return body
 
 
 # --- statistics (``$expand=stats``) ------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from batch_emulator.models import dependencies
 from batch_emulator.models.account import Account, ChangeLog
 from batch_emulator.models.jobs import Job
 from batch_emulator.models.node_users import NodeUser
@@ -124,6 +125,7 @@ def _job_doc(job: Job) -> str:
             "terminateReason": job.terminate_reason,
             "disableOption": job.disable_option,
             "taskSeq": job.task_seq,
+            "autoPoolId": job.auto_pool_id,
         },
         separators=_COMPACT,
     )
@@ -312,6 +314,8 @@ class Store:
                 job_owner = account.jobs.get(job_key)
                 if job_owner is not None:
                     requeued += _load_task(job_owner, task_id, seq, spec, json.loads(rt), now)
+            for job in account.jobs.values():
+                dependencies.rebuild(job)
             _log.info(
                 "loaded %d pools, %d jobs, %d tasks (%d requeued) from %s",
                 len(account.pools),
@@ -368,6 +372,7 @@ def _load_job(account: Account, doc: dict[str, Any]) -> Job:
     job.terminate_reason = doc["terminateReason"]
     job.disable_option = doc["disableOption"]
     job.task_seq = doc["taskSeq"]
+    job.auto_pool_id = doc.get("autoPoolId")
     return job
 
 

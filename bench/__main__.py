@@ -27,6 +27,7 @@ from bench import (
     bench_autoscale,
     bench_containers,
     bench_demo,
+    bench_dependencies,
     bench_emulator,
     bench_flow,
     bench_monitoring,
@@ -53,6 +54,7 @@ class Benchmark:
 #: In the order they run (and appear): the Prefect-free ones first, so a quick run overlaps the server's start.
 BENCHMARKS = [
     Benchmark("emulator", bench_emulator.run),
+    Benchmark("dependencies", bench_dependencies.run),
     Benchmark("submission", bench_submission.run),
     Benchmark("monitoring", bench_monitoring.run),
     Benchmark("node_app", bench_node_app_suite.run),
@@ -62,7 +64,17 @@ BENCHMARKS = [
     Benchmark("demo", bench_demo.run, needs_prefect=True),
 ]
 #: The order of the sections in the report (the issue's numbering).
-REPORT_ORDER = ["demo", "flow", "submission", "monitoring", "emulator", "node_app", "containers", "autoscale"]
+REPORT_ORDER = [
+    "demo",
+    "flow",
+    "submission",
+    "monitoring",
+    "emulator",
+    "node_app",
+    "containers",
+    "autoscale",
+    "dependencies",
+]
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -18,9 +18,10 @@ from batch_emulator.handlers.common import (
     with_stats,
 )
 from batch_emulator.models import jobs as model
+from batch_emulator.models.job_tasks import status_entries
 from batch_emulator.models.jobs import Job
 from batch_emulator.models.validation import require_object
-from batch_emulator.render import job_stats, job_wire, metadata, seg
+from batch_emulator.render import job_stats, job_wire, metadata, preparation_status_wire, seg
 from batch_emulator.routing import Route
 
 
@@ -146,6 +147,21 @@ def delete_job(ctx: RequestContext) -> Response:
     return empty_response(202)
 
 
+def preparation_and_release_status(ctx: RequestContext) -> Response:
+    """``GET /jobs/{jobId}/jobpreparationandreleasetaskstatus``: one entry per node that ran the preparation task."""
+    account = ctx.service.account
+    with account.lock:
+        job = model.get_job(account, ctx.params["jobId"])
+        entries = list(enumerate(status_entries(job), start=1))
+        return list_response(
+            ctx,
+            entries,
+            entity_set="jobpreparationandreleasetaskstatuslist",
+            render=lambda entry: preparation_status_wire(job, entry[1][0], entry[1][1], ctx.base_url),
+            seq=lambda entry: entry[0],
+        )
+
+
 ROUTES = [
     Route("POST", "/jobs", create_job),
     Route("GET", "/jobs", list_jobs),
@@ -157,4 +173,5 @@ ROUTES = [
     Route("POST", "/jobs/{jobId}/terminate", terminate_job),
     Route("POST", "/jobs/{jobId}/disable", disable_job),
     Route("POST", "/jobs/{jobId}/enable", enable_job),
+    Route("GET", "/jobs/{jobId}/jobpreparationandreleasetaskstatus", preparation_and_release_status),
 ]

@@ -21,7 +21,7 @@ from batch_emulator.models import tasks as model
 from batch_emulator.models.jobs import get_job
 from batch_emulator.models.tasks import Task
 from batch_emulator.models.validation import require_object
-from batch_emulator.render import metadata, seg, task_field, task_stats, task_wire
+from batch_emulator.render import metadata, seg, subtask_wire, task_field, task_stats, task_wire
 from batch_emulator.routing import Route
 from batch_emulator.timefmt import etag_for, iso
 
@@ -170,11 +170,14 @@ def delete_task(ctx: RequestContext) -> Response:
 
 
 def list_subtasks(ctx: RequestContext) -> Response:
-    """``GET /jobs/{jobId}/tasks/{taskId}/subtasksinfo``: always empty (no multi-instance tasks here)."""
+    """``GET /jobs/{jobId}/tasks/{taskId}/subtasksinfo``: the subtasks of a multi-instance task's latest run."""
     account = ctx.service.account
     with account.lock:
-        model.get_task(get_job(account, ctx.params["jobId"]), ctx.params["taskId"])
-    return json_response({"odata.metadata": metadata(ctx.base_url, "subtaskinfo", element=False), "value": []})
+        job = get_job(account, ctx.params["jobId"])
+        task = model.get_task(job, ctx.params["taskId"])
+        run = job.multi_runs.get(task.key)
+        values = [subtask_wire(task, subtask, ctx.base_url) for subtask in run.subtasks] if run else []
+    return json_response({"odata.metadata": metadata(ctx.base_url, "subtaskinfo", element=False), "value": values})
 
 
 ROUTES = [

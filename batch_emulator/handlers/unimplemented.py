@@ -10,9 +10,7 @@ from batch_emulator.context import RequestContext
 from batch_emulator.errors import OperationNotImplemented
 from batch_emulator.routing import Route
 
-_OPERATIONS = [
-    ("GET", "/jobs/{jobId}/jobpreparationandreleasetaskstatus", "job preparation and release tasks"),
-]
+_OPERATIONS: list[tuple[str, str, str]] = []
 
 
 def _refuse(what: str) -> Callable[[RequestContext], Response]:

@@ -125,6 +125,10 @@ def run_task(spec: TaskRunSpec, cancel: threading.Event) -> TaskRunResult:
         return _result(paths, start, None, spec.refusal)
     env = task_environment(spec, paths)
     downloaded = NO_USAGE
+    if spec.common_resource_files:
+        failure = download_resource_files(spec.common_resource_files, paths.task_dir, cancel)
+        if failure is not None:
+            return _result(paths, start, None, failure)
     if spec.resource_files:
         failure = download_resource_files(spec.resource_files, paths.working_dir, cancel)
         downloaded = _written(paths.working_dir)

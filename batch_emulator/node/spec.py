@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -32,6 +32,8 @@ class TaskRunSpec:
     attempt: int = 0  # the scheduler's token of this run (names its container)
     container: ContainerRunSpec | None = None  # run in this container instead of as a process
     refusal: dict[str, Any] | None = None  # a failureInfo: the run fails with it before anything starts
+    # Multi-instance commonResourceFiles: downloaded into the task directory (not wd/) before the command.
+    common_resource_files: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
