@@ -401,6 +401,29 @@ def test_a_pool_the_data_plane_refuses_is_refused_naming_the_arm_property(mgmt: 
     assert caught.value.error.target == "properties.deploymentConfiguration.virtualMachineConfiguration.nodeAgentSkuId"
 
 
+def test_user_accounts_keep_their_passwords_to_themselves_on_both_planes(
+    mgmt: BatchManagementClient, data_plane: BatchClient
+) -> None:
+    pool = arm_pool(dedicated=0)
+    pool.properties.user_accounts = [  # type: ignore[union-attr]
+        arm_models.UserAccount(name="builder", password="pa55-word", elevation_level="Admin"),
+        arm_models.UserAccount(name="reader", password="pa55-word"),
+    ]
+
+    mgmt.pool.create(RESOURCE_GROUP, ACCOUNT, "users", pool)
+
+    arm_users = mgmt.pool.get(RESOURCE_GROUP, ACCOUNT, "users").properties.user_accounts  # type: ignore[union-attr]
+    data_users = data_plane.get_pool("users").user_accounts or []
+    assert [(u.name, u.elevation_level, u.password) for u in arm_users or []] == [
+        ("builder", "Admin", None),
+        ("reader", "NonAdmin", None),
+    ]
+    assert [(u.name, u.elevation_level, u.password) for u in data_users] == [
+        ("builder", "admin", None),
+        ("reader", None, None),
+    ]
+
+
 def test_delete_is_a_long_running_operation_the_sdk_poller_completes(
     mgmt: BatchManagementClient, data_plane: BatchClient
 ) -> None:
