@@ -86,15 +86,17 @@ def update_pool(account: Account, pool: Pool, resource: object, now: float) -> P
     """Apply an ARM ``PATCH`` (or a ``PUT`` of an existing pool) through the data plane's pool and autoscale rules.
 
     Scale settings go first, so that a refusal there (``PoolBeingResized`` for autoscale on a resizing pool)
-    leaves the pool as it was: ``autoScale`` enables autoscale or changes its formula; ``fixedScale`` on an
-    autoscale pool disables autoscale, then resizes. Then the updatable properties change.
+    leaves the pool as it was: ``autoScale`` enables autoscale or changes its formula (the settings the pool
+    already has change nothing); ``fixedScale`` on an autoscale pool disables autoscale, then resizes. Then the
+    updatable properties change.
 
     Raises:
         BatchError: a fixed property with a new value, invalid scale settings or properties, a pool being deleted.
     """
     scale, update = pool_update(resource, {**pool_wire(pool, ""), **pool.spec})
     if scale is not None and scale.get("enableAutoScale"):
-        autoscale.enable_autoscale(account, pool, scale, now)
+        if not _same_autoscale(pool, scale):
+            autoscale.enable_autoscale(account, pool, scale, now)
     elif scale is not None:
         if autoscale.is_enabled(pool):
             autoscale.disable_autoscale(account, pool, now)
@@ -102,6 +104,13 @@ def update_pool(account: Account, pool: Pool, resource: object, now: float) -> P
     if update:
         pool_model.update_pool_properties(account, pool.id, update, now, replace=False)
     return pool
+
+
+def _same_autoscale(pool: Pool, scale: dict[str, Any]) -> bool:
+    """Whether autoscale settings are those the pool has (a re-applied template then changes nothing)."""
+    settings = ("autoScaleFormula", "autoScaleEvaluationInterval")
+    unchanged = all(scale.get(name) in (None, pool.spec.get(name)) for name in settings)
+    return autoscale.is_enabled(pool) and unchanged
 
 
 def vm_skus(catalog: Catalog) -> list[VmSku]:

@@ -424,6 +424,36 @@ def test_user_accounts_keep_their_passwords_to_themselves_on_both_planes(
     ]
 
 
+def test_a_resizing_autoscale_pool_takes_its_template_again_but_refuses_a_new_formula(
+    mgmt: BatchManagementClient, data_plane: BatchClient, arm_emulator: ThreadedEmulator, local_tls: LocalTls
+) -> None:
+    response = httpx.put(
+        f"{arm_emulator.url}/_emulator/faults", json={"spec": "slow_allocation=3s"}, verify=_trust(local_tls)
+    )
+    response.raise_for_status()
+    pool = arm_pool()
+    pool.properties.scale_settings = scale(formula="$TargetDedicatedNodes=1").properties.scale_settings  # type: ignore[union-attr]
+    mgmt.pool.create(RESOURCE_GROUP, ACCOUNT, "growing", pool)
+
+    def resizing_to_one() -> bool:
+        seen = data_plane.get_pool("growing")
+        return seen.auto_scale_run is not None and (seen.allocation_state, seen.target_dedicated_nodes) == (
+            "resizing",
+            1,
+        )
+
+    wait_until(resizing_to_one, what="the first evaluation to resize the pool")
+
+    again = mgmt.pool.create(RESOURCE_GROUP, ACCOUNT, "growing", pool)  # a re-applied template: nothing to change
+    with pytest.raises(HttpResponseError) as caught:
+        mgmt.pool.update(RESOURCE_GROUP, ACCOUNT, "growing", scale(formula="$TargetDedicatedNodes=2"))
+
+    assert again.properties.scale_settings.auto_scale.formula == "$TargetDedicatedNodes=1"  # type: ignore[union-attr]
+    assert caught.value.status_code == 409
+    assert caught.value.error is not None
+    assert caught.value.error.code == "PoolBeingResized"
+
+
 def test_delete_is_a_long_running_operation_the_sdk_poller_completes(
     mgmt: BatchManagementClient, data_plane: BatchClient
 ) -> None:
