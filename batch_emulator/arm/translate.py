@@ -1,9 +1,10 @@
 """The one translation between ARM pool properties and the data plane's pool (there is no second pool store).
 
 ARM spells some data-plane properties differently (``deploymentConfiguration.virtualMachineConfiguration``,
-``nodeAgentSkuId``, ``scaleSettings``, ``interNodeCommunication``, ``applicationPackages``) and writes enum values
-in PascalCase (``Spread``, ``Requeue``, ``Admin``); the data plane stores them in its own spelling, and the
-pool model (:mod:`batch_emulator.models.pools`) validates the result exactly as for a data-plane request.
+``scaleSettings``, ``interNodeCommunication``, ``applicationPackages``, and below them the keys and enum values of
+:mod:`batch_emulator.arm.spelling`); the data plane stores them in its own spelling, and the pool and autoscale
+models (:mod:`batch_emulator.models.pools`, :mod:`batch_emulator.models.autoscale`) judge the result exactly as
+for a data-plane request. Errors name properties as the ARM request spells them (:func:`in_arm_terms`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from batch_emulator.arm.errors import PropertyCannotBeUpdated
+from batch_emulator.arm.spelling import ARM_KEYS, property_value, renamed, translate_value
 from batch_emulator.errors import BatchError, InvalidPropertyValue, MissingRequiredProperty
 from batch_emulator.models import autoscale
 from batch_emulator.models.pools import DEALLOCATION_OPTIONS
@@ -48,52 +50,6 @@ _UPDATABLE = frozenset({"displayName", "metadata", "startTask", "applicationPack
 #: PascalCase values of the pool's own state enums -> the data plane's spelling.
 _ENUMS = {"requeue": "Requeue", "terminate": "Terminate", "taskcompletion": "TaskCompletion"}
 _ENUMS.update({"retaineddata": "RetainedData", "steady": "Steady", "resizing": "Resizing", "stopping": "Stopping"})
-#: Keys ARM spells differently below a pool property (ARM -> data plane): anywhere, or as ``<parent>.<key>``.
-_KEYS = {
-    "nodeAgentSkuId": "nodeAgentSKUId",
-    "inboundNatPools": "inboundNATPools",
-    "dynamicVnetAssignmentScope": "dynamicVNetAssignmentScope",
-    "userIdentity.userName": "username",
-    "cifsMountConfiguration.userName": "username",
-}
-#: Data-plane key (as ``<parent>.<key>`` where :data:`_KEYS` names a parent) -> ARM key.
-_ARM_KEYS = {
-    f"{parent}{dot}{wire}": arm for parent, dot, arm, wire in ((*k.rpartition("."), v) for k, v in _KEYS.items())
-}
-_ELEVATION = (("NonAdmin", "nonadmin"), ("Admin", "admin"))
-_CACHING = (("None", "none"), ("ReadOnly", "readonly"), ("ReadWrite", "readwrite"))
-_STORAGE = (("Standard_LRS", "standard_lrs"), ("Premium_LRS", "premium_lrs"), ("StandardSSD_LRS", "standardssd_lrs"))
-#: Enum-valued properties, as ``<parent>.<name>`` in ARM's spelling: each value as ARM and as the data plane writes it.
-_ENUM_VALUES: dict[str, tuple[tuple[str, str], ...]] = {
-    "containerConfiguration.type": (("DockerCompatible", "dockerCompatible"), ("CriCompatible", "criCompatible")),
-    "containerSettings.workingDirectory": (
-        ("TaskWorkingDirectory", "taskWorkingDirectory"),
-        ("ContainerImageDefault", "containerImageDefault"),
-    ),
-    "autoUser.scope": (("Task", "task"), ("Pool", "pool")),
-    "autoUser.elevationLevel": _ELEVATION,
-    "userAccounts.elevationLevel": _ELEVATION,
-    "windowsUserConfiguration.loginMode": (("Batch", "batch"), ("Interactive", "interactive")),
-    "inboundNatPools.protocol": (("TCP", "tcp"), ("UDP", "udp")),
-    "networkSecurityGroupRules.access": (("Allow", "allow"), ("Deny", "deny")),
-    "publicIPAddressConfiguration.provision": (
-        ("BatchManaged", "batchmanaged"),
-        ("UserManaged", "usermanaged"),
-        ("NoPublicIPAddresses", "nopublicipaddresses"),
-    ),
-    "taskSchedulingPolicy.nodeFillType": (("Spread", "spread"), ("Pack", "pack")),
-    "taskSchedulingPolicy.jobDefaultOrder": (("None", "none"), ("CreationTime", "creationtime")),
-    "dataDisks.caching": _CACHING,
-    "dataDisks.storageAccountType": _STORAGE,
-    "osDisk.caching": _CACHING,
-    "managedDisk.storageAccountType": _STORAGE,
-    "ephemeralOSDiskSettings.placement": (("CacheDisk", "cachedisk"),),
-    "properties.targetNodeCommunicationMode": (
-        ("Default", "default"),
-        ("Classic", "classic"),
-        ("Simplified", "simplified"),
-    ),
-}
 _SCALE = "properties.scaleSettings"
 #: Data-plane property -> its ARM path below ``properties``, where more than the name differs.
 _ARM_PATHS = {
@@ -113,45 +69,6 @@ def _arm_enum(value: Any) -> Any:
     return _ENUMS.get(value.lower(), value) if isinstance(value, str) else value
 
 
-def _respell(value: Any, pairs: tuple[tuple[str, str], ...], *, to_arm: bool) -> Any:
-    """An enum value in the other plane's spelling (an unknown value unchanged: the pool model judges it)."""
-    if isinstance(value, str):
-        for arm, wire in pairs:
-            if value.lower() == arm.lower():
-                return arm if to_arm else wire
-    return value
-
-
-def _renamed(names: dict[str, str], parent: str, key: str) -> str:
-    return names.get(f"{parent}.{key}") or names.get(key, key)
-
-
-def _translate(value: Any, parent: str, *, to_arm: bool) -> Any:
-    """``value``, found under the ARM property ``parent``, in the other plane's spelling.
-
-    Keys ARM spells differently (:data:`_KEYS`) are renamed and enum values (:data:`_ENUM_VALUES`) respelled,
-    at any depth (a list's items are under the list's name); nothing is changed in place.
-    """
-    if isinstance(value, list):
-        return [_translate(item, parent, to_arm=to_arm) for item in value]
-    if not isinstance(value, dict):
-        return value
-    result: dict[str, Any] = {}
-    for name, item in value.items():
-        key = str(name)
-        arm_key = _renamed(_ARM_KEYS, parent, key) if to_arm else key
-        pairs = _ENUM_VALUES.get(f"{parent}.{arm_key}")
-        new_key = arm_key if to_arm else _renamed(_KEYS, parent, key)
-        result[new_key] = _respell(item, pairs, to_arm=to_arm) if pairs else _translate(item, arm_key, to_arm=to_arm)
-    return result
-
-
-def _property(arm_name: str, value: Any, *, to_arm: bool) -> Any:
-    """A pool property's value in the other plane's spelling."""
-    pairs = _ENUM_VALUES.get(f"properties.{arm_name}")
-    return _respell(value, pairs, to_arm=to_arm) if pairs else _translate(value, arm_name, to_arm=to_arm)
-
-
 def arm_property_path(path: str) -> str:
     """The ARM path of a data-plane property path, as an error about an ARM request names it.
 
@@ -168,7 +85,7 @@ def arm_property_path(path: str) -> str:
     parent = name
     for part in rest:
         key, bracket, index = part.partition("[")
-        parent = _renamed(_ARM_KEYS, parent, key)
+        parent = renamed(ARM_KEYS, parent, key)
         parts.append(parent + bracket + index)
     return "properties." + ".".join(parts)
 
@@ -246,7 +163,7 @@ def _settable_fields(properties: dict[str, Any]) -> dict[str, Any]:
     body: dict[str, Any] = {}
     for arm_name, wire_name in _RENAMED.items():
         if arm_name in properties:
-            body[wire_name] = _property(arm_name, properties[arm_name], to_arm=False)
+            body[wire_name] = property_value(arm_name, properties[arm_name], to_arm=False)
     if "applicationPackages" in properties:
         packages = properties["applicationPackages"]
         body["applicationPackageReferences"] = (
@@ -262,7 +179,7 @@ def _settable_fields(properties: dict[str, Any]) -> dict[str, Any]:
         deployment = require_object(deployment, "properties.deploymentConfiguration")
         for name in ("virtualMachineConfiguration", "cloudServiceConfiguration"):
             if deployment.get(name) is not None:
-                body[name] = _translate(deployment[name], name, to_arm=False)
+                body[name] = translate_value(deployment[name], name, to_arm=False)
     return body
 
 
@@ -391,13 +308,13 @@ def pool_properties(wire: dict[str, Any], deallocation_option: str, account_id: 
     )
     for name in ("virtualMachineConfiguration", "cloudServiceConfiguration"):
         if wire.get(name) is not None:
-            properties["deploymentConfiguration"] = {name: _translate(wire[name], name, to_arm=True)}
+            properties["deploymentConfiguration"] = {name: translate_value(wire[name], name, to_arm=True)}
     users = wire.get("userAccounts")
     if isinstance(users, list):
         wire = {**wire, "userAccounts": [_with_elevation(user) for user in users]}
     for arm_name, wire_name in _RENAMED.items():
         if arm_name not in properties and wire.get(wire_name) is not None:
-            properties[arm_name] = _property(arm_name, wire[wire_name], to_arm=True)
+            properties[arm_name] = property_value(arm_name, wire[wire_name], to_arm=True)
     if wire.get("applicationPackageReferences"):
         properties["applicationPackages"] = [
             _package_to_arm(item, account_id) for item in wire["applicationPackageReferences"]
