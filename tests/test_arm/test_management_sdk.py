@@ -553,6 +553,7 @@ def test_requests_without_a_management_token_are_refused_with_401_in_the_arm_sha
     wrong_audience = arm_request(arm_emulator, local_tls, path, batch_token)
 
     assert missing.status_code == 401
+    assert missing.headers["content-type"] == "application/json; charset=utf-8"  # ARM's, not the data plane's
     assert missing.json()["error"]["code"] == "AuthenticationFailed"
     assert wrong_audience.status_code == 401
     assert wrong_audience.json()["error"]["code"] == "InvalidAuthenticationTokenAudience"
