@@ -454,6 +454,33 @@ def test_a_resizing_autoscale_pool_takes_its_template_again_but_refuses_a_new_fo
     assert caught.value.error.code == "PoolBeingResized"
 
 
+def test_nat_pools_of_an_arm_pool_become_the_nodes_inbound_endpoints(
+    mgmt: BatchManagementClient, data_plane: BatchClient
+) -> None:
+    pool = arm_pool(dedicated=1)
+    pool.properties.network_configuration = arm_models.NetworkConfiguration(  # type: ignore[union-attr]
+        endpoint_configuration=arm_models.PoolEndpointConfiguration(
+            inbound_nat_pools=[
+                arm_models.InboundNatPool(
+                    name="web",
+                    protocol="TCP",
+                    backend_port=8080,
+                    frontend_port_range_start=15000,
+                    frontend_port_range_end=15099,
+                )
+            ]
+        )
+    )
+
+    created = mgmt.pool.create(RESOURCE_GROUP, ACCOUNT, "served", pool)
+    [node] = wait_until(lambda: list(data_plane.list_nodes("served")), what="the node")
+
+    endpoints = node.endpoint_configuration.inbound_endpoints  # type: ignore[union-attr]
+    assert [(e.name, e.protocol, e.frontend_port, e.backend_port) for e in endpoints] == [("web.0", "tcp", 15000, 8080)]
+    [nat] = created.properties.network_configuration.endpoint_configuration.inbound_nat_pools  # type: ignore[union-attr]
+    assert (nat.name, nat.protocol) == ("web", "TCP")
+
+
 def test_delete_is_a_long_running_operation_the_sdk_poller_completes(
     mgmt: BatchManagementClient, data_plane: BatchClient
 ) -> None:
