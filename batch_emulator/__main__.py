@@ -9,6 +9,7 @@ from pathlib import Path
 
 from batch_emulator.config import DEFAULT_ACCOUNT_KEY, DEFAULT_ACCOUNT_NAME, EmulatorConfig
 from batch_emulator.faults import FaultSpec, FaultSpecError
+from batch_emulator.node.transfer import check_storage_endpoint
 from batch_emulator.server import run_forever
 
 
@@ -34,6 +35,11 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[EmulatorConfig, Path 
         "--allow-bearer", action="store_true", help="accept Bearer tokens for Batch, unsigned (development)"
     )
     parser.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host")
+    parser.add_argument(
+        "--storage-endpoint",
+        default=None,
+        help="reach <account>.blob.core.windows.net at this endpoint, path-style (e.g. http://127.0.0.1:10000)",
+    )
     parser.add_argument("--ready-file", type=Path, default=None, help="write the URL here once listening")
     args = parser.parse_args(argv)
     if bool(args.cert) != bool(args.key_file):
@@ -42,6 +48,10 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[EmulatorConfig, Path 
         FaultSpec.parse(args.faults)
     except FaultSpecError as error:
         parser.error(f"--faults: {error}")
+    try:
+        check_storage_endpoint(args.storage_endpoint)
+    except ValueError as error:
+        parser.error(f"--storage-endpoint: {error}")
     config = EmulatorConfig(
         host=args.host,
         port=args.port,
@@ -53,6 +63,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[EmulatorConfig, Path 
         keyfile=args.key_file,
         allow_bearer=args.allow_bearer,
         allow_remote=args.allow_remote,
+        storage_endpoint=args.storage_endpoint,
     )
     return config, args.ready_file
 

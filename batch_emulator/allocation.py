@@ -95,8 +95,9 @@ class NodeAllocator:
             if node.removing is not None:
                 self._progress_removal(node, now)
         if pool.allocation_state != "steady":
-            for dedicated in (True, False):
-                self._resize(pool, dedicated, now)
+            if pool.allocation_state != "stopping":  # a stopped resize only waits for nodes already coming
+                for dedicated in (True, False):
+                    self._resize(pool, dedicated, now)
             busy = any(node.state == "creating" or node.removing is not None for node in pool.nodes.values())
             if not busy:
                 pool.allocation_state = "steady"

@@ -117,6 +117,7 @@ def start_task_spec(account: Account, node: Node, retry: int, batch_url: str) ->
         max_wall_clock_seconds=None,
         retry_count=retry,
         batch_url=batch_url,
+        storage_endpoint=account.storage_endpoint,
     )
 
 
@@ -142,6 +143,7 @@ def job_task_spec(account: Account, job: Job, task: Task, node: Node, batch_url:
         max_wall_clock_seconds=task.max_wall,
         retry_count=task.retry_count,
         batch_url=batch_url,
+        storage_endpoint=account.storage_endpoint,
     )
 
 

@@ -26,10 +26,55 @@ def metadata(base: str, entity_set: str, element: bool) -> str:
     return f"{base}/$metadata#{entity_set}" + ("/@Element" if element else "")
 
 
+def _user_account(account: dict[str, Any], windows: bool) -> dict[str, Any]:
+    """A pool user account as Batch shows it: never its password or SSH key, with the defaults filled in."""
+    shown = {key: value for key, value in account.items() if key != "password"}
+    shown.setdefault("elevationLevel", "nonadmin")
+    if "linuxUserConfiguration" in shown:
+        shown["linuxUserConfiguration"] = {
+            key: value for key, value in shown["linuxUserConfiguration"].items() if key != "sshPrivateKey"
+        }
+    if windows:
+        shown["windowsUserConfiguration"] = {"loginMode": "batch", **(shown.get("windowsUserConfiguration") or {})}
+    return shown
+
+
+def _vm_configuration(config: dict[str, Any]) -> dict[str, Any]:
+    """``virtualMachineConfiguration`` with the defaults Batch fills in (image version, data disk settings)."""
+    shown = dict(config)
+    shown["imageReference"] = {**config.get("imageReference", {})}
+    if "virtualMachineImageId" not in shown["imageReference"]:
+        shown["imageReference"].setdefault("version", "latest")
+    if isinstance(config.get("dataDisks"), list):
+        shown["dataDisks"] = [
+            {"caching": "none", "storageAccountType": "standard_lrs", **disk}
+            for disk in config["dataDisks"]
+            if isinstance(disk, dict)
+        ]
+    return shown
+
+
+def _pool_spec(pool: Pool) -> dict[str, Any]:
+    """The pool's specification as Batch echoes it (secrets removed, defaults filled in)."""
+    spec = dict(pool.spec)
+    config = spec.get("virtualMachineConfiguration") or {}
+    windows = str(config.get("nodeAgentSKUId", "")).lower().startswith("batch.node.windows")
+    spec["virtualMachineConfiguration"] = _vm_configuration(config)
+    if isinstance(spec.get("userAccounts"), list):
+        spec["userAccounts"] = [_user_account(item, windows) for item in spec["userAccounts"] if isinstance(item, dict)]
+    if isinstance(spec.get("networkConfiguration"), dict):
+        spec["networkConfiguration"] = {
+            "dynamicVNetAssignmentScope": "none",
+            **spec["networkConfiguration"],
+            "enableAcceleratedNetworking": bool(spec["networkConfiguration"].get("enableAcceleratedNetworking", False)),
+        }
+    return spec
+
+
 def pool_wire(pool: Pool, base: str) -> dict[str, Any]:
     """Render a pool."""
     body: dict[str, Any] = {"id": pool.id}
-    body.update(pool.spec)
+    body.update(_pool_spec(pool))
     body.update(
         {
             "url": f"{base}/pools/{seg(pool.id)}",
@@ -48,12 +93,36 @@ def pool_wire(pool: Pool, base: str) -> dict[str, Any]:
             "enableAutoScale": False,
             "enableInterNodeCommunication": bool(pool.spec.get("enableInterNodeCommunication", False)),
             "taskSlotsPerNode": pool.slots_per_node,
-            "taskSchedulingPolicy": {"nodeFillType": pool.fill_type},
+            "taskSchedulingPolicy": {
+                "nodeFillType": pool.fill_type.capitalize(),  # the service answers "Spread"/"Pack"
+                "jobDefaultOrder": str(pool.spec.get("taskSchedulingPolicy", {}).get("jobDefaultOrder", "none")),
+            },
         }
     )
-    if pool.resize_errors:
+    if pool.resize_errors and pool.allocation_state != "stopping":  # reported once the stop has completed
         body["resizeErrors"] = pool.resize_errors
     return body
+
+
+def endpoint_configuration(node: Node) -> dict[str, Any]:
+    """A node's inbound endpoints: SSH on Linux, RDP on Windows (nothing listens; a node is a directory)."""
+    agent = str(node.pool.spec["virtualMachineConfiguration"].get("nodeAgentSKUId", ""))
+    windows = agent.lower().startswith("batch.node.windows")
+    name, backend = ("RDPRule", 3389) if windows else ("SSHRule", 22)
+    octets = node.ip_address.split(".")
+    number = int(octets[2]) * 250 + int(octets[3]) - 4  # the allocation order within the pool
+    return {
+        "inboundEndpoints": [
+            {
+                "name": f"{name}.{number}",
+                "protocol": "tcp",
+                "publicIPAddress": "127.0.0.1",
+                "publicFQDN": "localhost",
+                "frontendPort": 50000 + number,
+                "backendPort": backend,
+            }
+        ]
+    }
 
 
 def node_wire(node: Node, base: str) -> dict[str, Any]:
@@ -75,6 +144,7 @@ def node_wire(node: Node, base: str) -> dict[str, Any]:
         "runningTaskSlotsCount": node.slots_used,
         "totalTasksSucceeded": node.total_tasks_succeeded,
         "isDedicated": node.is_dedicated,
+        "endpointConfiguration": endpoint_configuration(node),
         "nodeAgentInfo": {"version": NODE_AGENT_VERSION, "lastUpdateTime": iso(node.allocation_time)},
         "virtualMachineInfo": {"imageReference": pool.spec["virtualMachineConfiguration"]["imageReference"]},
     }

@@ -11,6 +11,7 @@ from batch_emulator.config import EmulatorConfig
 from batch_emulator.faults import FaultInjector, FaultSpec
 from batch_emulator.janitor import Janitor
 from batch_emulator.models.account import Account
+from batch_emulator.node.transfer import check_storage_endpoint
 from batch_emulator.scheduler import Scheduler
 from batch_emulator.store import Store
 from batch_emulator.timefmt import now_ts
@@ -46,6 +47,7 @@ class BatchService:
         self.janitor = Janitor(account_root / "trash")
         self.store = Store(account_root / "batch.sqlite3")
         self.account = Account(config.account_name, account_root)
+        self.account.storage_endpoint = check_storage_endpoint(config.storage_endpoint)
         self.faults.apply_quotas(self.account.quotas)
         self.store.load(self.account, now_ts())
         self.scheduler = self._new_scheduler()

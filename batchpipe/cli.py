@@ -62,6 +62,10 @@ def emulator(
     key_file: Annotated[Path | None, typer.Option(help="TLS private key (PEM).")] = None,
     allow_bearer: Annotated[bool, typer.Option(help="Accept Bearer tokens (development Entra ID).")] = False,
     allow_remote: Annotated[bool, typer.Option(help="Allow binding a non-loopback address.")] = False,
+    storage_endpoint: Annotated[
+        str | None,
+        typer.Option(help="Reach <account>.blob.core.windows.net here, path-style (e.g. http://127.0.0.1:10000)."),
+    ] = None,
 ) -> None:
     """Run the local Azure Batch service in the foreground."""
     try:
@@ -82,6 +86,7 @@ def emulator(
             keyfile=key_file,
             allow_bearer=allow_bearer,
             allow_remote=allow_remote,
+            storage_endpoint=storage_endpoint,
         )
     )
 

@@ -14,7 +14,13 @@ from typing import Any
 from starlette.responses import Response, StreamingResponse
 
 from batch_emulator.context import RequestContext
-from batch_emulator.errors import BadRequest, FileNotFound, InvalidRange, TaskFilesUnavailable
+from batch_emulator.errors import (
+    BadRequest,
+    FileNotFound,
+    InvalidRange,
+    OperationInvalidForCurrentState,
+    TaskFilesUnavailable,
+)
 from batch_emulator.handlers.common import empty_response, list_response
 from batch_emulator.models.jobs import get_job
 from batch_emulator.models.nodes import find_node
@@ -51,14 +57,14 @@ def _task_place(ctx: RequestContext) -> _Place:
         job = get_job(account, ctx.params["jobId"])
         task = get_task(job, ctx.params["taskId"])
         if task.node_id is None or task.pool_id is None:
-            raise TaskFilesUnavailable()
+            raise OperationInvalidForCurrentState(values=[("Reason", "The task has not run on a node.")])
         pool = account.pools.get(task.pool_id.lower())
         if pool is None or task.node_id not in pool.nodes:
             raise TaskFilesUnavailable("The node the task ran on no longer exists.")
         root = account.node_root(pool.id, task.node_id) / task_dir_relative(task)
         url = f"{ctx.base_url}/jobs/{seg(job.id)}/tasks/{seg(task.id)}/files"
     if not root.is_dir():
-        raise TaskFilesUnavailable("The task has not created its directory yet.")
+        raise OperationInvalidForCurrentState(values=[("Reason", "The task has not started on its node yet.")])
     return _Place(root, url)
 
 

@@ -80,6 +80,7 @@ class Account:
         self.name = name
         self.root = root
         self.catalog = catalog or load_catalog()
+        self.storage_endpoint: str | None = None  # where nodes reach production blob hosts (path-style)
         self.lock = threading.RLock()
         self.quotas = Quotas()
         self.pools: dict[str, Pool] = {}

@@ -13,6 +13,7 @@ from batch_emulator.node.outputs import upload_output_files
 from batch_emulator.node.process import run_command
 from batch_emulator.node.resources import download_resource_files
 from batch_emulator.node.spec import TaskRunResult, TaskRunSpec
+from batch_emulator.node.transfer import map_storage_urls
 
 # A clean base like a fresh login on an Ubuntu node; no variable leaks in from the emulator's own process.
 BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -90,7 +91,8 @@ def run_task(spec: TaskRunSpec, cancel: threading.Event) -> TaskRunResult:
         return _result(paths, start, None, failure_info("servererror", "ResourceDirectoryCreateFailed", message))
     env = task_environment(spec, paths)
     if spec.resource_files:
-        failure = download_resource_files(spec.resource_files, paths.working_dir, cancel)
+        resource_files = map_storage_urls(spec.resource_files, spec.storage_endpoint)
+        failure = download_resource_files(resource_files, paths.working_dir, cancel)
         if failure is not None:
             return _result(paths, start, None, failure)
     outcome = run_command(
@@ -105,7 +107,7 @@ def run_task(spec: TaskRunSpec, cancel: threading.Event) -> TaskRunResult:
     info = outcome.failure_info
     if spec.output_files and outcome.ended_by in ("exit", "timeout"):
         upload_failure = upload_output_files(
-            spec.output_files,
+            map_storage_urls(spec.output_files, spec.storage_endpoint),
             task_dir=paths.task_dir,
             working_dir=paths.working_dir,
             env=env,

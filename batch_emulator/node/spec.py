@@ -26,6 +26,7 @@ class TaskRunSpec:
     max_wall_clock_seconds: float | None
     retry_count: int = 0
     batch_url: str = ""  # AZ_BATCH_ACCOUNT_URL
+    storage_endpoint: str | None = None  # production blob hosts are reached here, path-style
 
 
 @dataclass(frozen=True)
