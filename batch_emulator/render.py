@@ -104,23 +104,40 @@ def pool_wire(pool: Pool, base: str) -> dict[str, Any]:
     return body
 
 
+def node_image(pool: Pool) -> dict[str, Any]:
+    """A node's image reference: the pool's, with ``version`` and the ``exactVersion`` it runs."""
+    reference = _vm_configuration(pool.spec.get("virtualMachineConfiguration") or {})["imageReference"]
+    if "version" in reference:
+        reference["exactVersion"] = reference["version"]
+    return reference
+
+
 def endpoint_configuration(node: Node) -> dict[str, Any]:
-    """A node's inbound endpoints: SSH on Linux, RDP on Windows (nothing listens; a node is a directory)."""
-    agent = str(node.pool.spec["virtualMachineConfiguration"].get("nodeAgentSKUId", ""))
-    windows = agent.lower().startswith("batch.node.windows")
-    name, backend = ("RDPRule", 3389) if windows else ("SSHRule", 22)
+    """A node's inbound endpoints: one per inbound NAT pool of the pool, else SSH (Linux) or RDP (Windows).
+
+    Nothing listens on them (a node is a directory); they are shown as Batch shows them.
+    """
+    spec = node.pool.spec
+    agent = str(spec["virtualMachineConfiguration"].get("nodeAgentSKUId", ""))
     octets = node.ip_address.split(".")
-    number = int(octets[2]) * 250 + int(octets[3]) - 4  # the allocation order within the pool
+    number = int(octets[2]) * 250 + int(octets[3]) - 5  # the allocation order within the pool, from 0
+    nat_pools = ((spec.get("networkConfiguration") or {}).get("endpointConfiguration") or {}).get("inboundNATPools")
+    if not nat_pools:
+        windows = agent.lower().startswith("batch.node.windows")
+        name, backend = ("RDPRule", 3389) if windows else ("SSHRule", 22)
+        nat_pools = [{"name": name, "protocol": "tcp", "backendPort": backend, "frontendPortRangeStart": 50000}]
     return {
         "inboundEndpoints": [
             {
-                "name": f"{name}.{number}",
-                "protocol": "tcp",
+                "name": f"{rule.get('name')}.{number}",
+                "protocol": str(rule.get("protocol", "tcp")).lower(),
                 "publicIPAddress": "127.0.0.1",
                 "publicFQDN": "localhost",
-                "frontendPort": 50000 + number,
-                "backendPort": backend,
+                "frontendPort": int(rule.get("frontendPortRangeStart", 50000)) + number,
+                "backendPort": int(rule.get("backendPort", 22)),
             }
+            for rule in nat_pools
+            if isinstance(rule, dict)
         ]
     }
 
@@ -146,7 +163,7 @@ def node_wire(node: Node, base: str) -> dict[str, Any]:
         "isDedicated": node.is_dedicated,
         "endpointConfiguration": endpoint_configuration(node),
         "nodeAgentInfo": {"version": NODE_AGENT_VERSION, "lastUpdateTime": iso(node.allocation_time)},
-        "virtualMachineInfo": {"imageReference": pool.spec["virtualMachineConfiguration"]["imageReference"]},
+        "virtualMachineInfo": {"imageReference": node_image(pool)},
     }
     if node.last_boot_time is not None:
         body["lastBootTime"] = iso(node.last_boot_time)

@@ -26,6 +26,15 @@ DOCUMENTED: dict[tuple[str, int], str] = {
         "against a subscription"
     ),
     ("scale_pools", 2): f"{OTHER_ISSUE}: autoscale (the pool shows the formula of the enableautoscale call)",
+    ("files", 3): (
+        "Windows pools: tasks run as local processes on this machine, so the Windows command line "
+        '`cmd /c "echo hello world"` fails here (`cmd` is not found) where the Windows node ran it'
+    ),
+    ("files", 4): (
+        "Windows pools: a local node keeps a Linux-style layout (`/` separators, no `volatile/startup`), "
+        "where a Windows node lists `workitems\\batch\\job-1\\...`"
+    ),
+    ("files", 8): "Windows pools: local files carry `fileMode` as Linux nodes' files do; Windows nodes leave it out",
     ("scale_pools", 7): (
         "timing: the local pool leaves `stopping` at once (nodes not allocated yet are given up), so this poll "
         "already shows the `ResizeStopped` error the real service shows on the next one"
