@@ -106,7 +106,7 @@ def pool_wire(pool: Pool, base: str) -> dict[str, Any]:
 
 def node_image(pool: Pool) -> dict[str, Any]:
     """A node's image reference: the pool's, with ``version`` and the ``exactVersion`` it runs."""
-    reference = _vm_configuration(pool.spec.get("virtualMachineConfiguration") or {})["imageReference"]
+    reference: dict[str, Any] = _vm_configuration(pool.spec.get("virtualMachineConfiguration") or {})["imageReference"]
     if "version" in reference:
         reference["exactVersion"] = reference["version"]
     return reference
