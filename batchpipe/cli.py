@@ -70,10 +70,15 @@ def emulator(
     """Run the local Azure Batch service in the foreground."""
     try:
         from batch_emulator.config import DEFAULT_ACCOUNT_KEY, DEFAULT_ACCOUNT_NAME
+        from batch_emulator.node.transfer import check_storage_endpoint
         from batch_emulator.server import EmulatorConfig, run_forever
     except ImportError:
         _not_implemented("the local Azure Batch service (batch_emulator) has not landed")
         return
+    try:
+        check_storage_endpoint(storage_endpoint)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--storage-endpoint") from None
     run_forever(
         EmulatorConfig(
             host=host,

@@ -218,3 +218,18 @@ def test_nodes_show_their_endpoints(rest: Rest, helpers: Any) -> None:
     endpoints = sorted(node["endpointConfiguration"]["inboundEndpoints"][0]["frontendPort"] for node in nodes)
     assert endpoints == [50000, 50001]
     assert {node["endpointConfiguration"]["inboundEndpoints"][0]["backendPort"] for node in nodes} == {22}
+
+
+def test_terminating_a_running_task_keeps_its_start_time(rest: Rest, helpers: Any) -> None:
+    assert rest("POST", "/pools", pool("term-pool", targetDedicatedNodes=1))[0] == 201
+    assert rest("POST", "/jobs", {"id": "term-job", "poolInfo": {"poolId": "term-pool"}})[0] == 201
+    assert rest("POST", "/jobs/term-job/tasks", {"id": "long", "commandLine": "/bin/sleep 30"})[0] == 201
+    running = helpers.wait_until(
+        lambda: (task := rest("GET", "/jobs/term-job/tasks/long")[1])["state"] == "running" and task, what="running"
+    )
+    assert rest("POST", "/jobs/term-job/tasks/long/terminate")[0] == 204
+    ended = helpers.wait_until(
+        lambda: (task := rest("GET", "/jobs/term-job/tasks/long")[1])["state"] == "completed" and task, what="ended"
+    )
+    assert ended["executionInfo"]["startTime"] == running["executionInfo"]["startTime"]
+    assert ended["executionInfo"]["result"] == "failure"
