@@ -120,7 +120,7 @@ def endpoint_configuration(node: Node) -> dict[str, Any]:
     spec = node.pool.spec
     agent = str(spec["virtualMachineConfiguration"].get("nodeAgentSKUId", ""))
     octets = node.ip_address.split(".")
-    number = int(octets[2]) * 250 + int(octets[3]) - 5  # the allocation order within the pool, from 0
+    number = int(octets[2]) * 250 + int(octets[3]) - 4  # the allocation order within the pool, from 0
     nat_pools = ((spec.get("networkConfiguration") or {}).get("endpointConfiguration") or {}).get("inboundNATPools")
     if not nat_pools:
         windows = agent.lower().startswith("batch.node.windows")

@@ -63,7 +63,10 @@ HTTP_URL_RESOURCE_FILES = "2018-12-01.8.0"  # resourceFiles[].httpUrl replaced b
 TASK_SLOTS = "2021-01-01.13.0"  # taskSlotsPerNode/requiredSlots/taskSlotCounts replaced maxTasksPerNode
 DEALLOCATED_NODE_COUNTS = "2024-07-01.20.0"  # nodecounts gained deallocated/deallocating
 JOB_DEFAULT_ORDER = "2025-06-01"  # taskSchedulingPolicy.jobDefaultOrder
-CERTIFICATES_REMOVED = "2025-06-01"  # certificateReferences left pools and nodes
+# Pools and nodes show an empty certificateReferences from some version between 2020-03-01.11.0 (the CLI's
+# recording shows none) and 2024-07-01.20.0 (the SDK's shows []) until certificates left the API in 2025-06-01.
+CERTIFICATES_SHOWN = "2023-05-01.17.0"
+CERTIFICATES_REMOVED = "2025-06-01"
 
 
 def check_api_version(value: str) -> str:
@@ -113,18 +116,22 @@ def read_request(body: Any) -> Any:
     return body
 
 
+def _shows_certificates(version: str) -> bool:
+    return not before(version, CERTIFICATES_SHOWN) and before(version, CERTIFICATES_REMOVED)
+
+
 def _pool(body: dict[str, Any], version: str) -> None:
     policy = body.get("taskSchedulingPolicy")
     if isinstance(policy, dict) and before(version, JOB_DEFAULT_ORDER):
         policy.pop("jobDefaultOrder", None)
-    if before(version, CERTIFICATES_REMOVED):
+    if _shows_certificates(version):
         body.setdefault("certificateReferences", [])
     if before(version, TASK_SLOTS) and "taskSlotsPerNode" in body:
         body["maxTasksPerNode"] = body.pop("taskSlotsPerNode")
 
 
 def _node(body: dict[str, Any], version: str) -> None:
-    if before(version, CERTIFICATES_REMOVED) and body.get("state") not in ("creating", "starting"):
+    if _shows_certificates(version) and body.get("state") not in ("creating", "starting"):
         body.setdefault("certificateReferences", [])
     if before(version, TASK_SLOTS):
         body.pop("runningTaskSlotsCount", None)

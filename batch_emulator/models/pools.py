@@ -363,14 +363,22 @@ def delete_pool(account: Account, pool_id: str, now: float) -> Pool:
 def update_pool_properties(account: Account, pool_id: str, body: object, now: float, *, replace: bool) -> Pool:
     """Apply ``PATCH /pools/{id}`` (merge) or ``POST .../updateproperties`` (replace) for the supported fields.
 
-    Supported: ``startTask``, ``metadata``, ``displayName``. Other fields answer 501.
+    Supported: ``startTask``, ``metadata``, ``displayName``, ``targetNodeCommunicationMode`` (kept and shown;
+    local nodes need no communication mode). Other fields answer 501.
 
     Raises:
         BatchError: unknown pool, invalid body, unsupported field.
     """
     data = require_object(body)
     pool = _active_pool(account, pool_id)
-    supported = {"startTask", "metadata", "displayName", "applicationPackageReferences", "certificateReferences"}
+    supported = {
+        "startTask",
+        "metadata",
+        "displayName",
+        "applicationPackageReferences",
+        "certificateReferences",
+        "targetNodeCommunicationMode",
+    }
     for name, value in data.items():
         if name not in supported:
             raise OperationNotImplemented(f"updating the pool property {name}")
@@ -384,6 +392,10 @@ def update_pool_properties(account: Account, pool_id: str, body: object, now: fl
         pool.spec["metadata"] = optional_list(data, "metadata")
     if "displayName" in data:
         pool.spec["displayName"] = data["displayName"]
+    if data.get("targetNodeCommunicationMode") is not None:
+        pool.spec["targetNodeCommunicationMode"] = optional_enum(
+            data, "targetNodeCommunicationMode", ("default", "classic", "simplified"), "default"
+        )
     pool.touch(now)
     account.changes.pools.add(pool)
     return pool

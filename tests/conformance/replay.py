@@ -320,7 +320,12 @@ class Replayer:
             for key, value in recorded.items():
                 self._learn_ids(value, ours.get(key))
         elif isinstance(recorded, list) and isinstance(ours, list):
-            for mine, theirs in zip(recorded, ours, strict=False):
+            by_address = {item.get("ipAddress"): item for item in ours if isinstance(item, dict)}
+            for position, mine in enumerate(recorded):
+                address = mine.get("ipAddress") if isinstance(mine, dict) else None
+                theirs = by_address.get(address) if address else None  # nodes pair by address, else by position
+                if theirs is None and position < len(ours):
+                    theirs = ours[position]
                 self._learn_ids(mine, theirs)
 
     def send(self, exchange: Exchange) -> tuple[int, Any]:
