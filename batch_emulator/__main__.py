@@ -40,6 +40,11 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[EmulatorConfig, Path 
         default=None,
         help="reach <account>.blob.core.windows.net at this endpoint, path-style (e.g. http://127.0.0.1:10000)",
     )
+    parser.add_argument(
+        "--container-runtime",
+        default=None,
+        help="container runtime client for container pools: podman, docker or a path (default: podman, then docker)",
+    )
     parser.add_argument("--ready-file", type=Path, default=None, help="write the URL here once listening")
     args = parser.parse_args(argv)
     if bool(args.cert) != bool(args.key_file):
@@ -64,6 +69,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[EmulatorConfig, Path 
         allow_bearer=args.allow_bearer,
         allow_remote=args.allow_remote,
         storage_endpoint=args.storage_endpoint,
+        container_runtime=args.container_runtime,
     )
     return config, args.ready_file
 

@@ -15,15 +15,18 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.context import get_run_context
 from prefect.flow_runs import pause_flow_run
 from prefect.futures import PrefectFuture
+from prefect.settings import PREFECT_API_URL
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import Field
 
+from batchpipe.approval_help import approval_instructions, serves_ui
 from batchpipe.clients import blob_service_client, uses_entra_id_for_storage
 from batchpipe.errors import BatchpipeError, PipelineFailed
 from batchpipe.naming import InputFile, file_sha256, job_id_for, output_blob_name, resolve_inputs, task_id_for
 from batchpipe.sas import SasSigner, with_token
 from batchpipe.services import PROJECT_ROOT
 from batchpipe.settings import Settings, load_settings
+from tasks.capacity import check_capacity
 from tasks.cleanup import ApprovalMode, ApprovalTimer, CleanupApproval, delete_job, delete_pool, terminal_prompt
 from tasks.job import ensure_job, terminate_job_when_tasks_complete
 from tasks.monitoring import wait_for_tasks
@@ -65,9 +68,16 @@ def _node_app_artifact(build_dir: Path) -> InputFile:
 
 def _ask_in_terminal(flow_run_id: str, deadline: float) -> None:
     """Ask like the tutorial, then answer the paused run (retrying until the pause is registered)."""
+    from prefect import get_client
     from prefect.exceptions import NotPausedError
     from prefect.flow_runs import resume_flow_run
 
+    with get_client(sync_client=True) as client:  # ask once the pause (and its log line) is there, not inside it
+        while time.monotonic() < deadline:
+            state = client.read_flow_run(UUID(flow_run_id)).state
+            if state is not None and state.is_paused():
+                break
+            time.sleep(0.2)  # polling the run's state, bounded by the deadline
     answer = CleanupApproval(
         delete_job=terminal_prompt("Delete job?", True),
         delete_pool=terminal_prompt("Delete pool?", True),
@@ -96,18 +106,26 @@ def request_approval(mode: ApprovalMode, settings: Settings, job_id: str, pool_i
         delete_pool=settings.delete_pool_on_approval_timeout,
         comment="approval timed out",
     )
-    flow_run_id = str(get_run_context().flow_run.id)  # type: ignore[union-attr]
+    flow_run = get_run_context().flow_run  # type: ignore[union-attr]
+    flow_run_id = str(flow_run.id)  # type: ignore[union-attr]
+    terminal = sys.stdin is not None and sys.stdin.isatty()
+    api_url = PREFECT_API_URL.value()
     logger.info(
-        "Waiting for approval to delete job %s and pool %s: answer with the Resume form in the Prefect UI or "
-        "`batchpipe approve %s yes|no`; without an answer in %.0fs: delete job=%s, delete pool=%s",
-        job_id,
-        pool_id,
-        flow_run_id,
-        settings.approval_timeout,
-        default.delete_job,
-        default.delete_pool,
+        approval_instructions(
+            mode=mode,
+            terminal=terminal,
+            flow_run_name=flow_run.name,  # type: ignore[union-attr]
+            flow_run_id=flow_run_id,
+            api_url=api_url,
+            ui_url=serves_ui(api_url),
+            job_id=job_id,
+            pool_id=pool_id,
+            timeout=settings.approval_timeout,
+            default_job=default.delete_job,
+            default_pool=default.delete_pool,
+        )
     )
-    if mode == "ask" and sys.stdin is not None and sys.stdin.isatty():
+    if mode == "ask" and terminal:
         deadline = time.monotonic() + settings.approval_timeout
         threading.Thread(target=_ask_in_terminal, args=(flow_run_id, deadline), daemon=True).start()
     with ApprovalTimer(flow_run_id, settings.approval_timeout, default) as timer:
@@ -191,8 +209,9 @@ def top_words_pipeline(
     app = _node_app_artifact(Path(".batchpipe/build").resolve())
     logger.info("Job %s: %d input files, top %d words, node app %s", job, len(files), settings.num_words, app.blob_name)
 
-    # Pre-flight: the image must exist before anything is created.
+    # Pre-flight: the image must exist and the account's quotas must allow the pool before anything is created.
     image = find_image(settings)
+    check_capacity(settings, job)
 
     # 1-2. Containers and uploads (cached by content).
     containers = [settings.application_container, settings.input_container, settings.output_container]

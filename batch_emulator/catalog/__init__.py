@@ -68,6 +68,11 @@ class Catalog:
             return False
         return datetime.fromisoformat(str(end).replace("Z", "+00:00")) <= now
 
+    @property
+    def vm_cores(self) -> dict[str, int]:
+        """Cores per VM size, keyed by the lower-case size name."""
+        return {key: size.cores for key, size in self.vm_sizes.items()}
+
     def vm_size(self, name: str) -> VmSize | None:
         """Return a VM size by name (case-insensitive), None when unknown."""
         return self.vm_sizes.get(name.lower())
