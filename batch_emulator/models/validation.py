@@ -143,9 +143,7 @@ def optional_enum(
         return default
     if not isinstance(value, str) or value.lower() not in allowed:
         raise InvalidPropertyValue(path or name, value, f"The value must be one of: {', '.join(allowed)}.")
-    lowered = value.lower()
-    _store(body, name, lowered)
-    return lowered
+    return value.lower()
 
 
 def optional_duration_seconds(body: Mapping[str, Any], name: str, *, path: str | None = None) -> float | None:
