@@ -170,7 +170,8 @@ class RouteMiddleware:
         if not route.admin:
             if not query.get("api-version"):
                 raise MissingRequiredQueryParameter("api-version")
-            check_api_version(query["api-version"])
+            if not route.arm:  # the management plane has api-versions of its own
+                check_api_version(query["api-version"])
         state = scope[_STATE]
         state.update(route=route, params=params, raw_path=raw_path, raw_query=raw_query, query=query)
         state["base_url"] += prefix
