@@ -54,6 +54,32 @@ def _vm_configuration(config: dict[str, Any]) -> dict[str, Any]:
     return shown
 
 
+def _network_configuration(config: dict[str, Any]) -> dict[str, Any]:
+    """``networkConfiguration`` with Batch's defaults (assignment scope, accelerated networking, NSG port ranges)."""
+    shown: dict[str, Any] = {
+        "dynamicVNetAssignmentScope": "none",
+        **config,
+        "enableAcceleratedNetworking": bool(config.get("enableAcceleratedNetworking", False)),
+    }
+    endpoints = config.get("endpointConfiguration")
+    if isinstance(endpoints, dict) and isinstance(endpoints.get("inboundNATPools"), list):
+        shown["endpointConfiguration"] = {
+            **endpoints,
+            "inboundNATPools": [
+                {
+                    **nat_pool,
+                    "networkSecurityGroupRules": [
+                        {"sourcePortRanges": ["*"], **rule} for rule in nat_pool.get("networkSecurityGroupRules") or []
+                    ],
+                }
+                if isinstance(nat_pool, dict) and nat_pool.get("networkSecurityGroupRules")
+                else nat_pool
+                for nat_pool in endpoints["inboundNATPools"]
+            ],
+        }
+    return shown
+
+
 def _pool_spec(pool: Pool) -> dict[str, Any]:
     """The pool's specification as Batch echoes it (secrets removed, defaults filled in)."""
     spec = dict(pool.spec)
@@ -63,11 +89,7 @@ def _pool_spec(pool: Pool) -> dict[str, Any]:
     if isinstance(spec.get("userAccounts"), list):
         spec["userAccounts"] = [_user_account(item, windows) for item in spec["userAccounts"] if isinstance(item, dict)]
     if isinstance(spec.get("networkConfiguration"), dict):
-        spec["networkConfiguration"] = {
-            "dynamicVNetAssignmentScope": "none",
-            **spec["networkConfiguration"],
-            "enableAcceleratedNetworking": bool(spec["networkConfiguration"].get("enableAcceleratedNetworking", False)),
-        }
+        spec["networkConfiguration"] = _network_configuration(spec["networkConfiguration"])
     return spec
 
 
@@ -181,11 +203,11 @@ def node_wire(node: Node, base: str) -> dict[str, Any]:
         "totalTasksSucceeded": node.total_tasks_succeeded,
         "isDedicated": node.is_dedicated,
         "endpointConfiguration": endpoint_configuration(node),
-        "nodeAgentInfo": {"version": NODE_AGENT_VERSION, "lastUpdateTime": iso(node.allocation_time)},
         "virtualMachineInfo": {"imageReference": node_image(pool)},
     }
-    if node.last_boot_time is not None:
+    if node.last_boot_time is not None:  # the node agent reports once the node has booted
         body["lastBootTime"] = iso(node.last_boot_time)
+        body["nodeAgentInfo"] = {"version": NODE_AGENT_VERSION, "lastUpdateTime": iso(node.last_boot_time)}
     if node.tasks:
         body["recentTasks"] = [
             {
