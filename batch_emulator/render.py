@@ -40,11 +40,19 @@ def _user_account(account: dict[str, Any], windows: bool) -> dict[str, Any]:
 
 
 def _vm_configuration(config: dict[str, Any]) -> dict[str, Any]:
-    """``virtualMachineConfiguration`` with the defaults Batch fills in (image version, data disk settings)."""
+    """``virtualMachineConfiguration`` with the defaults Batch fills in (image version, OS and data disk settings)."""
     shown = dict(config)
     shown["imageReference"] = {**config.get("imageReference", {})}
     if "virtualMachineImageId" not in shown["imageReference"]:
         shown["imageReference"].setdefault("version", "latest")
+    os_disk = config.get("osDisk")
+    if isinstance(os_disk, dict):
+        managed = os_disk.get("managedDisk")
+        shown["osDisk"] = {
+            "ephemeralOSDiskSettings": {},
+            **os_disk,
+            "managedDisk": {"storageAccountType": "standard_lrs", **(managed if isinstance(managed, dict) else {})},
+        }
     if isinstance(config.get("dataDisks"), list):
         shown["dataDisks"] = [
             {"caching": "none", "storageAccountType": "standard_lrs", **disk}
