@@ -39,6 +39,14 @@ def _user_account(account: dict[str, Any], windows: bool) -> dict[str, Any]:
     return shown
 
 
+def _data_disk(disk: dict[str, Any]) -> dict[str, Any]:
+    """A data disk with Batch's defaults: the storage type sits in ``managedDisk`` when the disk has one."""
+    managed = disk.get("managedDisk")
+    if isinstance(managed, dict):
+        return {"caching": "none", **disk, "managedDisk": {"storageAccountType": "standard_lrs", **managed}}
+    return {"caching": "none", "storageAccountType": "standard_lrs", **disk}
+
+
 def _vm_configuration(config: dict[str, Any]) -> dict[str, Any]:
     """``virtualMachineConfiguration`` with the defaults Batch fills in (image version, OS and data disk settings)."""
     shown = dict(config)
@@ -54,11 +62,7 @@ def _vm_configuration(config: dict[str, Any]) -> dict[str, Any]:
             "managedDisk": {"storageAccountType": "standard_lrs", **(managed if isinstance(managed, dict) else {})},
         }
     if isinstance(config.get("dataDisks"), list):
-        shown["dataDisks"] = [
-            {"caching": "none", "storageAccountType": "standard_lrs", **disk}
-            for disk in config["dataDisks"]
-            if isinstance(disk, dict)
-        ]
+        shown["dataDisks"] = [_data_disk(disk) for disk in config["dataDisks"] if isinstance(disk, dict)]
     return shown
 
 

@@ -98,7 +98,9 @@ DEFAULT_KEYS = frozenset(
 NAMED_VALUES = frozenset({"PropertyName", "QueryParameterName", "HeaderName"})
 _LIST_ITEM_KEYS = ("id", "name", "poolId", "taskId")
 #: A difference a later poll may remove: a state, a count or a value that is still missing.
-_STATE_DIFFERENCE = re.compile(r"(state|State|Nodes|Count|exitCode|result|startTime|endTime|resizeErrors)\b|[^\]]: missing$")
+_STATE_DIFFERENCE = re.compile(
+    r"(state|State|Nodes|Count|exitCode|result|startTime|endTime|resizeErrors)\b|[^\]]: missing$"
+)
 
 
 @dataclass
@@ -355,10 +357,10 @@ class Replayer:
             outcome = Outcome(exchange, operation_of(exchange.method, exchange.uri), status)
             self._learn_ids(exchange.response, body)
             outcome.differences = self._differences(exchange, status, body)
-            settling = (
-                exchange.method == "GET"
-                and status == exchange.status
-                and any(_STATE_DIFFERENCE.search(difference) for difference in outcome.differences)
+            deleting = exchange.status == 404 and status == 200  # still being deleted
+            settling = exchange.method == "GET" and (
+                deleting
+                or (status == exchange.status and any(_STATE_DIFFERENCE.search(item) for item in outcome.differences))
             )
             if not settling or time.monotonic() > deadline:
                 return outcome
