@@ -98,9 +98,7 @@ DEFAULT_KEYS = frozenset(
 NAMED_VALUES = frozenset({"PropertyName", "QueryParameterName", "HeaderName"})
 _LIST_ITEM_KEYS = ("id", "name", "poolId", "taskId")
 #: A difference a later poll may remove: a state, a count or a value that is still missing.
-_STATE_DIFFERENCE = re.compile(
-    r"(state|State|Nodes|Count|exitCode|result|startTime|endTime|resizeErrors)\b|[^\]]: missing$"
-)
+_STATE_DIFFERENCE = re.compile(r"(state|State|Nodes|Count|exitCode|result|startTime|endTime|resizeErrors)\b|: missing$")
 
 
 @dataclass

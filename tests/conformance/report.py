@@ -13,7 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.conformance.known import explain
+from tests.conformance.known import OTHER_ISSUE, explain
 from tests.conformance.replay import RECORDINGS, Outcome, recordings, run_all
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "emulator-conformance.md"
@@ -65,7 +65,7 @@ def render(summary: Summary) -> str:
         per_operation[item.outcome.operation].append(item)
     total = len(summary.judged)
     matched = sum(1 for item in summary.judged if not item.outcome.differences)
-    other = sum(1 for item in summary.judged if item.reason and item.reason.startswith("issue 13/14"))
+    other = sum(1 for item in summary.judged if item.reason and item.reason.startswith(OTHER_ISSUE))
     documented = total - matched - other - len(summary.unexplained)
     sources = []
     for path in recordings():
@@ -89,13 +89,16 @@ def render(summary: Summary) -> str:
         "",
         "## Per operation",
         "",
-        "| operation | exchanges | match | differ |",
-        "|---|---:|---:|---:|",
+        "| operation | exchanges | match | differ: documented | differ: issue 13/14 | differ: unexplained |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for operation in sorted(per_operation):
         items = per_operation[operation]
         same = sum(1 for item in items if not item.outcome.differences)
-        lines.append(f"| `{operation}` | {len(items)} | {same} | {len(items) - same} |")
+        later = sum(1 for item in items if item.reason and item.reason.startswith(OTHER_ISSUE))
+        unknown = sum(1 for item in items if item.outcome.differences and item.reason is None)
+        known = len(items) - same - later - unknown
+        lines.append(f"| `{operation}` | {len(items)} | {same} | {known} | {later} | {unknown} |")
     lines += ["", "## Differences", "", "| recording | # | request | reason | differences |", "|---|---:|---|---|---|"]
     for item in summary.judged:
         outcome = item.outcome
