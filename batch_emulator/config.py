@@ -45,6 +45,8 @@ class EmulatorConfig:
         storage_endpoint: Where nodes reach production blob hosts: with ``http://127.0.0.1:10000`` (Azurite),
             ``https://<account>.blob.core.windows.net/<path>`` in resource files and output files is fetched
             from ``http://127.0.0.1:10000/<account>/<path>`` (path-style). None reaches the hosts as named.
+        time_scale: Service-defined intervals (autoscale evaluation and sampling, schedule recurrence)
+            pass this many times faster than real time; 1 is real time.
         container_runtime: The container runtime client to use (``podman``, ``docker`` or a path); None
             looks for podman, then docker. A client that does not work means no container support.
     """
@@ -63,6 +65,7 @@ class EmulatorConfig:
     allocation_seconds: float = 0.5
     max_workers: int = 32
     storage_endpoint: str | None = None
+    time_scale: float = 1.0
     container_runtime: str | None = None
 
     @property

@@ -67,8 +67,16 @@ def emulator(
         str | None,
         typer.Option(help="Reach <account>.blob.core.windows.net here, path-style (e.g. http://127.0.0.1:10000)."),
     ] = None,
+    container_runtime: Annotated[
+        str | None, typer.Option(help="Container runtime client: podman, docker or a path (default: podman, docker).")
+    ] = None,
+    time_scale: Annotated[
+        float, typer.Option(help="Run service-defined intervals (autoscale, schedules) this many times faster.")
+    ] = 1.0,
 ) -> None:
     """Run the local Azure Batch service in the foreground."""
+    if not 0 < time_scale < float("inf"):
+        raise typer.BadParameter(f"must be a positive number, not {time_scale}", param_hint="--time-scale")
     try:
         from batch_emulator.config import DEFAULT_ACCOUNT_KEY, DEFAULT_ACCOUNT_NAME
         from batch_emulator.node.transfer import check_storage_endpoint
@@ -93,6 +101,8 @@ def emulator(
             allow_bearer=allow_bearer,
             allow_remote=allow_remote,
             storage_endpoint=storage_endpoint,
+            container_runtime=container_runtime,
+            time_scale=time_scale,
         )
     )
 

@@ -112,9 +112,8 @@ def _account_from_batch_url(url: str) -> str:
 
 #: Azure Resource Manager, where the Batch management plane (quotas, VM sizes) lives.
 MANAGEMENT_ENDPOINT = "https://management.azure.com"
-#: The local Batch service serves its account in any subscription and resource group; these are named.
+#: The local Batch service serves its account in any subscription and resource group; this subscription is named.
 LOCAL_SUBSCRIPTION_ID = "00000000-0000-0000-0000-000000000000"
-LOCAL_RESOURCE_GROUP = "local"
 
 
 @dataclass(frozen=True)
@@ -142,12 +141,13 @@ def management_target(settings: Settings) -> ManagementTarget | None:
     if settings.target == "local" and not settings.arm_subscription_id:
         if not settings.batch_endpoint:
             return None
+        from batch_emulator.arm.models import DEFAULT_RESOURCE_GROUP
         from batch_emulator.config import DEFAULT_ACCOUNT_NAME
 
         return ManagementTarget(
             settings.arm_endpoint or settings.batch_endpoint,
             LOCAL_SUBSCRIPTION_ID,
-            settings.arm_resource_group or LOCAL_RESOURCE_GROUP,
+            settings.arm_resource_group or DEFAULT_RESOURCE_GROUP,
             settings.arm_account_name or settings.batch_account_name or DEFAULT_ACCOUNT_NAME,
         )
     if not (settings.arm_subscription_id and settings.arm_resource_group):

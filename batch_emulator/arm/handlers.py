@@ -7,7 +7,7 @@ Microsoft.Batch/...``), matched case-insensitively; every answer is JSON (errors
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,6 +22,7 @@ from batch_emulator.errors import OperationNotImplemented
 from batch_emulator.handlers.admin import ADMIN_PREFIX
 from batch_emulator.handlers.common import check_conditions
 from batch_emulator.models import pools as pool_model
+from batch_emulator.models.account import Account
 from batch_emulator.models.pools import Pool
 from batch_emulator.models.validation import id_key
 from batch_emulator.render import pool_wire, seg
@@ -73,7 +74,9 @@ def put_account(ctx: RequestContext) -> Response:
 def list_accounts(ctx: RequestContext) -> Response:
     """``GET .../batchAccounts`` of a subscription or a resource group: the one account."""
     scope = AccountScope(
-        ctx.params["subscriptionId"], ctx.params.get("resourceGroupName", "localbatch"), ctx.service.account.name
+        ctx.params["subscriptionId"],
+        ctx.params.get("resourceGroupName", models.DEFAULT_RESOURCE_GROUP),
+        ctx.service.account.name,
     )
     return arm_json({"value": [_account_response(ctx, scope)]})
 
@@ -125,33 +128,38 @@ def _update(ctx: RequestContext, pool: Pool) -> Pool:
     return pool
 
 
-def put_pool(ctx: RequestContext) -> Response:
-    """``PUT .../pools/{poolName}``: create the pool (200, as Azure answers), or update an existing one."""
+def _changed_pool(ctx: RequestContext, change: Callable[[Account, Pool | None], Pool]) -> Response:
+    """Apply ``change`` to the named pool (None when there is none) under the lock, save, answer the pool."""
     scope = _scope(ctx)
     account = ctx.service.account
-    name = ctx.params["poolName"]
     with account.lock:
-        existing = account.pools.get(id_key(name))
-        if existing is None:
-            pool = pool_model.create_pool(account, pool_create_body(name, ctx.json()), ctx.now)
-        else:
-            check_conditions(ctx, existing.last_modified)
-            pool = _update(ctx, existing)
+        pool = change(account, account.pools.get(id_key(ctx.params["poolName"])))
         response = _pool_response(ctx, pool, scope)
     ctx.service.persist()
     return response
 
 
+def put_pool(ctx: RequestContext) -> Response:
+    """``PUT .../pools/{poolName}``: create the pool (200, as Azure answers), or update an existing one."""
+
+    def create_or_update(account: Account, existing: Pool | None) -> Pool:
+        if existing is None:
+            return pool_model.create_pool(account, pool_create_body(ctx.params["poolName"], ctx.json()), ctx.now)
+        check_conditions(ctx, existing.last_modified)
+        return _update(ctx, existing)
+
+    return _changed_pool(ctx, create_or_update)
+
+
 def patch_pool(ctx: RequestContext) -> Response:
     """``PATCH .../pools/{poolName}``: scale settings resize; start task, metadata and display name update."""
-    scope = _scope(ctx)
-    account = ctx.service.account
-    with account.lock:
-        pool = pool_model.get_pool(account, ctx.params["poolName"])
+
+    def update(account: Account, existing: Pool | None) -> Pool:
+        pool = pool_model.get_pool(account, ctx.params["poolName"]) if existing is None else existing
         check_conditions(ctx, pool.last_modified)
-        response = _pool_response(ctx, _update(ctx, pool), scope)
-    ctx.service.persist()
-    return response
+        return _update(ctx, pool)
+
+    return _changed_pool(ctx, update)
 
 
 def _delete_poll_headers(ctx: RequestContext, scope: AccountScope, pool_name: str) -> dict[str, str]:
@@ -195,13 +203,7 @@ def disable_autoscale(ctx: RequestContext) -> Response:
 
 def stop_resize(ctx: RequestContext) -> Response:
     """``POST .../stopResize``."""
-    scope = _scope(ctx)
-    account = ctx.service.account
-    with account.lock:
-        pool = pool_model.stop_resize(account, ctx.params["poolName"], ctx.now)
-        response = _pool_response(ctx, pool, scope)
-    ctx.service.persist()
-    return response
+    return _changed_pool(ctx, lambda account, _: pool_model.stop_resize(account, ctx.params["poolName"], ctx.now))
 
 
 # --- locations --------------------------------------------------------------------------------------------

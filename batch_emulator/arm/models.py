@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 #: The Azure region the local account reports (any location is answered with the same catalogue).
 LOCATION = "local"
+#: The resource group a subscription-wide listing names (the account is in every resource group a client names).
+DEFAULT_RESOURCE_GROUP = "local"
 #: Batch accounts a subscription may hold per region (``locations/{location}/quotas``); the service serves one.
 ACCOUNT_QUOTA = 1
 _ACCOUNT_NAME = re.compile(r"^[a-z0-9]+$")

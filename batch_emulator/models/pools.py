@@ -6,7 +6,9 @@ import logging
 import re
 from typing import Any
 
+from batch_emulator.autoscale.samples import SampleHistory
 from batch_emulator.errors import (
+    Conflict,
     InvalidPropertyValue,
     MissingRequiredProperty,
     OperationNotImplemented,
@@ -15,6 +17,7 @@ from batch_emulator.errors import (
     PoolNotFound,
     PoolQuotaReached,
 )
+from batch_emulator.models import autoscale
 from batch_emulator.models.account import Account
 from batch_emulator.models.containers import (
     CONFIGURATION_PATH,
@@ -22,6 +25,9 @@ from batch_emulator.models.containers import (
     validate_container_configuration,
     validate_container_settings,
 )
+from batch_emulator.models.mounts import validate_mount_configuration
+from batch_emulator.models.node_endpoints import validate_network_configuration
+from batch_emulator.models.node_extensions import validate_extensions
 from batch_emulator.models.nodes import COUNTED_STATES, Node
 from batch_emulator.models.validation import (
     id_key,
@@ -54,6 +60,8 @@ class Pool:
     __slots__ = (
         "allocation_state",
         "allocation_time",
+        "autoscale_generation",
+        "autoscale_run",
         "cores_per_node",
         "creation_time",
         "deallocation_option",
@@ -65,6 +73,7 @@ class Pool:
         "nodes",
         "removed",
         "resize_errors",
+        "samples",
         "seq",
         "slots_per_node",
         "spec",
@@ -96,6 +105,9 @@ class Pool:
         self.nodes: dict[str, Node] = {}
         self.node_counter = 0
         self.removed = False
+        self.autoscale_run: dict[str, Any] | None = None  # the last scheduled evaluation (wire JSON)
+        self.autoscale_generation = 0  # bumps when autoscale settings change; stale timers compare it
+        self.samples: SampleHistory | None = None  # metric history for autoscale formulas (not persisted)
 
     @property
     def container_configuration(self) -> dict[str, Any] | None:
@@ -201,6 +213,7 @@ def _validate_vm_configuration(account: Account, body: dict[str, Any], now: floa
         )
     if config.get("containerConfiguration") is not None:
         require_runtime(account, validate_container_configuration(config["containerConfiguration"]))
+    validate_extensions(config)
     return config
 
 
@@ -226,8 +239,8 @@ def create_pool(account: Account, body: object, now: float) -> Pool:
     if cores is None:
         raise InvalidPropertyValue("vmSize", vm_size, "The VM size is not in the local Batch service's catalogue.")
     _validate_vm_configuration(account, data, now)
-    if optional_bool(data, "enableAutoScale", False):
-        raise OperationNotImplemented("pool autoscale (enableAutoScale)")
+    optional_bool(data, "enableAutoScale", False)
+    scaling = autoscale.create_settings(data)
     optional_int(data, "targetDedicatedNodes", 0, minimum=0)
     optional_int(data, "targetLowPriorityNodes", 0, minimum=0)
     optional_int(data, "taskSlotsPerNode", 1, minimum=1, maximum=MAX_TASK_SLOTS_PER_NODE)
@@ -241,10 +254,13 @@ def create_pool(account: Account, body: object, now: float) -> Pool:
         optional_enum(
             policy, "jobDefaultOrder", ("none", "creationtime"), "none", path="taskSchedulingPolicy.jobDefaultOrder"
         )
-    for unsupported in ("mountConfiguration", "applicationPackageReferences", "certificateReferences"):
+    validate_mount_configuration(data)
+    validate_network_configuration(data)
+    for unsupported in ("applicationPackageReferences", "certificateReferences"):
         if data.get(unsupported):
             raise OperationNotImplemented(f"pool {unsupported}")
-    spec = {name: value for name, value in data.items() if name != "id"}
+    spec = {name: value for name, value in data.items() if name not in ("id", *autoscale.SETTINGS)}
+    spec.update(scaling)
     spec["vmSize"] = vm_size.lower()
     if data.get("startTask") is not None:
         containers = bool(data["virtualMachineConfiguration"].get("containerConfiguration"))
@@ -257,6 +273,8 @@ def create_pool(account: Account, body: object, now: float) -> Pool:
     account.pools[key] = pool
     account.changes.pools.add(pool)
     account.pending_pools.add(pool)
+    if autoscale.is_enabled(pool):
+        account.pending_autoscale.add(pool)
     account.notify()
     return pool
 
@@ -273,7 +291,7 @@ def get_pool(account: Account, pool_id: str) -> Pool:
     return pool
 
 
-def _active_pool(account: Account, pool_id: str) -> Pool:
+def active_pool(account: Account, pool_id: str) -> Pool:
     pool = get_pool(account, pool_id)
     if pool.state == "deleting":
         raise PoolBeingDeleted()
@@ -290,17 +308,30 @@ def resize_pool(account: Account, pool_id: str, body: object, now: float) -> Poo
         BatchError: unknown pool, pool being deleted, invalid body.
     """
     data = require_object(body)
-    pool = _active_pool(account, pool_id)
+    pool = active_pool(account, pool_id)
+    if autoscale.is_enabled(pool):
+        raise Conflict("The pool has automatic scaling enabled; disable autoscale before resizing it.")
     dedicated = optional_int(data, "targetDedicatedNodes", pool.target_dedicated, minimum=0)
     low_priority = optional_int(data, "targetLowPriorityNodes", pool.target_low_priority, minimum=0)
     option = optional_enum(data, "nodeDeallocationOption", DEALLOCATION_OPTIONS, "requeue")
     optional_duration_seconds(data, "resizeTimeout")
+    _set_targets(account, pool, dedicated, low_priority, option, now)
+    return pool
+
+
+def _set_targets(account: Account, pool: Pool, dedicated: int, low_priority: int, option: str, now: float) -> None:
     pool.target_dedicated = dedicated
     pool.target_low_priority = low_priority
     pool.deallocation_option = option
     pool.resize_errors = []
     _start_resizing(account, pool, now)
-    return pool
+
+
+def apply_targets(account: Account, pool: Pool, dedicated: int, low_priority: int, option: str, now: float) -> None:
+    """Resize a pool to an autoscale evaluation's targets (nothing happens when they are the current ones)."""
+    if pool.state != "active" or (dedicated, low_priority) == (pool.target_dedicated, pool.target_low_priority):
+        return
+    _set_targets(account, pool, dedicated, low_priority, option, now)
 
 
 def stop_resize(account: Account, pool_id: str, now: float) -> Pool:
@@ -312,7 +343,7 @@ def stop_resize(account: Account, pool_id: str, now: float) -> Pool:
     Raises:
         BatchError: unknown pool or pool being deleted.
     """
-    pool = _active_pool(account, pool_id)
+    pool = active_pool(account, pool_id)
     if pool.allocation_state != "steady":
         for node in pool.nodes.values():
             if node.state == "creating" and node.removing is None:  # VMs not allocated yet are given up
@@ -341,7 +372,7 @@ def remove_nodes(account: Account, pool_id: str, body: object, now: float) -> Po
     from batch_emulator.models.nodes import find_node
 
     data = require_object(body)
-    pool = _active_pool(account, pool_id)
+    pool = active_pool(account, pool_id)
     names = optional_list(data, "nodeList")
     if not names:
         raise MissingRequiredProperty("nodeList")
@@ -394,7 +425,7 @@ def update_pool_properties(account: Account, pool_id: str, body: object, now: fl
         BatchError: unknown pool, invalid body, unsupported field.
     """
     data = require_object(body)
-    pool = _active_pool(account, pool_id)
+    pool = active_pool(account, pool_id)
     supported = {
         "startTask",
         "metadata",

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 from azure.batch import BatchClient
+from azure.batch import models as batch_models
 from azure.core.credentials import AzureNamedKeyCredential
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.mgmt.batch import BatchManagementClient
@@ -63,6 +64,19 @@ def arm_pool(vm_size: str = "Standard_D2s_v3", dedicated: int = 1, low_priority:
     )
 
 
+def data_plane_pool(pool_id: str, **options: Any) -> batch_models.BatchPoolCreateOptions:
+    """A data-plane pool on the same image as :func:`arm_pool`."""
+    return batch_models.BatchPoolCreateOptions(
+        id=pool_id,
+        vm_size="standard_d2s_v3",
+        virtual_machine_configuration=batch_models.VirtualMachineConfiguration(
+            image_reference=batch_models.BatchVmImageReference(**UBUNTU_2204),
+            node_agent_sku_id="batch.node.ubuntu 22.04",
+        ),
+        **options,
+    )
+
+
 def _trust(tls: LocalTls) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=str(tls.ca_file))
 
@@ -74,9 +88,13 @@ def set_quotas(emulator: ThreadedEmulator, tls: LocalTls, **quotas: Any) -> dict
     return body
 
 
-def arm_get(emulator: ThreadedEmulator, tls: LocalTls, path: str, token: str | None) -> httpx.Response:
+def arm_request(
+    emulator: ThreadedEmulator, tls: LocalTls, path: str, token: str | None, *, method: str = "GET", body: Any = None
+) -> httpx.Response:
+    """A raw management-plane request (to see the wire shapes the SDK hides)."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return httpx.get(f"{emulator.url}{path}?api-version=2025-06-01", headers=headers, verify=_trust(tls))
+    url = f"{emulator.url}{path}?api-version=2025-06-01"
+    return httpx.request(method, url, json=body, headers=headers, verify=_trust(tls))
 
 
 def test_the_account_shows_the_quotas_set_for_tests(
@@ -175,16 +193,9 @@ def test_a_pool_made_through_arm_is_the_data_plane_pool_and_its_nodes_show_on_bo
 def test_a_data_plane_pool_is_listed_through_arm_with_its_scale_settings(
     mgmt: BatchManagementClient, data_plane: BatchClient
 ) -> None:
-    from azure.batch import models as batch_models
-
     data_plane.create_pool(
-        batch_models.BatchPoolCreateOptions(
-            id="dppool",
-            vm_size="standard_d2s_v3",
-            virtual_machine_configuration=batch_models.VirtualMachineConfiguration(
-                image_reference=batch_models.BatchVmImageReference(**UBUNTU_2204),
-                node_agent_sku_id="batch.node.ubuntu 22.04",
-            ),
+        data_plane_pool(
+            "dppool",
             target_dedicated_nodes=0,
             target_low_priority_nodes=2,
             task_scheduling_policy=batch_models.BatchTaskSchedulingPolicy(node_fill_type="pack"),
@@ -301,19 +312,7 @@ def test_an_enforced_family_quota_stops_allocation_on_both_planes(
     if plane == "arm":
         mgmt.pool.create(RESOURCE_GROUP, ACCOUNT, "capped", arm_pool(dedicated=2))
     else:
-        from azure.batch import models as batch_models
-
-        data_plane.create_pool(
-            batch_models.BatchPoolCreateOptions(
-                id="capped",
-                vm_size="standard_d2s_v3",
-                virtual_machine_configuration=batch_models.VirtualMachineConfiguration(
-                    image_reference=batch_models.BatchVmImageReference(**UBUNTU_2204),
-                    node_agent_sku_id="batch.node.ubuntu 22.04",
-                ),
-                target_dedicated_nodes=2,
-            )
-        )
+        data_plane.create_pool(data_plane_pool("capped", target_dedicated_nodes=2))
 
     def settled() -> Any:
         pool = data_plane.get_pool("capped")
@@ -359,8 +358,8 @@ def test_requests_without_a_management_token_are_refused_with_401_in_the_arm_sha
     path = f"/subscriptions/any/resourceGroups/{RESOURCE_GROUP}/providers/Microsoft.Batch/batchAccounts/localbatch"
     batch_token = LocalDevelopmentCredential().get_token("https://batch.core.windows.net//.default").token
 
-    missing = arm_get(arm_emulator, local_tls, path, None)
-    wrong_audience = arm_get(arm_emulator, local_tls, path, batch_token)
+    missing = arm_request(arm_emulator, local_tls, path, None)
+    wrong_audience = arm_request(arm_emulator, local_tls, path, batch_token)
 
     assert missing.status_code == 401
     assert missing.json()["error"]["code"] == "AuthenticationFailed"
@@ -374,8 +373,8 @@ def test_arm_paths_match_case_insensitively_and_unknown_ones_answer_in_the_arm_s
     token = LocalDevelopmentCredential().get_token("https://management.azure.com/.default").token
     lower = f"/subscriptions/any/resourcegroups/{RESOURCE_GROUP}/providers/microsoft.batch/batchaccounts/localbatch"
 
-    found = arm_get(arm_emulator, local_tls, lower, token)
-    unknown = arm_get(arm_emulator, local_tls, f"{lower}/nosuchthing", token)
+    found = arm_request(arm_emulator, local_tls, lower, token)
+    unknown = arm_request(arm_emulator, local_tls, f"{lower}/nosuchthing", token)
 
     assert found.status_code == 200
     assert found.json()["name"] == "localbatch"
@@ -391,3 +390,43 @@ def test_key_mode_serves_the_management_plane_to_loopback_clients_over_http() ->
         with client:
             account = client.batch_account.get(RESOURCE_GROUP, ACCOUNT, enforce_https=False)
     assert account.name == ACCOUNT
+
+
+def test_creating_the_existing_account_completes_the_sdk_poller_with_the_account(mgmt: BatchManagementClient) -> None:
+    poller = mgmt.batch_account.begin_create(
+        RESOURCE_GROUP, ACCOUNT, arm_models.BatchAccountCreateParameters(location="local")
+    )
+
+    account = poller.result(timeout=15)
+
+    assert account.name == ACCOUNT
+    assert account.properties is not None
+    assert account.properties.provisioning_state == "Succeeded"
+
+
+def test_another_account_cannot_be_created(arm_emulator: ThreadedEmulator, local_tls: LocalTls) -> None:
+    token = LocalDevelopmentCredential().get_token("https://management.azure.com/.default").token
+    path = f"/subscriptions/any/resourceGroups/{RESOURCE_GROUP}/providers/Microsoft.Batch/batchAccounts/another"
+
+    response = arm_request(arm_emulator, local_tls, path, token, method="PUT", body={"location": "local"})
+
+    assert response.status_code == 501
+    assert response.json()["error"]["code"] == "NotImplemented"
+    assert "localbatch" in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        ({"poolQuota": -1}, "poolQuota"),
+        ({"dedicatedCoreQuotaPerVMFamily": [{"name": 3}]}, "dedicatedCoreQuotaPerVMFamily"),
+    ],
+)
+def test_the_quota_admin_route_refuses_bad_values_naming_the_property(
+    arm_emulator: ThreadedEmulator, local_tls: LocalTls, body: dict[str, Any], named: str
+) -> None:
+    response = httpx.put(f"{arm_emulator.url}/_emulator/quotas", json=body, verify=_trust(local_tls))
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "InvalidPropertyValue"
+    assert {"key": "PropertyName", "value": named} in response.json()["values"]

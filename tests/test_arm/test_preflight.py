@@ -108,3 +108,34 @@ def test_plan_check_runs_the_management_plane_pre_flight(tmp_path: Path, monkeyp
     assert result.exit_code != 0
     assert "pre-flight: VM size standard_nc6 is not offered in local: set BATCHPIPE_VM_SIZE" in result.output
     assert "Traceback" not in result.output
+
+
+def test_azure_management_settings_name_the_account_and_resource_manager(monkeypatch: pytest.MonkeyPatch) -> None:
+    from batchpipe.clients import ManagementTarget, management_target
+
+    for name, value in {
+        "BATCHPIPE_TARGET": "azure",
+        "BATCHPIPE_BATCH_ENDPOINT": "https://myacct.westeurope.batch.azure.com",
+        "BATCHPIPE_ARM_SUBSCRIPTION_ID": "sub-1",
+        "BATCHPIPE_ARM_RESOURCE_GROUP": "rg-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+
+    default = management_target(load_settings())
+    overridden = management_target(
+        load_settings(arm_account_name="other", arm_endpoint="https://management.usgovcloudapi.net/")
+    )
+
+    assert default == ManagementTarget("https://management.azure.com", "sub-1", "rg-1", "myacct")
+    assert default.call_options == {}
+    assert overridden == ManagementTarget("https://management.usgovcloudapi.net", "sub-1", "rg-1", "other")
+
+
+def test_the_local_target_uses_the_local_service_and_sends_tokens_over_loopback_http(local_settings: Any) -> None:
+    from batchpipe.clients import management_target
+
+    target = management_target(local_settings())
+
+    assert target is not None
+    assert target.endpoint == local_settings().batch_endpoint
+    assert target.call_options == {"enforce_https": False}
