@@ -25,7 +25,10 @@ DOCUMENTED: dict[tuple[str, int], str] = {
         "no virtual networks locally: `networkConfiguration.subnetId` is accepted without checking it "
         "against a subscription"
     ),
-    ("scale_pools", 2): f"{OTHER_ISSUE}: autoscale (the pool shows the formula of the enableautoscale call)",
+    ("scale_pools", 2): (
+        f"{OTHER_ISSUE} (autoscale): the local service evaluates the formula at once and shows `autoScaleRun`; "
+        "the recorded GET came before the real service's first evaluation"
+    ),
     ("files", 3): (
         "Windows pools: tasks run as local processes on this machine, so the Windows command line "
         '`cmd /c "echo hello world"` fails here (`cmd` is not found) where the Windows node ran it'
@@ -35,6 +38,10 @@ DOCUMENTED: dict[tuple[str, int], str] = {
         "where a Windows node lists `workitems\\batch\\job-1\\...`"
     ),
     ("files", 8): "Windows pools: local files carry `fileMode` as Linux nodes' files do; Windows nodes leave it out",
+    ("compute_nodes", 2): (
+        "the recording sanitizes the request's `containerUrl` to `Sanitized`, which the local service refuses "
+        "as not a URL (the real service got a SAS URL)"
+    ),
     ("scale_pools", 7): (
         "timing: the local pool leaves `stopping` at once (nodes not allocated yet are given up), so this poll "
         "already shows the `ResizeStopped` error the real service shows on the next one"
@@ -56,6 +63,7 @@ DOCUMENTED.update(
     | {
         ("cli_pools_and_nodes", 1): _RETIRED_SIZE,
         ("cli_pools_and_nodes", 4): f"{_CLOUD_SERVICE}; and {_RETIRED_SIZE}",
+        ("cli_pools_and_nodes", 9): "follows from the refused pool: " + _RETIRED_SIZE,
         ("cli_pools_and_nodes", 10): "follows from the refused pool: " + _RETIRED_SIZE,
     }
 )
@@ -74,13 +82,13 @@ def explain(outcome: Outcome, unimplemented_ids: set[str]) -> str | None:
 
     Args:
         outcome: One replayed exchange with differences.
-        unimplemented_ids: Ids of entities whose create got ``501`` earlier in the same recording.
+        unimplemented_ids: Ids of entities that an earlier exchange of the same recording got ``501`` for.
     """
     exchange = outcome.exchange
     if outcome.status == 501:
-        return f"{OTHER_ISSUE}: {outcome.operation} is not implemented yet"
+        return f"{OTHER_ISSUE}: the local service answers 501 NotImplemented to this {outcome.operation} request"
     if any(f"/{entity}" in exchange.uri.split("?")[0] for entity in unimplemented_ids):
-        return f"{OTHER_ISSUE}: follows from an earlier 501 (the entity was never created)"
+        return f"{OTHER_ISSUE}: follows from an earlier 501 on the same entity"
     documented = DOCUMENTED.get((exchange.recording, exchange.index))
     if documented is not None:
         return documented

@@ -47,8 +47,12 @@ def judge(outcomes: list[Outcome]) -> Summary:
         exchange = outcome.exchange
         ids = unimplemented[exchange.recording]
         reason = explain(outcome, ids) if outcome.differences else None
-        if outcome.status == 501 and isinstance(exchange.body, dict) and isinstance(exchange.body.get("id"), str):
-            ids.add(exchange.body["id"])
+        if outcome.status == 501:  # what follows on the same entity depends on the missing operation
+            if isinstance(exchange.body, dict) and isinstance(exchange.body.get("id"), str):
+                ids.add(exchange.body["id"])
+            segments = exchange.uri.split("?")[0].strip("/").split("/")
+            if len(segments) >= 2:
+                ids.add(segments[1])
         summary.judged.append(Judged(outcome, reason))
     return summary
 
