@@ -72,7 +72,7 @@ def test_a_501_and_what_follows_from_it_belong_to_the_next_issue() -> None:
     assert operation_of("GET", get.uri) == "get_job"
     assert (
         explain(Outcome(create, "create_job", 501, ["status"]), set())
-        == "issue 13/14: create_job is not implemented yet"
+        == "issue 13/14: the local service answers 501 NotImplemented to this create_job request"
     )
     assert explain(Outcome(get, "get_job", 404, ["status"]), {"j1"}) is not None
     assert explain(Outcome(get, "get_job", 404, ["status"]), set()) is None
