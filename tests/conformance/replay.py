@@ -36,7 +36,7 @@ from batch_emulator.routing import Router
 from batch_emulator.server import EmulatorConfig, ThreadedEmulator
 
 RECORDINGS = Path(__file__).parent / "recordings"
-POLL_SECONDS = 4.0
+POLL_SECONDS = 8.0
 GENERATED_ID_PREFIX = "tvmps_"  # node ids the service makes up
 EXTRA = ": sent only by the local service"
 CONTENT_TYPE = "application/json; odata=minimalmetadata"
@@ -97,8 +97,12 @@ DEFAULT_KEYS = frozenset(
 #: Error ``values`` keys whose value must match too.
 NAMED_VALUES = frozenset({"PropertyName", "QueryParameterName", "HeaderName"})
 _LIST_ITEM_KEYS = ("id", "name", "poolId", "taskId")
-#: A difference a later poll may remove: a state, a count or a value that is still missing.
-_STATE_DIFFERENCE = re.compile(r"(state|State|Nodes|Count|exitCode|result|startTime|endTime|resizeErrors)\b|: missing$")
+#: A difference a later poll may remove: a state or node count still moving, a value still to come, or a node
+#: the service is still allocating (entities the client creates never appear by themselves).
+_STATE_DIFFERENCE = re.compile(
+    r"(?:^|[.\]])(state|allocationState|taskState|current\w*Nodes|exitCode|result)\b"
+    r"|^value\[id=tvmps_[^\]]*\]: missing$|[^\]]: missing$"
+)
 
 
 @dataclass
