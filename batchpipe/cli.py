@@ -63,6 +63,10 @@ def emulator(
     key_file: Annotated[Path | None, typer.Option(help="TLS private key (PEM).")] = None,
     allow_bearer: Annotated[bool, typer.Option(help="Accept Bearer tokens (development Entra ID).")] = False,
     allow_remote: Annotated[bool, typer.Option(help="Allow binding a non-loopback address.")] = False,
+    storage_endpoint: Annotated[
+        str | None,
+        typer.Option(help="Reach <account>.blob.core.windows.net here, path-style (e.g. http://127.0.0.1:10000)."),
+    ] = None,
     container_runtime: Annotated[
         str | None, typer.Option(help="Container runtime client: podman, docker or a path (default: podman, docker).")
     ] = None,
@@ -75,10 +79,15 @@ def emulator(
         raise typer.BadParameter(f"must be a positive number, not {time_scale}", param_hint="--time-scale")
     try:
         from batch_emulator.config import DEFAULT_ACCOUNT_KEY, DEFAULT_ACCOUNT_NAME
+        from batch_emulator.node.transfer import check_storage_endpoint
         from batch_emulator.server import EmulatorConfig, run_forever
     except ImportError:
         _not_implemented("the local Azure Batch service (batch_emulator) has not landed")
         return
+    try:
+        check_storage_endpoint(storage_endpoint)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--storage-endpoint") from None
     run_forever(
         EmulatorConfig(
             host=host,
@@ -91,6 +100,7 @@ def emulator(
             keyfile=key_file,
             allow_bearer=allow_bearer,
             allow_remote=allow_remote,
+            storage_endpoint=storage_endpoint,
             container_runtime=container_runtime,
             time_scale=time_scale,
         )
