@@ -202,10 +202,21 @@ def _run_guarded(
                 raise
             with contextlib.suppress(Exception):
                 left = left_in_place(load_settings(**settings_overrides), job_id)
-            signum = received[-1] if received else signal.SIGINT
+            signum = received[-1] if received else _signal_of(error)
             flow_run = _flow_run_outcome()
             message = interrupted_message(signum, flow_run, left)
     raise Interrupted(message, exit_code_for(signum))
+
+
+def _signal_of(error: BaseException) -> int:
+    """The signal behind an interrupt: Prefect's TerminationSignal carries it (SIGTERM); Ctrl-C is SIGINT."""
+    seen: BaseException | None = error
+    while seen is not None:
+        number = getattr(seen, "signal", None)
+        if isinstance(number, int):
+            return number
+        seen = seen.__context__
+    return signal.SIGINT
 
 
 def _is_interrupt(error: BaseException) -> bool:

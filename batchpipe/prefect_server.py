@@ -236,7 +236,7 @@ class TemporaryPrefectApi:
     the home's start lock is held until it answers (its database is migrated).
     """
 
-    def __init__(self, home: Path, *, timeout: float = 120.0) -> None:
+    def __init__(self, home: Path, *, timeout: float = 300.0) -> None:
         home.mkdir(parents=True, exist_ok=True)
         self.home = home
         self.port = free_loopback_port()

@@ -7,6 +7,7 @@ Every test is one scenario (``@pytest.mark.scenario(area, case, expected)``) and
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import hashlib
 import ipaddress
@@ -16,6 +17,7 @@ import signal
 import string
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -694,12 +696,19 @@ class Cli:
         return result
 
 
+@pytest.fixture(scope="session")
+def cli_prefect_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One Prefect home for the session's `batchpipe` processes: its database is migrated once (the first run's
+    temporary Prefect API does it, under the home's start lock), not by every test."""
+    return tmp_path_factory.mktemp("cli-prefect-home")
+
+
 @pytest.fixture
-def cli(tmp_path: Path, transcripts: list[tuple[str, str]]) -> Cli:
+def cli(tmp_path: Path, transcripts: list[tuple[str, str]], cli_prefect_home: Path) -> Cli:
     """`batchpipe` in a fresh working directory; nothing from the test process's settings leaks in."""
     workdir = tmp_path / "work"
     workdir.mkdir()
-    return Cli(workdir, tmp_path / "prefect-home", transcripts)
+    return Cli(workdir, cli_prefect_home, transcripts)
 
 
 @pytest.fixture
@@ -707,3 +716,131 @@ def api_cli(cli: Cli, prefect_api_url: str) -> Cli:
     """`batchpipe` whose flow runs log to the session's Prefect API (no temporary server per process)."""
     cli.api_url = prefect_api_url
     return cli
+
+
+# --- `batchpipe run` watched live: markers in its output, its process tree, signals ---------------------------
+
+
+class LiveRun:
+    """A `batchpipe run` subprocess in a session of its own (like a shell job), its output collected as it comes.
+
+    ``interrupt`` signals its whole process group, as a terminal's Ctrl-C does; services that share the group
+    would get the signal too.
+    """
+
+    def __init__(self, cli: Cli, args: list[str], env: dict[str, str] | None = None) -> None:
+        self.cli = cli
+        self.args = args
+        self.lines: list[str] = []
+        self.process = subprocess.Popen(
+            [str(BATCHPIPE), *args],
+            cwd=cli.workdir,
+            env=cli.environment(env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            start_new_session=True,
+        )
+        self._pump = threading.Thread(target=self._read, daemon=True)
+        self._pump.start()
+        self.tree: dict[int, str] = {}
+        self.signalled_at: float | None = None
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line)
+
+    def text(self) -> str:
+        return "".join(self.lines)
+
+    def wait_marker(self, marker: str, timeout: float = 240) -> None:
+        """Wait until ``marker`` shows in the output (fails the test if the run ends first)."""
+        wait_for(lambda: marker in self.text() or self.process.poll() is not None, timeout=timeout, what=marker)
+        assert marker in self.text(), f"the run ended before {marker!r}:\n{self.text()[-3000:]}"
+
+    def snapshot(self) -> dict[int, str]:
+        """Record the run's process tree now (its services)."""
+        self.tree = process_tree(self.process.pid)
+        return self.tree
+
+    def service_pid(self, marker: str) -> int:
+        """The PID of the run's child whose command line contains ``marker`` (``azurite``, ``batch_emulator``)."""
+        found = [pid for pid, cmd in self.snapshot().items() if marker in cmd]
+        assert found, f"no {marker} under the run: {self.tree}"
+        return found[0]
+
+    def kill_service(self, marker: str) -> int:
+        """SIGKILL the run's service whose command line contains ``marker``; return its PID."""
+        pid = self.service_pid(marker)
+        self.signalled_at = time.monotonic()
+        os.kill(pid, signal.SIGKILL)
+        return pid
+
+    def send(self, signum: int, *, group: bool = False) -> None:
+        self.snapshot()
+        self.signalled_at = time.monotonic()
+        if group:
+            os.killpg(self.process.pid, signum)
+        else:
+            self.process.send_signal(signum)
+
+    def finish(self, timeout: float = 240) -> CliResult:
+        """Wait for the exit; the result's ``seconds`` count from the signal when one was sent."""
+        started = self.signalled_at or time.monotonic()
+        try:
+            self.process.wait(timeout)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+                self.process.wait(30)
+        seconds = time.monotonic() - started
+        self._pump.join(30)
+        assert self.process.stdout is not None
+        self.process.stdout.close()
+        text = self.text()
+        self.cli.transcripts.append((f"batchpipe {' '.join(self.args)[:80]}", text))
+        return CliResult(self.args, self.process.returncode, text, text, seconds)
+
+    def leftovers(self, timeout: float = 15) -> dict[int, str]:
+        """The recorded tree's processes still running after ``timeout`` (none is the goal); they are stopped."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and any(is_running(pid) for pid in self.tree):
+            time.sleep(0.1)  # polling /proc for processes that are not our children, bounded by the deadline
+        left = {pid: cmd for pid, cmd in self.tree.items() if is_running(pid)}
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        return left
+
+
+def slow_down_nodes(state_dir: Path) -> None:
+    """Nodes that take ten minutes to allocate: a run that reached monitoring stays there (no task runs)."""
+    ready = state_dir / "batch" / "emulator.ready"
+    url = wait_for(lambda: ready.exists() and ready.read_text().strip(), timeout=180, what="the local Batch service")
+    response = httpx.put(f"{url}/_emulator/faults", json={"spec": "slow_allocation=600s"}, timeout=10)
+    assert response.status_code == 200, response.text
+
+
+@pytest.fixture
+def live(cli: Cli) -> Iterator[Callable[..., LiveRun]]:
+    """Start `batchpipe <args>` watched live (see :class:`LiveRun`)."""
+    started: list[LiveRun] = []
+
+    def start(*args: str, env: dict[str, str] | None = None) -> LiveRun:
+        run = LiveRun(cli, list(args), env)
+        started.append(run)
+        return run
+
+    yield start
+    for run in started:
+        if run.process.poll() is None:
+            run.process.kill()
+            run.process.wait(30)
+
+
+@pytest.fixture
+def nodes_slowed() -> Callable[[Path], None]:
+    """:func:`slow_down_nodes` for test modules."""
+    return slow_down_nodes
