@@ -135,6 +135,8 @@ def run(
     check_output_dir(output)
     if settings.target == "azure":
         settings.require_azure()
+    else:
+        _check_local_image(settings.image)
     job_id = settings.job_id or job_id_for(files, settings.num_words, settings.pool_id)
     _prefect_offline(Path.cwd())
     summary = _run_guarded(
@@ -146,6 +148,19 @@ def run(
         settings_overrides={"target": target, "num_words": numwords, "local_auth": local_auth},
     )
     _print_summary(summary)
+
+
+def _check_local_image(image: str) -> None:
+    """The local Batch service's images are data (its catalogue): an unsupported one fails now, once, before any
+    service starts.
+
+    Raises:
+        ConfigurationError: no supported image matches; the message lists them as ``distro:version``.
+    """
+    from batch_emulator.catalog import load_catalog
+    from tasks.pool import choose_image
+
+    choose_image(load_catalog().supported_images(), image)
 
 
 @dataclass
