@@ -193,7 +193,7 @@ def _run_guarded(
     Raises:
         Interrupted: Ctrl-C or SIGTERM.
     """
-    from batchpipe.local import environment, local_stack
+    from batchpipe.local import environment, local_stack, owned_state_dir
     from batchpipe.run_guard import Interrupted, exit_code_for, interrupted_message, left_in_place, signals_as_interrupt
     from batchpipe.settings import load_settings
 
@@ -201,6 +201,8 @@ def _run_guarded(
     left: list[str] | None = None
     with contextlib.ExitStack() as stack:
         stack.enter_context(signals_as_interrupt(received))
+        if local:
+            stack.enter_context(owned_state_dir(state_dir))  # a second run on it stops here, having started nothing
         api = _temporary_prefect_api()
         if api is not None:
             stack.callback(_stop_prefect_api, api)
