@@ -317,6 +317,15 @@ def _run_flow(
     return result
 
 
+#: How the summary shows the empty word, and what it means (the tutorial's rule, kept: the node application strips
+#: ASCII punctuation from each token, so a token made only of punctuation, such as Markdown's `#`, `-` or `---`,
+#: counts as '').
+EMPTY_WORD = "''"
+EMPTY_WORD_MEANING = (
+    "tokens made only of punctuation (Markdown's #, -, ---, ...), which the tutorial's rule strips to an empty word"
+)
+
+
 def _print_summary(summary: dict[str, Any]) -> None:
     from rich.markup import escape
     from rich.table import Table
@@ -325,9 +334,13 @@ def _print_summary(summary: dict[str, Any]) -> None:
     table = Table(title=f"Top words (job {summary['job_id']})")
     table.add_column("file")
     table.add_column("top words")
+    empty = False
     for item in summary["outputs"]:
-        words = ", ".join(f"{word} ({count})" for word, count in item["top_words"])
+        words = ", ".join(f"{word or EMPTY_WORD} ({count})" for word, count in item["top_words"])
+        empty = empty or any(not word for word, _ in item["top_words"])
         table.add_row(escape(item["file"]), escape(words))
+    if empty:
+        table.caption = escape(f"{EMPTY_WORD}: {EMPTY_WORD_MEANING}")
     console.print(table)
     console.print(f"Outputs: [bold]{escape(summary['output_dir'])}[/]")
     console.print(

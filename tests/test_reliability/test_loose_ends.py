@@ -117,3 +117,25 @@ def test_the_progress_bar_shares_the_console_of_prefects_log_handler() -> None:
     setup_logging()
     consoles = [getattr(h, "console", None) for h in logging.getLogger().handlers]
     assert log_console() in [c for c in consoles if c is not None]
+
+
+def test_the_summary_says_what_the_empty_word_means(capsys: pytest.CaptureFixture[str]) -> None:
+    from batchpipe.cli import _print_summary
+
+    summary = {
+        "job_id": "batchpipe-1",
+        "outputs": [{"file": "README_OUTPUT.md", "top_words": [("", 12), ("the", 9)]}],
+        "output_dir": "out/batchpipe-1",
+        "job": "deleted",
+        "pool_id": "batchpipe-pool",
+        "pool": "deleted",
+        "containers": "deleted",
+        "decided_by": "--approve yes",
+    }
+    _print_summary(summary)
+    text = " ".join(capsys.readouterr().out.split())
+    assert "'' (12), the (9)" in text
+    assert "'': tokens made only of punctuation (Markdown's #, -, ---, ...)" in text
+    summary["outputs"] = [{"file": "a_OUTPUT.txt", "top_words": [("the", 9)]}]
+    _print_summary(summary)
+    assert "punctuation" not in capsys.readouterr().out
