@@ -63,7 +63,14 @@ class Matrix:
     enabled: bool = False
     transcripts: list[tuple[str, str]] = field(default_factory=list)
 
-    def markdown(self, seconds: float) -> str:
+    def markdown(self, seconds: float, previous: str = "") -> str:
+        """The matrix of this session; rows of ``previous`` (the doc as it was) that this session did not run are
+        carried over, marked as from an earlier session, so that a partial run updates the doc without losing rows."""
+        carried = {
+            area: [line for case, line in rows if case not in {_cell(r.case) for r in self.rows.values()}]
+            for area, rows in _previous_rows(previous).items()
+        }
+        kept = sum(len(rows) for rows in carried.values())
         lines = [
             "# Reliability and security matrix",
             "",
@@ -74,17 +81,34 @@ class Matrix:
             "real SDKs, real Prefect), what the pipeline must do, and what the run observed.",
             "",
             f"{sum(r.result == 'pass' for r in self.rows.values())} of {len(self.rows)} scenarios passed "
-            f"(session {seconds:.0f}s).",
+            f"(session {seconds:.0f}s)"
+            + (f"; {kept} rows not run in that session are carried over from an earlier one." if kept else "."),
         ]
         for area in AREAS:
             rows = [row for row in self.rows.values() if row.area == area]
-            if not rows:
+            if not rows and not carried.get(area):
                 continue
             lines += ["", f"## {area}", "", "| Fault or input | Expected | Observed | Result |", "|---|---|---|---|"]
             for row in rows:
                 cells = (row.case, row.expected, "<br>".join(row.observed) or "(nothing recorded)", row.result)
                 lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+            lines += carried.get(area, [])
         return "\n".join(lines) + "\n"
+
+
+def _previous_rows(text: str) -> dict[str, list[tuple[str, str]]]:
+    """The rows of a matrix document by area: (the escaped case cell, the whole line, its result marked as from
+    an earlier session)."""
+    rows: dict[str, list[tuple[str, str]]] = {}
+    area = None
+    for line in text.splitlines():
+        if line.startswith("## "):
+            area = line[3:].strip()
+        elif area in AREAS and line.startswith("| ") and not line.startswith(("| Fault or input |", "|---")):
+            case = re.split(r"(?<!\\) \| ", line[2:], maxsplit=1)[0]
+            marked = line if line.endswith("(earlier session) |") else line[: -len(" |")] + " (earlier session) |"
+            rows.setdefault(area, []).append((case, marked))
+    return rows
 
 
 def _cell(text: str) -> str:
@@ -129,7 +153,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     if MATRIX.enabled and MATRIX.rows:
-        DOC_PATH.write_text(MATRIX.markdown(time.monotonic() - _SESSION_START), "utf-8")
+        previous = DOC_PATH.read_text("utf-8") if DOC_PATH.exists() else ""
+        DOC_PATH.write_text(MATRIX.markdown(time.monotonic() - _SESSION_START, previous), "utf-8")
 
 
 @pytest.fixture
