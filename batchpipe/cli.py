@@ -288,10 +288,16 @@ def _default_samples() -> Path:
 
 @contextlib.contextmanager
 def _using_api(api_url: str) -> Iterator[None]:
-    """Prefect clients of this process use ``api_url`` for the block (the flow, and reading its final state)."""
+    """Prefect clients of this process use ``api_url`` for the block (the flow, and reading its final state).
+
+    Also in the environment: threads the flow starts (the terminal prompt, the approval timer) do not inherit the
+    settings context and read the environment instead.
+    """
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    with temporary_settings(updates={PREFECT_API_URL: api_url}):
+    from batchpipe.local import environment
+
+    with environment({"PREFECT_API_URL": api_url}), temporary_settings(updates={PREFECT_API_URL: api_url}):
         yield
 
 

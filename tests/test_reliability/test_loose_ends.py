@@ -116,7 +116,9 @@ def test_the_progress_bar_shares_the_console_of_prefects_log_handler() -> None:
 
     setup_logging()
     consoles = [getattr(h, "console", None) for h in logging.getLogger().handlers]
-    assert log_console() in [c for c in consoles if c is not None]
+    console = log_console()
+    assert console in [c for c in consoles if c is not None]
+    assert console.get_style("bar.back")  # the progress bar's styles are there (Prefect's theme lacks them)
 
 
 def test_the_summary_says_what_the_empty_word_means(capsys: pytest.CaptureFixture[str]) -> None:
