@@ -333,13 +333,30 @@ def is_loopback(address: str) -> bool:
     return ip.is_loopback or bool(mapped and mapped.is_loopback)
 
 
+def service_name(command: str) -> str:
+    """A readable name for a process of a run's tree, from its command line."""
+    for marker, name in (
+        ("azurite", "Azurite"),
+        ("batch_emulator", "local Batch service"),
+        ("uvicorn", "Prefect API server"),
+    ):
+        if marker in command:
+            return name
+    return command.split(" ", 1)[0].rsplit("/", 1)[-1]
+
+
 @pytest.fixture
 def procs() -> Any:
-    """/proc helpers for test modules: ``tree``, ``cmdline``, ``running``, ``listening``, ``loopback``."""
+    """/proc helpers for test modules: ``tree``, ``cmdline``, ``running``, ``listening``, ``loopback``, ``name``."""
     from types import SimpleNamespace
 
     return SimpleNamespace(
-        tree=process_tree, cmdline=command_line, running=is_running, listening=listening_sockets, loopback=is_loopback
+        tree=process_tree,
+        cmdline=command_line,
+        running=is_running,
+        listening=listening_sockets,
+        loopback=is_loopback,
+        name=service_name,
     )
 
 
@@ -789,6 +806,10 @@ class LiveRun:
         """Record the run's process tree now (its services)."""
         self.tree = process_tree(self.process.pid)
         return self.tree
+
+    def services(self) -> list[str]:
+        """The names of the processes in the recorded tree (see :func:`service_name`)."""
+        return sorted({service_name(command) for command in self.tree.values()})
 
     def service_pid(self, marker: str) -> int:
         """The PID of the run's child whose command line contains ``marker`` (``azurite``, ``batch_emulator``)."""

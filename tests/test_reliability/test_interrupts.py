@@ -62,7 +62,7 @@ def test_ctrl_c_stops_within_seconds_and_the_same_command_resumes(
     assert "Error logging to API" not in result.stdout
     assert result.seconds < 15, f"{result.seconds:.1f}s after the signal"
     assert not left, f"processes outlived the run: {left}"
-    services = sorted({_short(cmd) for cmd in run.tree.values()})
+    services = run.services()
     assert services == ["Azurite", "Prefect API server", "local Batch service"], run.tree
 
     rerun = cli.run(*_args(cli), env=FAST)
@@ -126,10 +126,11 @@ def test_sigkill_of_the_cli_leaves_no_process(
     run.finish(timeout=30)
     tree = dict(run.tree)
     left = run.leftovers()
-    assert sorted({_short(cmd) for cmd in tree.values()}) == ["Azurite", "Prefect API server", "local Batch service"]
+    services = run.services()
+    assert services == ["Azurite", "Prefect API server", "local Batch service"]
     assert not left, f"processes outlived the SIGKILL: {left}"
     observe(
-        f"{len(tree)} processes under the run ({', '.join(sorted({_short(c) for c in tree.values()}))}): "
+        f"{len(tree)} processes under the run ({', '.join(services)}): "
         "every one ended with it (PR_SET_PDEATHSIG), none left behind"
     )
 
@@ -158,14 +159,3 @@ def test_a_dead_batch_service_fails_the_run_fast(
     assert result.seconds < 30
     assert not left, f"processes outlived the run: {left}"
     observe(f"exit 3 {result.seconds:.1f}s after the kill (poll interval 0.2s): `{result.error_line}`")
-
-
-def _short(command: str) -> str:
-    for marker, name in (
-        ("azurite", "Azurite"),
-        ("batch_emulator", "local Batch service"),
-        ("uvicorn", "Prefect API server"),
-    ):
-        if marker in command:
-            return name
-    return command.split(" ", 1)[0].rsplit("/", 1)[-1]

@@ -141,7 +141,7 @@ def test_sigkill_mid_monitoring_then_the_same_command_finishes_the_job(
     assert sorted(t.id for t in tasks) == sorted(task_id_for(i) for i in resolve_inputs([str(p) for p in SAMPLES]))
     assert all(t.execution_info.exit_code == 0 and t.execution_info.retry_count == 0 for t in tasks)
 
-    services = sorted({_short(cmd) for cmd in tree.values()} - {""})
+    services = sorted({procs.name(cmd) for cmd in tree.values()} - {""})
     observe(f"killed while monitoring; its process tree was: {', '.join(services)}")
     observe("every child process ended with the run (none left behind), the temporary Prefect API server included")
     observe(f"all {sum(len(a) for a in sockets.values())} listening sockets of the run were on 127.0.0.1")
@@ -149,18 +149,6 @@ def test_sigkill_mid_monitoring_then_the_same_command_finishes_the_job(
         f"rerun exit 0 in {rerun.seconds:.0f}s: same job {job_id.group(1)}, 'Submitted 0 tasks (3 already there)', "
         f"{len(etags_before)} blobs with unchanged ETags, {len(tasks)} tasks (each ran once), 3 outputs verified"
     )
-
-
-def _short(command: str) -> str:
-    """A readable name for a process of the run's tree."""
-    for marker, name in (
-        ("azurite", "Azurite"),
-        ("batch_emulator", "local Batch service"),
-        ("uvicorn", "temporary Prefect API server"),
-    ):
-        if marker in command:
-            return name
-    return command.split(" ", 1)[0].rsplit("/", 1)[-1]
 
 
 # --- the kill-point matrix: every step x SIGKILL of the CLI, of Azurite, of the local Batch service ------------
