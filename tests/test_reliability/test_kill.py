@@ -170,18 +170,26 @@ def _submitted(text: str) -> int:
     return sum(int(n) for n in re.findall(r"Submitted (\d+) tasks to job", text))
 
 
+#: Azurite acknowledges uploads it has not persisted yet: SIGKILLed seconds after the uploads, it comes back without
+#: them, and the rerun trusts what the first run uploaded (the node application, the inputs, the outputs).
+LOST_BLOBS = (
+    "needs reconcile-on-every-run (issue 17 item 1, branch workload): Azurite SIGKILLed after the uploads loses "
+    "acknowledged blobs, and the rerun must upload again and redo the tasks whose outputs are gone"
+)
+
+
 def _cell(step: str, victim: str) -> Any:
-    return pytest.param(
-        step,
-        victim,
-        id=f"{step}-{victim}",
-        marks=pytest.mark.scenario(
+    marks = [
+        pytest.mark.scenario(
             "Faults",
             f"kill point: SIGKILL of {VICTIMS[victim]} once `batchpipe run` logs `{STEPS[step]}` ({step}); then the "
             "same command again",
             "no process left behind, no traceback; the rerun completes: every output verified, no task submitted twice",
-        ),
-    )
+        )
+    ]
+    if victim == "azurite" and step != "containers":
+        marks.append(pytest.mark.xfail(strict=True, reason=LOST_BLOBS))
+    return pytest.param(step, victim, id=f"{step}-{victim}", marks=marks)
 
 
 @pytest.mark.parametrize(("step", "victim"), [_cell(step, victim) for step in STEPS for victim in VICTIMS])
