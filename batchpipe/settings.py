@@ -57,6 +57,19 @@ class Settings(BaseSettings):
     batch_account_name: str | None = Field(None, description="Batch account name (shared-key auth).")
     batch_account_key: SecretStr | None = Field(None, description="Batch account key; unset means Entra ID.")
 
+    # Batch management plane (Azure Resource Manager): the pre-flight reads quotas and VM sizes there
+    arm_subscription_id: str | None = Field(
+        None, description="Subscription of the Batch account; with the resource group it enables the quota pre-flight."
+    )
+    arm_resource_group: str | None = Field(None, description="Resource group of the Batch account.")
+    arm_account_name: str | None = Field(
+        None, description="Batch account name on the management plane (default: from the Batch endpoint)."
+    )
+    arm_endpoint: str | None = Field(
+        None,
+        description="Resource Manager URL (default https://management.azure.com; local target: the local service).",
+    )
+
     # Azure Storage
     storage_connection_string: SecretStr | None = Field(None, description="A Storage connection string.")
     storage_account_url: str | None = Field(None, description="e.g. https://myaccount.blob.core.windows.net")
@@ -115,7 +128,7 @@ class Settings(BaseSettings):
             raise ValueError("use `<distro>:<version>`, e.g. ubuntu:22.04")
         return value
 
-    @field_validator("batch_endpoint", "storage_account_url")
+    @field_validator("batch_endpoint", "storage_account_url", "arm_endpoint")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
         if value is not None and not re.match(r"^https?://[^\s/]+", value):

@@ -26,6 +26,7 @@ from batchpipe.naming import InputFile, file_sha256, job_id_for, output_blob_nam
 from batchpipe.sas import SasSigner, with_token
 from batchpipe.services import PROJECT_ROOT
 from batchpipe.settings import Settings, load_settings
+from tasks.capacity import check_capacity
 from tasks.cleanup import ApprovalMode, ApprovalTimer, CleanupApproval, delete_job, delete_pool, terminal_prompt
 from tasks.job import ensure_job, terminate_job_when_tasks_complete
 from tasks.monitoring import wait_for_tasks
@@ -208,8 +209,9 @@ def top_words_pipeline(
     app = _node_app_artifact(Path(".batchpipe/build").resolve())
     logger.info("Job %s: %d input files, top %d words, node app %s", job, len(files), settings.num_words, app.blob_name)
 
-    # Pre-flight: the image must exist before anything is created.
+    # Pre-flight: the image must exist and the account's quotas must allow the pool before anything is created.
     image = find_image(settings)
+    check_capacity(settings, job)
 
     # 1-2. Containers and uploads (cached by content).
     containers = [settings.application_container, settings.input_container, settings.output_container]

@@ -5,14 +5,17 @@ from __future__ import annotations
 import os
 import threading
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+from batch_emulator.node.containers.launch import container_environment, run_in_container
 from batch_emulator.node.failures import failure_info
 from batch_emulator.node.layout import TaskPaths, batch_environment, create_task_dirs, ensure_node_layout, task_paths
 from batch_emulator.node.outputs import upload_output_files
-from batch_emulator.node.process import run_command
+from batch_emulator.node.process import ProcessOutcome, launch_process
 from batch_emulator.node.resources import download_resource_files
 from batch_emulator.node.spec import TaskRunResult, TaskRunSpec
+from batch_emulator.usage import NO_USAGE, Usage
 
 # A clean base like a fresh login on an Ubuntu node; no variable leaks in from the emulator's own process.
 BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -49,8 +52,23 @@ def task_environment(spec: TaskRunSpec, paths: TaskPaths) -> dict[str, str]:
     return env
 
 
+def launch_container(
+    spec: TaskRunSpec, paths: TaskPaths, env: dict[str, str], cancel: threading.Event
+) -> ProcessOutcome:
+    """Run the task's command line in its container: the launcher of tasks with ``containerSettings``.
+
+    Same arguments as :func:`launch_process`; the container gets the task's own and ``AZ_BATCH_*`` variables
+    of ``env``, not the host's base environment.
+    """
+    return run_in_container(spec, paths, container_environment(spec, batch_environment(spec, paths)), cancel)
+
+
 def _result(
-    spec_paths: TaskPaths, start: datetime, exit_code: int | None, info: dict[str, Any] | None
+    spec_paths: TaskPaths,
+    start: datetime,
+    exit_code: int | None,
+    info: dict[str, Any] | None,
+    usage: Usage | None = None,
 ) -> TaskRunResult:
     return TaskRunResult(
         exit_code=exit_code,
@@ -59,14 +77,29 @@ def _result(
         end_time=datetime.now(UTC),
         task_dir=spec_paths.task_dir,
         failure_info=info,
+        usage=usage or NO_USAGE,
     )
+
+
+def _written(directory: Path) -> Usage:
+    """The files in ``directory`` as written I/O (the resource files a task downloaded)."""
+    count = size = 0
+    for root, _, names in os.walk(directory):
+        for name in names:
+            try:
+                size += os.lstat(os.path.join(root, name)).st_size
+            except OSError:
+                continue
+            count += 1
+    return Usage(write_ops=count, write_bytes=size)
 
 
 def run_task(spec: TaskRunSpec, cancel: threading.Event) -> TaskRunResult:
     """Run one task to completion on its node (blocking; call it from a worker thread).
 
     Steps as on a Batch node: create the directories, download ``resourceFiles`` into ``wd/``
-    (a failure skips the command), run the command line without a shell, upload ``outputFiles``
+    (a failure skips the command), run the command line without a shell (as a process, or in the
+    task's container when it has ``containerSettings``), upload ``outputFiles``
     whose condition matches (not after a cancel). ``start_time`` is taken before the downloads,
     as Batch does.
 
@@ -88,20 +121,21 @@ def run_task(spec: TaskRunSpec, cancel: threading.Event) -> TaskRunResult:
     except OSError as error:
         message = f"Failure encountered creating the task directory {paths.task_dir}: {error.strerror}"
         return _result(paths, start, None, failure_info("servererror", "ResourceDirectoryCreateFailed", message))
+    if spec.refusal is not None:
+        return _result(paths, start, None, spec.refusal)
     env = task_environment(spec, paths)
-    if spec.resource_files:
-        failure = download_resource_files(spec.resource_files, paths.working_dir, cancel)
+    downloaded = NO_USAGE
+    if spec.common_resource_files:
+        failure = download_resource_files(spec.common_resource_files, paths.task_dir, cancel)
         if failure is not None:
             return _result(paths, start, None, failure)
-    outcome = run_command(
-        spec.command_line,
-        env=env,
-        cwd=paths.working_dir,
-        stdout_path=paths.stdout,
-        stderr_path=paths.stderr,
-        max_wall_clock_seconds=spec.max_wall_clock_seconds,
-        cancel=cancel,
-    )
+    if spec.resource_files:
+        failure = download_resource_files(spec.resource_files, paths.working_dir, cancel)
+        downloaded = _written(paths.working_dir)
+        if failure is not None:
+            return _result(paths, start, None, failure, downloaded)
+    launch = launch_process if spec.container is None else launch_container
+    outcome = launch(spec, paths, env, cancel)
     info = outcome.failure_info
     if spec.output_files and outcome.ended_by in ("exit", "timeout"):
         upload_failure = upload_output_files(
@@ -113,4 +147,4 @@ def run_task(spec: TaskRunSpec, cancel: threading.Event) -> TaskRunResult:
             cancel=cancel,
         )
         info = info or upload_failure
-    return _result(paths, start, outcome.exit_code, info)
+    return _result(paths, start, outcome.exit_code, info, downloaded + outcome.usage)
