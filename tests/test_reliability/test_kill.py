@@ -170,10 +170,11 @@ def _submitted(text: str) -> int:
     return sum(int(n) for n in re.findall(r"Submitted (\d+) tasks to job", text))
 
 
-#: Azurite acknowledges uploads it has not persisted yet: SIGKILLed seconds after the uploads, it comes back without
-#: them, and the rerun trusts what the first run uploaded (the node application, the inputs, the outputs).
+#: Azurite acknowledges uploads it has not persisted yet: SIGKILLed seconds after the uploads, it often comes back
+#: without them (6 of 6 cells in one session, 4 of 6 in the next), and the rerun trusts what the first run uploaded
+#: (the node application, the inputs, the outputs). Not strict: whether Azurite persisted in time varies.
 LOST_BLOBS = (
-    "needs reconcile-on-every-run (issue 17 item 1, branch workload): Azurite SIGKILLed after the uploads loses "
+    "needs reconcile-on-every-run (issue 17 item 1, branch workload): Azurite SIGKILLed after the uploads often loses "
     "acknowledged blobs, and the rerun must upload again and redo the tasks whose outputs are gone"
 )
 
@@ -188,7 +189,7 @@ def _cell(step: str, victim: str) -> Any:
         )
     ]
     if victim == "azurite" and step != "containers":
-        marks.append(pytest.mark.xfail(strict=True, reason=LOST_BLOBS))
+        marks.append(pytest.mark.xfail(strict=False, reason=LOST_BLOBS))
     return pytest.param(step, victim, id=f"{step}-{victim}", marks=marks)
 
 
