@@ -38,6 +38,12 @@ class ImageChoice:
         return f"{self.publisher}/{self.offer}/{self.sku} ({self.node_agent_sku_id})"
 
 
+def image_label(node_agent_sku_id: str) -> str:
+    """``distro:version`` (what ``BATCHPIPE_IMAGE`` takes) from a node agent SKU such as ``batch.node.ubuntu 22.04``."""
+    distro, _, version = node_agent_sku_id.removeprefix("batch.node.").partition(" ")
+    return f"{distro}:{version}" if version else node_agent_sku_id
+
+
 def choose_image(images: Iterable[Any], image: str) -> ImageChoice:
     """Pick the supported Linux image for ``<distro>:<version>``, like the tutorial's distro lookup.
 
@@ -62,7 +68,7 @@ def choose_image(images: Iterable[Any], image: str) -> ImageChoice:
         agent = str(item.get("nodeAgentSKUId") or "")
         if os_type != "linux":
             continue
-        available.append(f"{offer}/{sku}")
+        available.append(f"{image_label(agent)} ({offer}/{sku})")
         names = f"{publisher} {offer} {sku} {agent}".lower()
         where = f"{offer} {sku} {agent}".lower()
         if distro in names and any(form in where for form in version_forms):
