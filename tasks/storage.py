@@ -136,22 +136,28 @@ class DownloadedOutput:
     blob_name: str
     path: Path
     size: int
+    sha256: str = ""
 
 
-def _download_one(client: BlobServiceClient, container: str, blob_name: str, output_dir: Path) -> DownloadedOutput:
+def _download_one(
+    client: BlobServiceClient, container: str, blob_name: str, output_dir: Path, strip_prefix: str = ""
+) -> DownloadedOutput:
     """Download one blob to a temporary name, verify size and MD5, then move it into place."""
-    final = output_dir / blob_name
-    partial = output_dir / f".{blob_name}.partial"
+    final = output_dir / blob_name.removeprefix(strip_prefix)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    partial = final.with_name(f".{final.name}.partial")
     with azure_call("Storage", f"downloading {blob_name!r} from {container!r}"):
         downloader = client.get_blob_client(container, blob_name).download_blob()
         expected_size = downloader.properties.size
         expected_md5 = downloader.properties.content_settings.content_md5
         md5 = hashlib.md5(usedforsecurity=False)
+        sha256 = hashlib.sha256()
         size = 0
         with partial.open("wb") as handle:
             for chunk in downloader.chunks():
                 handle.write(chunk)
                 md5.update(chunk)
+                sha256.update(chunk)
                 size += len(chunk)
             handle.flush()
             os.fsync(handle.fileno())
@@ -165,7 +171,7 @@ def _download_one(client: BlobServiceClient, container: str, blob_name: str, out
             f"({base64.b64encode(md5.digest()).decode()} != {base64.b64encode(bytes(expected_md5)).decode()})"
         )
     partial.replace(final)
-    return DownloadedOutput(blob_name, final, size)
+    return DownloadedOutput(blob_name, final, size, sha256.hexdigest())
 
 
 @dataclass(frozen=True)
@@ -177,7 +183,9 @@ class DownloadReport:
 
 
 @task(name="download-outputs", cache_policy=NO_CACHE, **AZURE_RETRIES)
-def download_outputs(settings: Settings, container: str, blob_names: list[str], output_dir: Path) -> DownloadReport:
+def download_outputs(
+    settings: Settings, container: str, blob_names: list[str], output_dir: Path, strip_prefix: str = ""
+) -> DownloadReport:
     """Download and verify every output; a file appears under its final name only once verified.
 
     Args:
@@ -185,6 +193,8 @@ def download_outputs(settings: Settings, container: str, blob_names: list[str], 
         container: the output container.
         blob_names: the outputs to fetch.
         output_dir: local directory for the outputs.
+        strip_prefix: removed from blob names to make their path under ``output_dir`` (blob directories
+            become local directories).
 
     Returns:
         The verified files, and the blobs that could not be downloaded with the reason.
@@ -195,7 +205,7 @@ def download_outputs(settings: Settings, container: str, blob_names: list[str], 
 
     def fetch(name: str) -> DownloadedOutput | str:
         try:
-            return _download_one(client, container, name, output_dir)
+            return _download_one(client, container, name, output_dir, strip_prefix)
         except BatchpipeError as error:
             return error.message
 
