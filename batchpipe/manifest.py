@@ -1,5 +1,8 @@
 """The run's manifest: a JSON file next to the outputs listing each input, its task and its verified outputs.
 
+It is ``manifest.json`` in the run's output directory (the tutorial flow writes ``<job id>.manifest.json`` beside
+its job directory, which keeps only the outputs).
+
 Schema (``"schema": "batchpipe-manifest/1"``; documented in docs/workloads.md):
 
 .. code-block:: text
@@ -98,11 +101,10 @@ def build_manifest(
     }
 
 
-def write_manifest(output_dir: Path, manifest: Mapping[str, Any]) -> Path:
+def write_manifest(path: Path, manifest: Mapping[str, Any]) -> Path:
     """Write the manifest atomically (a temporary file, then a rename): a crash leaves the old one or the new one."""
-    output_dir.mkdir(parents=True, exist_ok=True)
-    path = output_dir / MANIFEST_NAME
-    partial = output_dir / f".{MANIFEST_NAME}.partial"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
     partial.write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n", encoding="utf-8")
     with partial.open("rb") as handle:
         os.fsync(handle.fileno())
@@ -110,10 +112,10 @@ def write_manifest(output_dir: Path, manifest: Mapping[str, Any]) -> Path:
     return path
 
 
-def read_manifest(output_dir: Path) -> dict[str, Any] | None:
+def read_manifest(path: Path) -> dict[str, Any] | None:
     """The manifest a previous run wrote, or None (missing, unreadable or another schema)."""
     try:
-        data = json.loads((output_dir / MANIFEST_NAME).read_text("utf-8"))
+        data = json.loads(path.read_text("utf-8"))
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) and data.get("schema") == SCHEMA else None

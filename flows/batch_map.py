@@ -21,7 +21,14 @@ from pydantic import Field
 
 from batchpipe.clients import batch_client, blob_service_client, uses_entra_id_for_storage
 from batchpipe.errors import BatchpipeError, ConfigurationError, PipelineFailed
-from batchpipe.manifest import build_manifest, input_record, read_manifest, verified_on_disk, write_manifest
+from batchpipe.manifest import (
+    MANIFEST_NAME,
+    build_manifest,
+    input_record,
+    read_manifest,
+    verified_on_disk,
+    write_manifest,
+)
 from batchpipe.naming import InputFile
 from batchpipe.reconcile import Action, Decision, InputState, choose_job, decide, summarise
 from batchpipe.sas import SasSigner, with_token
@@ -287,6 +294,7 @@ def run_map(
     approval: ApprovalMode,
     keep_containers: bool,
     request_approval: Callable[[ApprovalMode, Settings, str, str], Any],
+    manifest_path: Path | None = None,
 ) -> MapResult:
     """The general flow's body: reconcile, stage, submit, monitor, reconcile again, download, clean up.
 
@@ -299,6 +307,7 @@ def run_map(
         approval: how the approval step is answered.
         keep_containers: keep the blob containers after a complete run.
         request_approval: the approval step (returns an object with ``delete_job``, ``delete_pool``, ``decided_by``).
+        manifest_path: where the manifest goes (default: ``manifest.json`` in ``output_dir``).
 
     Returns:
         What happened, per input.
@@ -308,7 +317,8 @@ def run_map(
     """
     logger = get_run_logger()
     spec.check()
-    previous = read_manifest(output_dir)
+    manifest_path = manifest_path or output_dir / MANIFEST_NAME
+    previous = read_manifest(manifest_path)
     outcomes = {item.blob_name: InputOutcome(item) for item in files}
     for item in files:
         reused = verified_on_disk(previous, item, output_dir)
@@ -406,7 +416,7 @@ def run_map(
                 downloads = [d.key for d in final if d.action == Action.DOWNLOAD]
                 _download(settings, run_id, output_dir, storage, outcomes, downloads, stored)
     except BatchpipeError as error:
-        _write(run_id, [], settings, output_dir, outcomes)
+        _write(manifest_path, run_id, [], settings, output_dir, outcomes)
         if made:
             raise type(error)(f"{error.message}. Left in place for a rerun: {', '.join(made)}") from None
         raise
@@ -414,7 +424,7 @@ def run_map(
     job_ids = [job_id_for_generation(run_id, g) for g in sorted(jobs)]
     if job_ids and job_id not in job_ids:
         job_id = job_ids[-1]
-    manifest_path = _write(run_id, job_ids, settings, output_dir, outcomes)
+    _write(manifest_path, run_id, job_ids, settings, output_dir, outcomes)
     missing = [o for o in outcomes.values() if not o.outputs]
     _results_artifact(run_id, outcomes, output_dir)
 
@@ -504,6 +514,7 @@ def _download(
 
 
 def _write(
+    path: Path,
     run_id: str,
     job_ids: list[str],
     settings: Settings,
@@ -528,7 +539,7 @@ def _write(
         "reused": sum(1 for o in outcomes.values() if o.reused),
         "missing": sum(1 for r in records if r["status"] == "missing"),
     }
-    return write_manifest(output_dir, build_manifest(run_id, job_ids, settings.pool_id, output_dir, counts, records))
+    return write_manifest(path, build_manifest(run_id, job_ids, settings.pool_id, output_dir, counts, records))
 
 
 def _results_artifact(run_id: str, outcomes: dict[str, InputOutcome], output_dir: Path) -> None:

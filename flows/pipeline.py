@@ -108,7 +108,8 @@ def top_words_pipeline(
         task_prefix="topn",
         describe=lambda key: f"top {settings.num_words} words of {key}",
     )
-    result = run_map(settings, files, spec, job, out_dir, approval, keep_containers, request_approval)
+    manifest = out_dir.with_name(f"{job}.manifest.json")  # beside the job directory, which keeps only the outputs
+    result = run_map(settings, files, spec, job, out_dir, approval, keep_containers, request_approval, manifest)
 
     outputs = []
     for outcome in result.outcomes:
