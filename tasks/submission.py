@@ -140,11 +140,20 @@ def _create(client: BatchClient, job_id: str, tasks: list[batchmodels.BatchTaskC
         try:
             client.create_tasks(job_id, tasks, max_concurrency=SUBMIT_CONCURRENCY)
         except batchmodels.CreateTasksError as error:
-            failures = [f"{r.task_id}: {r.error.code if r.error else r.status}" for r in error.failure_tasks]
+            failures = [f"{r.task_id}: {_task_error(r)}" for r in error.failure_tasks]
             failures += [str(e).splitlines()[0] for e in error.errors]
             raise CloudError(
                 f"Batch refused {len(failures)} of {len(tasks)} tasks: {'; '.join(failures[:5])}"
             ) from None
+
+
+def _task_error(result: batchmodels.BatchTaskCreateResult) -> str:
+    """``code: first line of the message`` of one refused task."""
+    if result.error is None:
+        return str(result.status)
+    message = result.error.message.value if result.error.message else None
+    first = message.splitlines()[0] if message else ""
+    return f"{result.error.code}: {first}" if first else str(result.error.code)
 
 
 @dataclass(frozen=True)
