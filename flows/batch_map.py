@@ -92,6 +92,8 @@ class MapSpec:
         application_package: ``(application id, version)`` installed by Batch.
         task_prefix: task ids start with this.
         describe: the task's display name from its input key.
+        output_sas_variable: also give each task the output container's create+write SAS in this variable (for
+            programs that upload more themselves; Batch uploads the output patterns either way).
     """
 
     command: str
@@ -107,6 +109,7 @@ class MapSpec:
     application_package: tuple[str, str | None] | None = None
     task_prefix: str = "map"
     describe: Callable[[str], str] | None = None
+    output_sas_variable: str | None = None
 
     def recipe(self) -> dict[str, object]:
         """What identifies the work (for the run id): everything but secret values and limits."""
@@ -170,6 +173,7 @@ class MapResult:
     job: str
     pool: str
     failed_tasks: list[str]
+    stderr: dict[str, str] = field(default_factory=dict)  # failed task id → last line of its stderr
 
     @property
     def missing(self) -> list[InputOutcome]:
@@ -230,7 +234,14 @@ class _Storage:
 
 
 def _task_for(
-    spec: MapSpec, settings: Settings, run_id: str, item: InputFile, index: int, attempt: int, input_url: str
+    spec: MapSpec,
+    settings: Settings,
+    run_id: str,
+    item: InputFile,
+    index: int,
+    attempt: int,
+    input_url: str,
+    output_sas: str,
 ) -> MapTask:
     """The task for one input's attempt (pure apart from reading the secrets' values from the environment)."""
     values = placeholder_values(item, index) | spec.parameters
@@ -247,6 +258,8 @@ def _task_for(
     outputs.append((OUTPUT_LIST, output_list_blob(run_id, item.blob_name), "tasksuccess"))
     outputs += [(f"../{n}", f"{run_id}/logs/{task_id}/{n}", "taskcompletion") for n in ("stdout.txt", "stderr.txt")]
     secrets = {name: os.environ[name] for name in spec.secret_names}
+    if spec.output_sas_variable:
+        secrets[spec.output_sas_variable] = output_sas
     name = spec.describe(item.blob_name) if spec.describe else f"{item.blob_name}"
     return MapTask(
         task_id=task_id,
@@ -334,6 +347,7 @@ def run_map(
     pool_created = job_created = False
     job_id = run_id
     failed_ids: list[str] = []
+    stderr: dict[str, str] = {}
     made: list[str] = []
     image = None
     jobs: dict[int, str] = {}
@@ -393,7 +407,7 @@ def run_map(
                     item = outcomes[decision.key].item
                     url = storage.read_url(settings.input_container, item.blob_name)
                     task_spec = _task_for(
-                        spec, settings, run_id, item, index[item.blob_name], decision.attempt or 0, url
+                        spec, settings, run_id, item, index[item.blob_name], decision.attempt or 0, url, sas
                     )
                     definitions.append(map_task_definition(task_spec, container_url, sas))
                     outcomes[decision.key].history.append(f"submitted {task_spec.task_id}: {decision.reason}")
@@ -406,6 +420,7 @@ def run_map(
             expected = _task_count(settings, job_id)
             result = wait_for_tasks(settings, job_id, expected)
             failed_ids = sorted({f.task_id for f in result.failed} | set(failed_ids))
+            stderr |= {f.task_id: f.stderr_tail.splitlines()[-1] for f in result.failed if f.stderr_tail.strip()}
         else:
             todo = [k for k in keys if not outcomes[k].outputs]
             if todo:  # the last round's monitoring ended: what did it produce?
@@ -457,6 +472,7 @@ def run_map(
         job="deleted" if job_deleted else ("kept" if not decision.delete_job else "already gone"),
         pool="deleted" if pool_deleted else ("kept" if not decision.delete_pool else "already gone"),
         failed_tasks=failed_ids,
+        stderr=stderr,
     )
 
 
@@ -563,9 +579,15 @@ def _results_artifact(run_id: str, outcomes: dict[str, InputOutcome], output_dir
 def missing_line(result: MapResult) -> str:
     """One line naming the inputs that could not be produced and why."""
     missing = result.missing
-    shown = "; ".join(
-        f"{o.item.blob_name}: {o.decision.reason if o.decision else 'not attempted'}" for o in missing[:5]
-    )
+
+    def why(outcome: InputOutcome) -> str:
+        if outcome.decision is None:
+            return "not attempted"
+        task = outcome.decision.task
+        last = result.stderr.get(task.task_id, "") if task else ""
+        return outcome.decision.reason + (f", stderr: {last[:160]}" if last else "")
+
+    shown = "; ".join(f"{o.item.blob_name}: {why(o)}" for o in missing[:5])
     more = f" (and {len(missing) - 5} more)" if len(missing) > 5 else ""
     return (
         f"{len(missing)} of {len(result.outcomes)} input(s) not produced: {shown}{more}; "

@@ -18,6 +18,7 @@ from batchpipe.workload import NodeApp
 from flows.approval import Decision, request_approval
 from flows.batch_map import MapSpec, missing_line, reconcile_counts, run_map
 from tasks.cleanup import ApprovalMode
+from tasks.submission import OUTPUT_SAS_VARIABLE
 
 __all__ = ["Decision", "parse_top_words", "request_approval", "top_words_pipeline"]
 
@@ -106,6 +107,7 @@ def top_words_pipeline(
         app=NodeApp(artifact, f'"$AZ_BATCH_NODE_SHARED_DIR"/{shlex.quote(artifact.blob_name)}', None),
         parameters={"numwords": str(settings.num_words)},
         task_prefix="topn",
+        output_sas_variable=OUTPUT_SAS_VARIABLE,  # as the tutorial: the node application could upload itself
         describe=lambda key: f"top {settings.num_words} words of {key}",
     )
     manifest = out_dir.with_name(f"{job}.manifest.json")  # beside the job directory, which keeps only the outputs

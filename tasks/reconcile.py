@@ -68,7 +68,10 @@ def _seen(item: Any, job_id: str, job_open: bool, attempt: int) -> TaskSeen:
         job_open=job_open,
         result=wire_text(info.result) or None if info else None,
         exit_code=info.exit_code if info else None,
-        failure=redact(" ".join(f"{failure.code}: {failure.message}".split())) if failure else "",
+        # A non-zero exit code says it all; other failures (a resource file, an upload) need their message.
+        failure=redact(" ".join(f"{failure.code}: {failure.message}".split()))
+        if failure and failure.code != "FailureExitCode"
+        else "",
         start_time=info.start_time if info else None,
         end_time=info.end_time if info else None,
     )

@@ -16,13 +16,14 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient
 from prefect import flow
 
+from batchpipe import batch_map
 from batchpipe.errors import PipelineFailed
 from batchpipe.local import LocalEndpoints
 from batchpipe.services import PROJECT_ROOT
 from batchpipe.settings import load_settings
 from batchpipe.workload import attempt_task_id, resolve_map_inputs, run_id_for
 from flows.approval import Decision
-from flows.batch_map import MapResult, batch_map, build_spec, run_map
+from flows.batch_map import MapResult, build_spec, run_map
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]
 EXAMPLES = PROJECT_ROOT / "examples"
@@ -233,7 +234,7 @@ def test_an_input_that_cannot_be_produced_is_named_with_why_and_the_others_are_k
     (tmp_path / "in" / "bad.txt").write_text("nope\n")
     arguments: dict[str, Any] = {
         "inputs": [str(tmp_path / "in")],
-        "command": "grep ok {input} > {output_dir}/{input_name}",
+        "command": "grep ok {input} > {output_dir}/{input_name} || (echo no ok in {input} >&2; exit 1)",
         "output_patterns": ["{input_name}"],
         "retries": 0,
         "output_dir": str(tmp_path / "out"),
@@ -244,7 +245,9 @@ def test_an_input_that_cannot_be_produced_is_named_with_why_and_the_others_are_k
     message = str(caught.value)
     assert "\n" not in message
     bad_task = attempt_task_id("map", "bad.txt", 0)
-    assert message.startswith(f"1 of 2 input(s) not produced: bad.txt: task {bad_task} failed (exit code 1")
+    assert message.startswith(
+        f"1 of 2 input(s) not produced: bad.txt: task {bad_task} failed (exit code 1), stderr: no ok in bad.txt; "
+    )
     [run_dir] = (tmp_path / "out").iterdir()
     manifest = json.loads((run_dir / "manifest.json").read_text())
     status = {i["key"]: (i["status"], i["task"]["exit_code"]) for i in manifest["inputs"]}
