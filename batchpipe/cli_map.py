@@ -26,7 +26,10 @@ def register(app: typer.Typer) -> None:
     @one_line_errors
     def map_command(
         inputs: Annotated[
-            list[str], typer.Option("--input", "-i", help="Input files, directories or globs (repeatable).")
+            list[str],
+            typer.Option(
+                "--input", "-i", help="Input files, directories, globs or blob://CONTAINER/PREFIX (repeatable)."
+            ),
         ],
         command: Annotated[str, typer.Option(help="Command template run for each input (placeholders: {input}, ...).")],
         output_patterns: Annotated[

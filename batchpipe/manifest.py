@@ -68,7 +68,7 @@ def input_record(
     """
     return {
         "key": item.blob_name,
-        "source": str(item.path),
+        "source": item.source,
         "sha256": item.sha256,
         "size": item.size,
         "status": status,

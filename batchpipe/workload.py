@@ -53,6 +53,9 @@ def _keyed(path: Path, root: Path) -> tuple[str, Path]:
 def resolve_map_inputs(patterns: Sequence[str], base: Path | None = None) -> list[InputFile]:
     """Expand files, directories and globs into inputs keyed by their path relative to where they were found.
 
+    ``blob://container/prefix`` patterns are only checked here (the flow lists them, see
+    :func:`tasks.storage.list_blob_inputs`).
+
     A directory's files are keyed relative to the directory (``data/`` → ``a/b.txt`` for ``data/a/b.txt``), a glob's
     matches relative to the glob's fixed leading directories, a file by its name. Any content is accepted (binary
     too); hidden files inside directories are skipped.
@@ -69,9 +72,12 @@ def resolve_map_inputs(patterns: Sequence[str], base: Path | None = None) -> lis
     """
     base = base or Path.cwd()
     if not patterns:
-        raise InputError("no inputs given: pass files, directories or globs with --input")
+        raise InputError("no inputs given: pass files, directories, globs or blob:// prefixes with --input")
     found: list[tuple[str, Path]] = []
     for pattern in patterns:
+        if is_blob_input(pattern):  # listed by the flow (tasks.storage.list_blob_inputs); checked here
+            parse_blob_input(pattern)
+            continue
         candidate = Path(pattern).expanduser()
         candidate = candidate if candidate.is_absolute() else base / candidate
         if glob.has_magic(pattern):
@@ -98,16 +104,59 @@ def resolve_map_inputs(patterns: Sequence[str], base: Path | None = None) -> lis
             raise InputError(f"{pattern!r} is not a regular file")
         else:
             raise InputError(f"input {pattern!r} does not exist")
-    by_key: dict[str, Path] = {}
-    for key, path in found:
-        previous = by_key.get(key)
-        if previous is not None and previous.resolve() != path.resolve():
-            raise InputError(f"two inputs have the key {key!r} ({previous} and {path}): outputs would collide")
-        by_key[key] = path
-    return [
-        InputFile(path=path.resolve(), blob_name=key, sha256=file_sha256(path), size=path.stat().st_size)
-        for key, path in sorted(by_key.items())
-    ]
+    unique = dict.fromkeys((key, path.resolve()) for key, path in found)  # the same file twice is one input
+    return check_unique_keys(
+        [
+            InputFile(path=path, blob_name=key, sha256=file_sha256(path), size=path.stat().st_size)
+            for key, path in unique
+        ]
+    )
+
+
+BLOB_SCHEME = "blob://"
+
+
+def is_blob_input(pattern: str) -> bool:
+    """Whether an input names blobs already in storage (``blob://container/prefix``)."""
+    return pattern.startswith(BLOB_SCHEME)
+
+
+def parse_blob_input(pattern: str) -> tuple[str, str]:
+    """``blob://container/prefix`` → ``(container, prefix)``.
+
+    Raises:
+        InputError: no container, or an invalid container name.
+    """
+    from batchpipe.settings import CONTAINER_NAME_PATTERN
+
+    container, _, prefix = pattern.removeprefix(BLOB_SCHEME).partition("/")
+    if not CONTAINER_NAME_PATTERN.match(container):
+        raise InputError(f"input {pattern!r}: use blob://<container>/<prefix> with a valid container name")
+    return container, prefix
+
+
+def blob_input_key(blob_name: str, prefix: str) -> str:
+    """An input blob's key: its name relative to the prefix's directory (``in/x/a.csv`` under ``in/`` → ``x/a.csv``)."""
+    base = prefix.rpartition("/")[0]
+    return blob_name[len(base) + 1 :] if base else blob_name
+
+
+def check_unique_keys(items: Sequence[InputFile]) -> list[InputFile]:
+    """The inputs sorted by key.
+
+    Raises:
+        InputError: two inputs share a key (their outputs would collide).
+    """
+    by_key: dict[str, InputFile] = {}
+    for item in items:
+        previous = by_key.get(item.blob_name)
+        if previous is not None and previous.source != item.source:
+            raise InputError(
+                f"two inputs have the key {item.blob_name!r} ({previous.source} and {item.source}): "
+                "outputs would collide"
+            )
+        by_key[item.blob_name] = item
+    return [by_key[key] for key in sorted(by_key)]
 
 
 # ---------------------------------------------------------------------------------------------------------------

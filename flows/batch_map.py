@@ -42,12 +42,15 @@ from batchpipe.workload import (
     check_environment_names,
     check_output_pattern,
     check_template,
+    check_unique_keys,
     fixed_prefix,
     has_wildcard,
+    is_blob_input,
     job_id_for_generation,
     output_list_blob,
     output_prefix,
     package_app,
+    parse_blob_input,
     parse_seconds,
     placeholder_values,
     render_command,
@@ -63,7 +66,14 @@ from tasks.job import ensure_job, terminate_job_when_tasks_complete
 from tasks.monitoring import read_counts, wait_for_tasks
 from tasks.pool import ensure_pool, find_image
 from tasks.reconcile import StoredOutputs, find_input_tasks, find_run_jobs, find_stored_outputs
-from tasks.storage import UploadReport, create_containers, delete_containers, download_outputs, upload_files
+from tasks.storage import (
+    UploadReport,
+    create_containers,
+    delete_containers,
+    download_outputs,
+    list_blob_inputs,
+    upload_files,
+)
 from tasks.submission import MapTask, add_tasks, map_task_definition
 
 # SAS tokens outlive the monitoring timeout by this much (pool start-up, downloads).
@@ -405,7 +415,9 @@ def run_map(
                 definitions = []
                 for decision in submit:
                     item = outcomes[decision.key].item
-                    url = storage.read_url(settings.input_container, item.blob_name)
+                    url = storage.read_url(
+                        item.container or settings.input_container, item.source_blob or item.blob_name
+                    )
                     task_spec = _task_for(
                         spec, settings, run_id, item, index[item.blob_name], decision.attempt or 0, url, sas
                     )
@@ -482,7 +494,8 @@ def _task_count(settings: Settings, job_id: str) -> int:
 
 
 def _stage(settings: Settings, spec: MapSpec, items: list[InputFile]) -> int:
-    uploads = [upload_files.submit(settings, settings.input_container, items)]
+    local = [item for item in items if item.container is None]  # inputs already in storage stay where they are
+    uploads = [upload_files.submit(settings, settings.input_container, local)] if local else []
     if spec.app.artifact is not None:
         uploads.append(upload_files.submit(settings, settings.application_container, [spec.app.artifact]))
     return sum(_uploaded_count(future) for future in uploads)
@@ -683,7 +696,8 @@ def batch_map(
     """Run a command over many inputs on Azure Batch (or the local Batch service), one task per input.
 
     Args:
-        inputs: files, directories or globs; outputs mirror their paths relative to where they were found.
+        inputs: files, directories, globs, or ``blob://container/prefix`` for blobs already in storage; outputs
+            mirror their paths relative to where they were found.
         command: the command template, e.g. ``gzip -c {input} > {output_dir}/{input_name}.gz`` (docs/workloads.md).
         output_patterns: what each task writes under ``{output_dir}``, e.g. ``{input_name}.gz`` or ``*.json``.
         app: a directory (shipped as an archive) or a file (script, binary, zipapp) staged on every node: ``{app}``.
@@ -716,6 +730,9 @@ def batch_map(
     if settings.target == "azure":
         settings.require_azure()
     files = resolve_map_inputs(inputs)
+    for pattern in filter(is_blob_input, inputs):
+        files += list_blob_inputs(settings, *parse_blob_input(pattern))
+    files = check_unique_keys(files)
     spec = build_spec(
         command,
         output_patterns,

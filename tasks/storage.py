@@ -17,7 +17,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
 from batchpipe.clients import blob_service_client
-from batchpipe.errors import BatchpipeError, PipelineFailed
+from batchpipe.errors import BatchpipeError, InputError, PipelineFailed
 from batchpipe.naming import InputFile
 from batchpipe.settings import Settings
 from tasks._common import AZURE_RETRIES, FIRST_CONTACT, azure_call
@@ -127,6 +127,43 @@ def upload_files(settings: Settings, container: str, items: list[InputFile]) -> 
     unchanged = [item.blob_name for item in items if item not in todo]
     logger.info("Container %s: uploaded %d files, %d unchanged", container, len(uploaded), len(unchanged))
     return UploadReport(container, uploaded, unchanged)
+
+
+@task(name="list-blob-inputs", cache_policy=NO_CACHE, **AZURE_RETRIES)
+def list_blob_inputs(settings: Settings, container: str, prefix: str) -> list[InputFile]:
+    """Inputs that are already in storage: every blob under a prefix (one listing; nothing is uploaded).
+
+    Args:
+        settings: the run's settings.
+        container: the container holding them.
+        prefix: the blob name prefix (``incoming/`` or ``incoming/2024-``).
+
+    Returns:
+        One input per blob, keyed by its name relative to the prefix's directory; its content hash is the blob's
+        Content-MD5 (or its ETag), so a changed blob makes a new run.
+
+    Raises:
+        InputError: the container does not exist or nothing is under the prefix.
+        CloudError: Storage refused.
+    """
+    from batchpipe.workload import blob_input_key
+
+    container_client = blob_service_client(settings).get_container_client(container)
+    with azure_call("Storage", f"listing blobs under {prefix!r} in {container!r}"):
+        try:
+            blobs = [b for b in container_client.list_blobs(name_starts_with=prefix or None) if b.size]
+        except ResourceNotFoundError:
+            raise InputError(f"input blob://{container}/{prefix}: container {container!r} does not exist") from None
+    if not blobs:
+        raise InputError(f"input blob://{container}/{prefix}: no non-empty blob has this prefix")
+    items = []
+    for blob in blobs:
+        md5 = blob.content_settings.content_md5 if blob.content_settings else None
+        identity = "md5:" + bytes(md5).hex() if md5 else f"etag:{blob.etag}"
+        key = blob_input_key(blob.name, prefix)
+        items.append(InputFile(Path(blob.name), key, identity, blob.size, container=container, source_blob=blob.name))
+    get_run_logger().info("Inputs in blob://%s/%s: %d blobs", container, prefix, len(items))
+    return items
 
 
 @dataclass(frozen=True)

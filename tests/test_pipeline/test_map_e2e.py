@@ -289,3 +289,34 @@ def test_containers_and_application_packages_are_refused_by_the_local_service_in
     [line] = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert "NotImplemented" in line or "not implemented" in line.lower()
     assert refused in line.lower()
+
+
+def test_blobs_already_in_storage_are_inputs_without_being_uploaded(
+    pipeline_env: LocalEndpoints, tmp_path: Path
+) -> None:
+    source = _blobs(pipeline_env).get_container_client(f"src-{os.environ['BATCHPIPE_POOL_ID'].removeprefix('pool-')}")
+    source.create_container()
+    source.upload_blob("incoming/2024/jan.csv", b"1,2\n")
+    source.upload_blob("incoming/feb.csv", b"3,4\n")
+    source.upload_blob("elsewhere.csv", b"5\n")
+    (tmp_path / "local.csv").write_text("6\n")
+
+    summary = batch_map(
+        inputs=[f"blob://{source.container_name}/incoming/", str(tmp_path / "local.csv")],
+        command="cp {input} {output_dir}/{input_name}.copy",
+        output_patterns=["{input_name}.copy"],
+        output_dir=str(tmp_path / "out"),
+        approval="yes",
+        keep_containers=True,
+    )
+    out = Path(summary["output_dir"])
+    assert (out / "2024/jan.csv.copy").read_bytes() == b"1,2\n"  # keys are relative to the prefix's directory
+    assert (out / "feb.csv.copy").read_bytes() == b"3,4\n"
+    assert (out / "local.csv.copy").read_text() == "6\n"
+    manifest = json.loads((out / "manifest.json").read_text())
+    sources = {i["key"]: i["source"] for i in manifest["inputs"]}
+    assert sources["feb.csv"] == f"blob://{source.container_name}/incoming/feb.csv"
+    uploaded = {
+        b.name for b in _blobs(pipeline_env).get_container_client(os.environ["BATCHPIPE_INPUT_CONTAINER"]).list_blobs()
+    }
+    assert uploaded == {"local.csv"}

@@ -20,13 +20,16 @@ from batchpipe.workload import (
     TaskIdIndex,
     application_artifact,
     attempt_task_id,
+    blob_input_key,
     check_output_pattern,
     check_template,
+    check_unique_keys,
     fixed_prefix,
     has_wildcard,
     job_id_for_generation,
     package_app,
     parse_assignments,
+    parse_blob_input,
     parse_output_list,
     parse_seconds,
     placeholder_values,
@@ -236,3 +239,20 @@ def test_the_manifest_round_trips_and_verifies_outputs_on_disk(tmp_path: Path) -
     assert verified_on_disk(manifest, changed_input, out) == []
     (out / "manifest.json").write_text("{not json")
     assert read_manifest(out / "manifest.json") is None
+
+
+def test_blob_inputs_are_parsed_and_keyed_relative_to_the_prefix_directory(tmp_path: Path) -> None:
+    assert parse_blob_input("blob://incoming/2024/") == ("incoming", "2024/")
+    assert parse_blob_input("blob://incoming") == ("incoming", "")
+    with pytest.raises(InputError, match="blob://<container>/<prefix>"):
+        parse_blob_input("blob://Bad_Name/x")
+    assert blob_input_key("in/2024/a.csv", "in/") == "2024/a.csv"
+    assert blob_input_key("in/2024-a.csv", "in/2024") == "2024-a.csv"
+    assert blob_input_key("a.csv", "") == "a.csv"
+    (tmp_path / "a.csv").write_text("local")
+    local = resolve_map_inputs(["blob://incoming/x/", str(tmp_path / "a.csv")])  # blob inputs are listed later
+    assert [i.blob_name for i in local] == ["a.csv"]
+    stored = InputFile(Path("x/a.csv"), "a.csv", "md5:00", 1, container="incoming", source_blob="x/a.csv")
+    assert stored.source == "blob://incoming/x/a.csv"
+    with pytest.raises(InputError, match=r"two inputs have the key 'a.csv' \(.*a.csv and blob://incoming/x/a.csv\)"):
+        check_unique_keys([*local, stored])
