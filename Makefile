@@ -12,12 +12,12 @@ export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_HOME ?= $(CURDIR)/.prefect-home
 
-.PHONY: run test test-slow lint format typecheck pytest deps bench emulator clean help
+.PHONY: run test test-slow lint format typecheck pytest deps container-deps bench emulator clean help
 
 help:
 	@echo "make run     run the pipeline on the bundled samples (Azurite + local Batch service, no account needed)"
 	@echo "make test    lint, type-check and run the whole test suite"
-	@echo "make lint / format / typecheck / bench / emulator / clean"
+	@echo "make lint / format / typecheck / bench / emulator / clean / container-deps"
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=python3.x"; exit 1; }
@@ -46,8 +46,13 @@ format: $(VENV)/.installed
 typecheck: $(VENV)/.installed
 	$(BIN)/mypy
 
+# Container tests run podman (or docker) with a local busybox image: as root with apt-get this installs
+# podman, runc and busybox-static when missing (CI); otherwise it prints what to install. `make run` never needs it.
+container-deps:
+	@.ci/container-deps
+
 # pytest exits 5 when it collected nothing: for this suite that means it is misconfigured, so it fails loudly.
-pytest: deps
+pytest: deps container-deps
 	@$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests (check testpaths / PYTEST_ARGS)"; exit 1; fi; \
 	exit $$rc
@@ -55,7 +60,7 @@ pytest: deps
 test: lint typecheck pytest
 
 # The slow scenarios (10,000 inputs, SIGKILL mid-run and rerun): minutes each, so not part of `make test`.
-test-slow: deps
+test-slow: deps container-deps
 	$(BIN)/pytest -m slow $(PYTEST_ARGS)
 
 bench: deps

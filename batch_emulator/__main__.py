@@ -34,6 +34,11 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[EmulatorConfig, Path 
         "--allow-bearer", action="store_true", help="accept Bearer tokens for Batch, unsigned (development)"
     )
     parser.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host")
+    parser.add_argument(
+        "--container-runtime",
+        default=None,
+        help="container runtime client for container pools: podman, docker or a path (default: podman, then docker)",
+    )
     parser.add_argument("--ready-file", type=Path, default=None, help="write the URL here once listening")
     args = parser.parse_args(argv)
     if bool(args.cert) != bool(args.key_file):
@@ -53,6 +58,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[EmulatorConfig, Path 
         keyfile=args.key_file,
         allow_bearer=args.allow_bearer,
         allow_remote=args.allow_remote,
+        container_runtime=args.container_runtime,
     )
     return config, args.ready_file
 

@@ -21,6 +21,7 @@ from batch_emulator.models.pools import Pool
 from batch_emulator.models.tasks import RunOutcome
 from batch_emulator.timefmt import iso
 from batch_emulator.timers import Timers
+from batch_emulator.vmfamily import vm_family
 
 #: Order in which a shrinking pool gives up nodes (least useful first).
 REMOVAL_ORDER = {
@@ -123,25 +124,43 @@ class NodeAllocator:
             if node.is_dedicated == dedicated
         )
 
-    def _allocate(self, pool: Pool, dedicated: bool, count: int, now: float) -> None:
+    def _family_cores_in_use(self, family: str) -> int:
+        return sum(
+            pool.cores_per_node * pool.current_nodes(True)
+            for pool in self.account.pools.values()
+            if vm_family(pool.spec["vmSize"]) == family
+        )
+
+    def _core_room(self, pool: Pool, dedicated: bool) -> tuple[int, str, str]:
+        """Cores this pool may still add, the resize error code when they run out, and the limit's description."""
         quotas = self.account.quotas
-        quota = quotas.dedicated_cores if dedicated else quotas.low_priority_cores
-        code = "AccountCoreQuotaReached" if dedicated else "AccountLowPriorityCoreQuotaReached"
+        if not dedicated:
+            room = quotas.low_priority_cores - self._cores_in_use(False)
+            return room, "AccountLowPriorityCoreQuotaReached", f"{quotas.low_priority_cores} low-priority cores"
+        room = quotas.dedicated_cores - self._cores_in_use(True)
+        if quotas.family_enforced:
+            family = vm_family(pool.spec["vmSize"])
+            family_room = quotas.family_quota(family) - self._family_cores_in_use(family)
+            if family_room < room:  # the family's quota binds before the account's total
+                limit = f"{quotas.family_quota(family)} dedicated cores of {family}"
+                return family_room, "AccountVMSeriesCoreQuotaReached", limit
+        return room, "AccountCoreQuotaReached", f"{quotas.dedicated_cores} dedicated cores"
+
+    def _allocate(self, pool: Pool, dedicated: bool, count: int, now: float) -> None:
+        room, code, limit = self._core_room(pool, dedicated)
         if any(error.get("code") == code for error in pool.resize_errors):
             return  # this resize already ran into the quota; Batch does not keep trying
-        used = self._cores_in_use(dedicated)
         for _ in range(count):
-            if used + pool.cores_per_node > quota:
-                kind = "dedicated" if dedicated else "low-priority"
+            if pool.cores_per_node > room:
                 pool.resize_errors.append(
                     {
                         "code": code,
-                        "message": f"The specified account has reached VM core quota ({quota} {kind} cores).",
-                        "values": [{"name": "CoreQuota", "value": str(quota)}],
+                        "message": f"The specified account has reached VM core quota ({limit}).",
+                        "values": [{"name": "CoreQuota", "value": limit.split()[0]}],
                     }
                 )
                 return
-            used += pool.cores_per_node
+            room -= pool.cores_per_node
             self._create_node(pool, dedicated, now)
 
     def _create_node(self, pool: Pool, dedicated: bool, now: float) -> None:
@@ -197,6 +216,28 @@ class NodeAllocator:
         self._node_timer(node, self._phase_seconds(_STARTING_SHARE), self._started)
 
     def _started(self, node: Node, now: float) -> None:
+        """``starting`` → pull the pool's container images (if any) → idle or the start task."""
+        config = node.pool.container_configuration
+        images = [str(name) for name in (config or {}).get("containerImageNames") or []]
+        if config is None or not images:
+            self._ready(node, now)
+            return
+        node.busy_workers += 1
+        self._executor.submit_image_pulls(node, node.step, images, config)
+
+    def finish_image_pulls(self, completion: Completion, now: float) -> None:
+        """After the pulls at node start: the node is ``unusable`` with ``errors`` if one failed, else ready."""
+        node = completion.node
+        if node.removed or node.step != completion.token or node.state != "starting":
+            return
+        if completion.errors:
+            node.errors = completion.errors
+            node.set_state("unusable", now)
+            self.account.changes.nodes.add(node)
+            return
+        self._ready(node, now)
+
+    def _ready(self, node: Node, now: float) -> None:
         """``starting`` → ``idle``, or → ``waitingforstarttask`` while a blocking start task runs."""
         start_task = node.pool.start_task
         if start_task is not None and start_task.get("waitForSuccess", True):

@@ -19,6 +19,9 @@ from starlette.responses import Response
 from starlette.routing import Route as StarletteRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from batch_emulator.arm import handlers as arm
+from batch_emulator.arm.auth import verify_arm
+from batch_emulator.arm.errors import arm_error_body, is_arm_path
 from batch_emulator.config import LOOPBACK_HOSTS
 from batch_emulator.context import RequestContext
 from batch_emulator.errors import (
@@ -44,7 +47,7 @@ _STATE = "batch"  # scope key of the per-request state the middleware shares
 
 def all_routes() -> list[Route]:
     """Every operation of the service."""
-    modules = (pools, nodes, jobs, tasks, files, images, admin, unimplemented)
+    modules = (pools, nodes, jobs, tasks, files, images, admin, arm, unimplemented)
     return [route for module in modules for route in module.ROUTES]
 
 
@@ -123,7 +126,10 @@ class RequestLogMiddleware:
             return Response(b"", status_code=error.status, headers=error.headers)
         import json
 
-        body = error.to_body(state["base_url"], state["request_id"], from_ts(now_ts()))
+        if is_arm_path(_raw_path(scope)):
+            body = arm_error_body(error)
+        else:
+            body = error.to_body(state["base_url"], state["request_id"], from_ts(now_ts()))
         content = json.dumps(body, separators=(",", ":")).encode("utf-8")
         return Response(content, status_code=error.status, headers=error.headers, media_type=JSON_MEDIA_TYPE)
 
@@ -169,7 +175,7 @@ class RouteMiddleware:
 
 
 class AuthMiddleware:
-    """SharedKey (or, in development mode, Bearer) for the API; loopback-only for admin routes."""
+    """SharedKey (or, in development mode, Bearer) for the API; Bearer for ARM routes; loopback-only for admin."""
 
     def __init__(self, app: ASGIApp, service: BatchService) -> None:
         """Wrap ``app``."""
@@ -183,12 +189,14 @@ class AuthMiddleware:
             return
         state = scope[_STATE]
         route: Route = state["route"]
+        client = (scope.get("client") or ("", 0))[0]
+        headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
         if route.admin:
-            client = (scope.get("client") or ("", 0))[0]
             if client not in LOOPBACK_HOSTS:
                 raise Forbidden()
+        elif route.arm:
+            verify_arm(headers, client, allow_bearer=self.service.verifier.allow_bearer)
         else:
-            headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
             self.service.verifier.verify(scope["method"], state["raw_path"], state["raw_query"], headers)
         await self.app(scope, receive, send)
 

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import logging
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import parse_qs
@@ -78,6 +79,11 @@ def sign(key_base64: str, text: str) -> str:
     return base64.b64encode(digest).decode("ascii")
 
 
+def derived_secondary_key(primary: str) -> str:
+    """The secondary key of an account whose primary key is ``primary`` (stable across restarts)."""
+    return base64.b64encode(hashlib.sha512(b"localbatch-secondary:" + primary.encode("ascii")).digest()).decode()
+
+
 #: Audiences of Azure Batch tokens (v1 resource URI with and without the slash, and the Batch app id).
 BATCH_AUDIENCES = frozenset(
     {"https://batch.core.windows.net/", "https://batch.core.windows.net", "ddbf3205-c6bd-46ae-8127-60eb93363864"}
@@ -129,8 +135,19 @@ class SharedKeyVerifier:
         """
         sign(account_key, "")  # fail early on a malformed key
         self.account_name = account_name
-        self._account_key = account_key
-        self._allow_bearer = allow_bearer
+        self.allow_bearer = allow_bearer
+        self._configured_key = account_key
+        #: The primary and secondary keys; either signs (the secondary is derived until regenerated).
+        self.keys = {"primary": account_key, "secondary": derived_secondary_key(account_key)}
+
+    def reset_keys(self) -> None:
+        """Forget regenerated keys: back to the configured key and its derived secondary."""
+        self.keys = {"primary": self._configured_key, "secondary": derived_secondary_key(self._configured_key)}
+
+    def regenerate(self, which: str) -> str:
+        """Replace the ``primary`` or ``secondary`` key with a new random one (requests signed with it fail)."""
+        self.keys[which] = base64.b64encode(secrets.token_bytes(64)).decode("ascii")
+        return self.keys[which]
 
     def verify(self, method: str, raw_path: str, raw_query: str, headers: Mapping[str, str]) -> Principal:
         """Authenticate one request.
@@ -153,7 +170,7 @@ class SharedKeyVerifier:
             raise AuthenticationFailed("The Authorization header is missing.")
         scheme, _, credentials = authorization.partition(" ")
         if scheme.lower() == "bearer":
-            if not self._allow_bearer:
+            if not self.allow_bearer:
                 raise AuthenticationFailed(
                     "Bearer tokens are accepted only when the local Batch service runs with --allow-bearer."
                 )
@@ -174,8 +191,8 @@ class SharedKeyVerifier:
         if account != self.account_name:
             raise AuthenticationFailed(f"The account '{account}' does not exist on this service.")
         expected_text = string_to_sign(method, raw_path, raw_query, headers, account)
-        expected = sign(self._account_key, expected_text)
-        if not hmac.compare_digest(expected, signature):
+        signatures = [sign(key, expected_text) for key in self.keys.values()]
+        if not any(hmac.compare_digest(expected, signature) for expected in signatures):
             _log.warning(
                 "SharedKey signature mismatch for %s %s; the server signed this string: %r",
                 method,

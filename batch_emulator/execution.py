@@ -21,7 +21,11 @@ from batch_emulator.models import tasks as task_model
 from batch_emulator.models.account import Account
 from batch_emulator.models.jobs import Job
 from batch_emulator.models.nodes import Node
+from batch_emulator.models.pools import Pool
 from batch_emulator.models.tasks import RunOutcome, Task
+from batch_emulator.node.containers.images import image_node_error, pull_image
+from batch_emulator.node.containers.runtime import RuntimeNotFoundError
+from batch_emulator.node.containers.settings import container_run_spec, pool_registries, settings_refusal
 from batch_emulator.node.spec import TaskRunResult, TaskRunSpec
 from batch_emulator.timefmt import now_ts
 
@@ -41,11 +45,12 @@ PREEMPTED = Preempted()
 class Completion:
     """A worker's report: which run (node, token, task) ended and how (None: it never started)."""
 
-    kind: str  # "task" or "start"
+    kind: str  # "task", "start" or "images" (a node's pool images were pulled)
     node: Node
     token: int
     outcome: RunOutcome | Preempted | None
     task: Task | None = None
+    errors: list[dict[str, Any]] | None = None  # node errors of an "images" run
 
 
 def default_runner() -> TaskRunner:
@@ -98,6 +103,55 @@ def injected_failure(directory: Path, exit_code: int, started: float, what: str)
     )
 
 
+def container_fields(account: Account, pool: Pool, settings: object) -> dict[str, Any]:
+    """The ``container`` (or ``refusal``) fields of a run spec for a task's ``containerSettings``.
+
+    Args:
+        account: The account (its container runtime).
+        pool: The pool the task runs on.
+        settings: The task's ``containerSettings`` (wire JSON) or None.
+
+    Returns:
+        ``{}`` for a plain task, ``{"container": ...}``, or ``{"refusal": failureInfo}`` when the pool
+        has no ``containerConfiguration`` or the machine no runtime.
+    """
+    if not isinstance(settings, dict):
+        return {}
+    config = pool.container_configuration
+    if config is None:
+        reason = f"The pool {pool.id} has no containerConfiguration: tasks with containerSettings need a container pool"
+        return {"refusal": settings_refusal(reason)}
+    try:
+        runtime = account.containers.get()
+    except RuntimeNotFoundError as error:
+        return {"refusal": settings_refusal(str(error))}
+    return {"container": container_run_spec(runtime, settings, config)}
+
+
+def pull_pool_images(account: Account, images: list[str], config: dict[str, Any]) -> list[dict[str, Any]]:
+    """Make a container pool's images present on the machine (blocking; a worker calls it at node start).
+
+    Args:
+        account: The account (its container runtime).
+        images: ``containerImageNames``.
+        config: The pool's ``containerConfiguration`` (its registries).
+
+    Returns:
+        Node ``errors[]`` entries, one per image that could not be pulled (empty on success).
+    """
+    try:
+        runtime = account.containers.get()
+    except RuntimeNotFoundError as error:
+        return [image_node_error(image, str(error)) for image in images]
+    registries = pool_registries(config)
+    errors = []
+    for image in images:
+        message = pull_image(runtime, image, registries)
+        if message is not None:
+            errors.append(image_node_error(image, message))
+    return errors
+
+
 def start_task_spec(account: Account, node: Node, retry: int, batch_url: str) -> TaskRunSpec:
     """What the runner needs to run a pool's start task on a node."""
     pool = node.pool
@@ -117,6 +171,7 @@ def start_task_spec(account: Account, node: Node, retry: int, batch_url: str) ->
         max_wall_clock_seconds=None,
         retry_count=retry,
         batch_url=batch_url,
+        **container_fields(account, pool, start_task.get("containerSettings")),
     )
 
 
@@ -142,6 +197,8 @@ def job_task_spec(account: Account, job: Job, task: Task, node: Node, batch_url:
         max_wall_clock_seconds=task.max_wall,
         retry_count=task.retry_count,
         batch_url=batch_url,
+        attempt=task.attempt,
+        **container_fields(account, node.pool, body.get("containerSettings")),
     )
 
 
@@ -201,6 +258,21 @@ class TaskExecutor:
         """Run a job task."""
         self.in_flight += 1
         self._pool.submit(self._task, task, node, token, spec, cancel)
+
+    def submit_image_pulls(self, node: Node, token: int, images: list[str], config: dict[str, Any]) -> None:
+        """Pull a container pool's images for a starting node."""
+        self.in_flight += 1
+        self._pool.submit(self._pull_images, node, token, images, config)
+
+    def _pull_images(self, node: Node, token: int, images: list[str], config: dict[str, Any]) -> None:
+        errors: list[dict[str, Any]] = []
+        try:
+            errors = pull_pool_images(self.account, images, config)
+        except Exception as error:  # noqa: BLE001 - a puller bug must not wedge the node
+            _log.exception("pulling container images failed on %s", node.id)
+            errors = [image_node_error(image, f"The node runner failed: {error}") for image in images]
+        finally:
+            self._report(Completion("images", node, token, None, errors=errors))
 
     def _run(self, spec: TaskRunSpec, cancel: threading.Event) -> TaskRunResult:
         if self._runner is None:

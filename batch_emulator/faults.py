@@ -167,6 +167,7 @@ class FaultInjector:
         defaults = Quotas()
         for name in ("pools", "active_jobs", "dedicated_cores", "low_priority_cores"):
             setattr(quotas, name, self._spec.quotas.get(name, getattr(defaults, name)))
+        quotas.family_cores, quotas.family_enforced = defaults.family_cores, defaults.family_enforced
 
     def request_fault(self) -> BatchError | None:
         """Draw whether this API request fails; the error to answer with, or None."""

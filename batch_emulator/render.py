@@ -26,10 +26,29 @@ def metadata(base: str, entity_set: str, element: bool) -> str:
     return f"{base}/$metadata#{entity_set}" + ("/@Element" if element else "")
 
 
+def without_passwords(value: Any) -> Any:
+    """A copy of wire JSON without ``password`` properties (registry credentials are never returned).
+
+    Args:
+        value: A JSON value.
+
+    Returns:
+        The value, with every object's ``password`` left out (objects are copied, not changed).
+    """
+    if isinstance(value, dict):
+        return {key: without_passwords(item) for key, item in value.items() if key != "password"}
+    if isinstance(value, list):
+        return [without_passwords(item) for item in value]
+    return value
+
+
 def pool_wire(pool: Pool, base: str) -> dict[str, Any]:
     """Render a pool."""
     body: dict[str, Any] = {"id": pool.id}
     body.update(pool.spec)
+    for name in ("virtualMachineConfiguration", "startTask"):
+        if name in body:
+            body[name] = without_passwords(body[name])
     body.update(
         {
             "url": f"{base}/pools/{seg(pool.id)}",
@@ -92,7 +111,7 @@ def node_wire(node: Node, base: str) -> dict[str, Any]:
             for task in sorted(node.tasks, key=lambda item: item.state_time)[:10]
         ]
     if pool.start_task is not None:
-        body["startTask"] = pool.start_task
+        body["startTask"] = without_passwords(pool.start_task)
     if node.start_task_info is not None:
         body["startTaskInfo"] = node.start_task_info
     if node.errors:
@@ -166,6 +185,8 @@ def task_wire(task: Task, base: str) -> dict[str, Any]:
     body: dict[str, Any] = {"id": task.id}
     spec = task.body()
     body.update(spec)
+    if "containerSettings" in spec:
+        body["containerSettings"] = without_passwords(spec["containerSettings"])
     constraints = dict(spec.get("constraints") or {})
     constraints.setdefault("maxWallClockTime", UNLIMITED_DURATION)
     constraints.setdefault("retentionTime", DEFAULT_RETENTION)

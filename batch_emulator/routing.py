@@ -35,6 +35,7 @@ class Route:
     template: str
     handler: Handler
     admin: bool = False  # admin routes need no auth (loopback only) and see no injected faults
+    arm: bool = False  # management-plane (ARM) routes: Bearer auth, ARM error bodies, case-insensitive paths
     regex: re.Pattern[str] = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -45,7 +46,7 @@ class Route:
             return f"(?P<{name}>.+)" if name == "filePath" else f"(?P<{name}>[^/]+)"
 
         pattern = "^" + _PARAM.sub(group, re.escape(self.template).replace(r"\{", "{").replace(r"\}", "}")) + "$"
-        object.__setattr__(self, "regex", re.compile(pattern))
+        object.__setattr__(self, "regex", re.compile(pattern, re.IGNORECASE if self.arm else 0))
 
 
 class Router:

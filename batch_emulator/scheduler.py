@@ -156,6 +156,8 @@ class Scheduler:
         node.busy_workers -= 1
         if completion.kind == "start":
             self._allocator.finish_start_task(completion, now)
+        elif completion.kind == "images":
+            self._allocator.finish_image_pulls(completion, now)
         else:
             task = completion.task
             assert task is not None

@@ -11,6 +11,7 @@ from batch_emulator.config import EmulatorConfig
 from batch_emulator.faults import FaultInjector, FaultSpec
 from batch_emulator.janitor import Janitor
 from batch_emulator.models.account import Account
+from batch_emulator.node.containers.runtime import RuntimeLocator
 from batch_emulator.scheduler import Scheduler
 from batch_emulator.store import Store
 from batch_emulator.timefmt import now_ts
@@ -46,6 +47,7 @@ class BatchService:
         self.janitor = Janitor(account_root / "trash")
         self.store = Store(account_root / "batch.sqlite3")
         self.account = Account(config.account_name, account_root)
+        self.account.containers = RuntimeLocator(config.container_runtime, data_dir / "containers")
         self.faults.apply_quotas(self.account.quotas)
         self.store.load(self.account, now_ts())
         self.scheduler = self._new_scheduler()
@@ -71,7 +73,8 @@ class BatchService:
         self.scheduler.batch_url = url
 
     def start(self) -> None:
-        """Start scheduling and background saving."""
+        """Start looking for a container runtime, scheduling and background saving."""
+        self.account.containers.start()
         self.scheduler.start()
         self._flusher.start()
 
@@ -90,8 +93,9 @@ class BatchService:
         self.store.flush(self.account)
 
     def reset(self) -> None:
-        """Forget all pools, jobs and tasks (running processes are stopped) and restore the startup faults."""
+        """Forget all pools, jobs and tasks (running processes are stopped), restore the startup faults and keys."""
         self.scheduler.stop()
+        self.verifier.reset_keys()
         with self.account.lock:
             self.account.clear()
             self.faults.replace(self.startup_faults)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import signal
 import sys
-import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -122,58 +123,148 @@ def run(
 ) -> None:
     """Run the pipeline: upload, pool, job, tasks, monitor, download, clean up after approval."""
     from batchpipe.errors import ConfigurationError
-    from batchpipe.naming import resolve_inputs
+    from batchpipe.naming import job_id_for, resolve_inputs
+    from batchpipe.run_guard import check_output_dir
     from batchpipe.settings import load_settings
 
     if numwords is not None and numwords < 1:
         raise ConfigurationError(f"--numwords must be at least 1 (got {numwords})")
     settings = load_settings(target=target, num_words=numwords, local_auth=local_auth)
     patterns = inputs or [str(_default_samples())]
-    resolve_inputs(patterns)  # bad input fails here, before any service starts or anything is created
-    _prefect_offline(Path.cwd())
+    files = resolve_inputs(patterns)  # bad input fails here, before any service starts or anything is created
+    check_output_dir(output)
     if settings.target == "azure":
         settings.require_azure()
-        summary = _run_flow(patterns, output, numwords, approve_, keep_containers)
-    else:
-        from batchpipe.local import environment, local_stack
-
-        err_console.print("Starting Azurite and the local Batch service...")
-        prefect_api = _start_prefect_api_in_background()
-        with (
-            local_stack(state_dir, auth=settings.local_auth) as endpoints,
-            environment(endpoints.environment()),
-        ):
-            prefect_api.join()
-            summary = _run_flow(patterns, output, numwords, approve_, keep_containers)
+    job_id = settings.job_id or job_id_for(files, settings.num_words, settings.pool_id)
+    _prefect_offline(Path.cwd())
+    summary = _run_guarded(
+        lambda: _run_flow(patterns, output, numwords, approve_, keep_containers),
+        local=settings.target == "local",
+        state_dir=state_dir,
+        local_auth=settings.local_auth,
+        job_id=job_id,
+        settings_overrides={"target": target, "num_words": numwords, "local_auth": local_auth},
+    )
     _print_summary(summary)
 
 
-def _start_prefect_api_in_background() -> threading.Thread:
-    """Start Prefect's temporary API server while the local services start (it takes seconds of its own).
+@dataclass
+class _FlowRunSeen:
+    """The flow run this process started (recorded by an ``on_running`` hook), to name it after an interrupt."""
 
-    Only without PREFECT_API_URL (otherwise the configured server is used). The caller joins the thread before the
-    flow runs; if this fails, the flow starts the server itself and reports any error.
+    id: Any = None
+    name: str | None = None
+
+
+_FLOW_RUN = _FlowRunSeen()
+
+
+def _run_guarded(
+    run_flow: Callable[[], dict[str, Any]],
+    *,
+    local: bool,
+    state_dir: Path,
+    local_auth: LocalAuth,
+    job_id: str,
+    settings_overrides: dict[str, Any],
+) -> dict[str, Any]:
+    """Run the flow with its services, and stop them in order whatever happens.
+
+    The services (Azurite, the local Batch service, the temporary Prefect API) run in sessions of their own, so
+    Ctrl-C reaches only this process: the flow records its final state (Crashed), then the services stop (the
+    Batch service, Azurite by SIGTERM so that it persists, the Prefect API last) and one line says what was left
+    in place and how to resume. They die with this process too (PR_SET_PDEATHSIG), so a SIGKILL leaves none.
+
+    Raises:
+        Interrupted: Ctrl-C or SIGTERM.
     """
+    from batchpipe.local import environment, local_stack
+    from batchpipe.run_guard import Interrupted, exit_code_for, interrupted_message, left_in_place, signals_as_interrupt
+    from batchpipe.settings import load_settings
 
-    def start() -> None:
-        with contextlib.suppress(Exception):
-            from prefect.settings import PREFECT_API_URL
+    received: list[int] = []
+    left: list[str] | None = None
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(signals_as_interrupt(received))
+        api = _temporary_prefect_api()
+        if api is not None:
+            stack.callback(_stop_prefect_api, api)
+        try:
+            if local:
+                err_console.print("Starting Azurite and the local Batch service...")
+                endpoints = stack.enter_context(local_stack(state_dir, auth=local_auth))
+                stack.enter_context(environment(endpoints.environment()))
+            if api is not None:
+                stack.enter_context(_using_api(api.wait_ready()))
+            return run_flow()
+        except BaseException as error:
+            if not _is_interrupt(error):
+                raise
+            with contextlib.suppress(Exception):
+                left = left_in_place(load_settings(**settings_overrides), job_id)
+            signum = received[-1] if received else signal.SIGINT
+            flow_run = _flow_run_outcome()
+            message = interrupted_message(signum, flow_run, left)
+    raise Interrupted(message, exit_code_for(signum))
 
-            if PREFECT_API_URL.value():
-                return
-            from prefect.server.api.server import SubprocessASGIServer
 
-            SubprocessASGIServer().start()
+def _is_interrupt(error: BaseException) -> bool:
+    if isinstance(error, KeyboardInterrupt):
+        return True
+    from prefect.exceptions import TerminationSignal
 
-    thread = threading.Thread(target=start, name="prefect-api-start", daemon=True)
-    thread.start()
-    return thread
+    return isinstance(error, TerminationSignal)
+
+
+def _flow_run_outcome() -> str | None:
+    """``'name' (Crashed)``: the interrupted flow run and the state Prefect recorded for it."""
+    if _FLOW_RUN.id is None:
+        return None
+    state: str | None = "state unknown"
+    with contextlib.suppress(Exception):
+        from prefect import get_client
+
+        with get_client(sync_client=True) as client:
+            recorded = client.read_flow_run(_FLOW_RUN.id).state
+            if recorded is not None:
+                state = recorded.name
+    return f"{_FLOW_RUN.name!r} ended {state}"
+
+
+def _temporary_prefect_api() -> Any:
+    """Start this run's own Prefect API server (unless PREFECT_API_URL names one); it starts while the local
+    services do. Returns a :class:`~batchpipe.prefect_server.TemporaryPrefectApi` or None."""
+    import os
+
+    if os.environ.get("PREFECT_API_URL"):
+        return None
+    from batchpipe.prefect_server import TemporaryPrefectApi
+
+    return TemporaryPrefectApi(Path(os.environ["PREFECT_HOME"]))
+
+
+def _stop_prefect_api(api: Any) -> None:
+    """Send the flow's last logs, then stop the server (so no "Error logging to API" at exit)."""
+    with contextlib.suppress(Exception):
+        from prefect.logging.handlers import APILogWorker
+
+        APILogWorker.drain_all(timeout=5)
+    api.stop()
 
 
 def _default_samples() -> Path:
     from batchpipe.services import PROJECT_ROOT
 
     return PROJECT_ROOT / "samples"
+
+
+@contextlib.contextmanager
+def _using_api(api_url: str) -> Iterator[None]:
+    """Prefect clients of this process use ``api_url`` for the block (the flow, and reading its final state)."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(updates={PREFECT_API_URL: api_url}):
+        yield
 
 
 def _run_flow(
@@ -184,7 +275,11 @@ def _run_flow(
 
     quiet_explained_tracebacks()
 
-    result: dict[str, Any] = top_words_pipeline(
+    def seen(flow: Any, flow_run: Any, state: Any) -> None:
+        _FLOW_RUN.id, _FLOW_RUN.name = flow_run.id, flow_run.name
+
+    pipeline = top_words_pipeline.with_options(on_running=[seen])
+    result: dict[str, Any] = pipeline(
         inputs=patterns,
         output_dir=str(output),
         num_words=numwords,
@@ -216,26 +311,35 @@ def _print_summary(summary: dict[str, Any]) -> None:
 @app.command()
 @one_line_errors
 def approve(
-    run_id: Annotated[str, typer.Argument(help="The paused flow run's id (shown in the log and the UI).")],
-    answer: Annotated[str, typer.Argument(help="yes | no | job-only | pool-only")],
+    run: Annotated[
+        str, typer.Argument(help="The paused flow run: its name or id (as the log shows), or the answer with --latest.")
+    ],
+    answer: Annotated[str | None, typer.Argument(help="yes | no | job-only | pool-only")] = None,
+    latest: Annotated[bool, typer.Option("--latest", help="Answer the most recently paused run.")] = False,
     comment: Annotated[str, typer.Option(help="A note kept in the run's log.")] = "",
 ) -> None:
-    """Answer a paused run's approval step from another shell (needs the same Prefect API as the run)."""
-    from uuid import UUID
+    """Answer a paused run's approval step from another shell (needs the same Prefect API as the run).
 
+    `batchpipe approve <name-or-id> yes`, or `batchpipe approve --latest yes`.
+    """
     from batchpipe.errors import ConfigurationError
 
     choices = {"yes": (True, True), "no": (False, False), "job-only": (True, False), "pool-only": (False, True)}
+    if latest:
+        if answer is not None:
+            raise ConfigurationError("with --latest give only the answer: batchpipe approve --latest yes")
+        run, answer = "", run
+    if answer is None:
+        raise ConfigurationError(
+            "give the run and the answer: batchpipe approve <name-or-id> yes|no|job-only|pool-only"
+        )
     if answer not in choices:
         raise ConfigurationError(f"answer must be one of {', '.join(choices)} (got {answer!r})")
-    try:
-        flow_run_id = UUID(run_id)
-    except ValueError:
-        raise ConfigurationError(f"{run_id!r} is not a flow run id (a UUID, as shown in the log or the UI)") from None
     _prefect_offline(Path.cwd())
     from prefect.exceptions import NotPausedError, ObjectNotFound
     from prefect.flow_runs import resume_flow_run
 
+    flow_run_id, shown = _paused_run(run)
     delete_job, delete_pool = choices[answer]
     try:
         resume_flow_run(
@@ -247,20 +351,68 @@ def approve(
             },
         )
     except NotPausedError:
-        raise ConfigurationError(f"flow run {run_id} is not waiting for approval") from None
+        raise ConfigurationError(f"flow run {shown} is not waiting for approval") from None
     except ObjectNotFound:
-        raise ConfigurationError(f"no flow run {run_id} on this Prefect API (check PREFECT_API_URL)") from None
-    console.print(f"Answered flow run {run_id}: delete job={delete_job}, delete pool={delete_pool}")
+        raise ConfigurationError(f"no flow run {shown} on this Prefect API (check PREFECT_API_URL)") from None
+    console.print(f"Answered flow run {shown}: delete job={delete_job}, delete pool={delete_pool}")
+
+
+def _paused_run(run: str) -> tuple[Any, str]:
+    """The flow run ``run`` names (a UUID or a flow-run name; empty: the latest paused one), and how to show it.
+
+    Raises:
+        ConfigurationError: no such run, or the name is ambiguous.
+    """
+    from uuid import UUID
+
+    from prefect import get_client
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterName,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    from batchpipe.errors import ConfigurationError
+
+    with contextlib.suppress(ValueError):
+        return UUID(run), run
+    if run:
+        runs_filter = FlowRunFilter(name=FlowRunFilterName(any_=[run]))
+    else:
+        runs_filter = FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED])))
+    try:
+        with get_client(sync_client=True) as client:
+            found = client.read_flow_runs(flow_run_filter=runs_filter, sort=FlowRunSort.START_TIME_DESC, limit=2)
+    except Exception as error:  # noqa: BLE001 - any failure to reach the API is the same advice
+        raise ConfigurationError(
+            f"cannot reach the Prefect API to find the run ({type(error).__name__}): set PREFECT_API_URL to the "
+            "run's API (the run's approval message shows it)"
+        ) from None
+    if not found:
+        what = f"named {run!r}" if run else "waiting for approval"
+        raise ConfigurationError(f"no flow run {what} on this Prefect API (check PREFECT_API_URL)")
+    if run and len(found) > 1:
+        raise ConfigurationError(f"more than one flow run is named {run!r}: give its id")
+    return found[0].id, f"{found[0].name} ({found[0].id})"
 
 
 @contextlib.contextmanager
 def _connected(target: Target | None, state_dir: Path) -> Iterator[Settings]:
-    """Settings that reach a Batch and Storage service: Azure as configured, or the local stack started here."""
+    """Settings that reach a Batch and Storage service: Azure as configured, the services of a running
+    ``batchpipe stack`` (its ``stack.env`` loaded: the local target with an endpoint set), or the local services
+    started here on ``state_dir``."""
     from batchpipe.settings import load_settings
 
     settings = load_settings(target=target)
     if settings.target == "azure":
         settings.require_azure()
+        yield settings
+        return
+    if settings.batch_endpoint:
+        err_console.print(f"Using the running local services at {settings.batch_endpoint} (BATCHPIPE_BATCH_ENDPOINT)")
         yield settings
         return
     from batchpipe.local import environment, local_stack
@@ -305,11 +457,16 @@ def plan(
         f"{settings.monitor_timeout:.0f}s) unless the pool is kept after the run"
     )
     if check:
+        from prefect.logging import disable_run_logger
+
+        from tasks.capacity import check_capacity
         from tasks.pool import find_image
 
-        with _connected(target, state_dir) as connected:
+        with _connected(target, state_dir) as connected, disable_run_logger():
             choice = find_image.fn(connected)
+            capacity = check_capacity.fn(connected, job)
         console.print(f"  pre-flight: image {settings.image} -> {choice.describe()} [green]ok[/]")
+        console.print(f"  pre-flight: {capacity.describe()}")
 
 
 @pools_app.command("list")
@@ -390,14 +547,20 @@ def _batchpipe_pools(settings: Settings) -> list[PoolStatus]:
 
 
 def _print_pools(statuses: list[PoolStatus]) -> None:
+    from datetime import UTC, datetime
+
     from rich.table import Table
 
+    from batchpipe.durations import describe
+
+    now = datetime.now(UTC)
     table = Table(title="batchpipe pools")
-    for column in ("pool", "state", "nodes", "idle since"):
+    for column in ("pool", "state", "VM size", "nodes", "idle for", "idle since"):
         table.add_column(column)
     for status in statuses:
-        since = status.idle_since.isoformat(timespec="seconds") if status.idle_since else "busy"
-        table.add_row(status.pool_id, status.state, str(status.nodes), since)
+        since = status.idle_since.isoformat(timespec="seconds") if status.idle_since else "-"
+        idle = describe((now - status.idle_since).total_seconds()) if status.idle_since else "busy"
+        table.add_row(status.pool_id, status.state, status.vm_size, str(status.nodes), idle, since)
     console.print(table)
 
 

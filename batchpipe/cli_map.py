@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
-from batchpipe.cli_support import console, err_console, one_line_errors
+from batchpipe.cli_support import console, one_line_errors
+
+if TYPE_CHECKING:
+    from batchpipe.settings import Settings
 
 Approval = Literal["ask", "wait", "yes", "no"]
 Target = Literal["local", "azure"]
@@ -69,15 +72,20 @@ def register(app: typer.Typer) -> None:
         local_auth: Annotated[LocalAuth | None, typer.Option(help="Local target: key (default) or entra.")] = None,
     ) -> None:
         """Run a command over many inputs, one Batch task each; outputs are uploaded by Batch and downloaded here."""
+        from batchpipe.run_guard import check_output_dir
         from batchpipe.settings import load_settings
         from batchpipe.workload import parse_assignments, resolve_map_inputs
-        from flows.batch_map import build_spec
+        from flows.batch_map import build_spec, map_run_id
 
         settings = load_settings(target=target, local_auth=local_auth, pool_id=pool_id)
         parameters = parse_assignments(param or [], "--param")
         environment = parse_assignments(env or [], "--env")
-        # Bad input, templates, patterns, names and missing secrets fail here, before any service starts.
-        resolve_map_inputs(inputs)
+        # Bad input, templates, patterns, names, missing secrets and an unwritable --output fail here, before any
+        # service starts.
+        files = resolve_map_inputs(inputs)
+        check_output_dir(output)
+        if settings.target == "azure":
+            settings.require_azure()
         options: dict[str, Any] = {
             "inputs": inputs,
             "command": command,
@@ -98,29 +106,36 @@ def register(app: typer.Typer) -> None:
         }
         spec_keys = ["command", "output_patterns", "app", "parameters", "environment", "secrets", "required_slots"]
         spec_keys += ["max_wall_clock", "retries", "image", "app_package"]
-        build_spec(**{k: options[k] for k in spec_keys})
-        summary = _run(settings.target, settings.local_auth, state_dir, options)
+        spec = build_spec(**{k: options[k] for k in spec_keys})
+        summary = _run(settings, state_dir, options, map_run_id(files, spec, settings.pool_id))
         _print_summary(summary)
 
 
-def _run(target: str, local_auth: str, state_dir: Path, options: dict[str, Any]) -> dict[str, Any]:
-    from batchpipe.cli import _prefect_offline, _start_prefect_api_in_background
+def _run(settings: Settings, state_dir: Path, options: dict[str, Any], run_id: str) -> dict[str, Any]:
+    """The flow with its services, as ``batchpipe run`` runs it (interrupts, services stopped in order)."""
+    from batchpipe import cli
     from batchpipe.cli_support import quiet_explained_tracebacks
 
-    _prefect_offline(Path.cwd())
-    from flows.batch_map import batch_map
+    cli._prefect_offline(Path.cwd())
 
-    if target == "azure":
-        quiet_explained_tracebacks()
-        return dict(batch_map(**options))
-    from batchpipe.local import environment, local_stack
+    def run_flow() -> dict[str, Any]:
+        from flows.batch_map import batch_map
 
-    err_console.print("Starting Azurite and the local Batch service...")
-    prefect_api = _start_prefect_api_in_background()
-    with local_stack(state_dir, auth=local_auth) as endpoints, environment(endpoints.environment()):  # type: ignore[arg-type]
-        prefect_api.join()
         quiet_explained_tracebacks()
-        return dict(batch_map(**options))
+
+        def seen(flow: Any, flow_run: Any, state: Any) -> None:
+            cli._FLOW_RUN.id, cli._FLOW_RUN.name = flow_run.id, flow_run.name
+
+        return dict(batch_map.with_options(on_running=[seen])(**options))
+
+    return cli._run_guarded(
+        run_flow,
+        local=settings.target == "local",
+        state_dir=state_dir,
+        local_auth=settings.local_auth,
+        job_id=run_id,
+        settings_overrides={"target": settings.target, "local_auth": settings.local_auth, "pool_id": settings.pool_id},
+    )
 
 
 def _print_summary(summary: dict[str, Any]) -> None:

@@ -30,7 +30,8 @@ def one_line_errors(command: Callable[P, R]) -> Callable[P, R]:
             return command(*args, **kwargs)
         except BatchpipeError as error:
             # Escaped: messages quote service details such as "[vmSize='x': ...]", which rich would take for markup.
-            err_console.print(f"[bold red]error:[/] {escape(error.message)}", soft_wrap=True)
+            label = "[bold yellow]interrupted:[/]" if error.exit_code >= 128 else "[bold red]error:[/]"
+            err_console.print(f"{label} {escape(error.message)}", soft_wrap=True)
             raise typer.Exit(error.exit_code) from None
         except KeyboardInterrupt:
             err_console.print("interrupted: local services stopped")
@@ -58,3 +59,17 @@ def quiet_explained_tracebacks() -> None:
         for handler in logger.handlers:
             if quiet not in handler.filters:
                 handler.addFilter(quiet)
+
+
+def log_console() -> Console:
+    """The console Prefect's log handler writes to (stderr), for a live display that shares the terminal.
+
+    A rich ``Progress`` on this console keeps one bar at the bottom with the log lines scrolling above it; on a
+    console of its own, every log line would carry a copy of the bar.
+    """
+    for logger in (logging.getLogger("prefect"), logging.getLogger("prefect.flow_runs"), logging.getLogger()):
+        for handler in logger.handlers:
+            console = getattr(handler, "console", None)
+            if isinstance(console, Console):
+                return console
+    return err_console

@@ -7,10 +7,12 @@ The local target and the azure target differ only here: shared keys for Azurite 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from azure.batch import BatchClient
 from azure.core.credentials import AzureNamedKeyCredential, TokenCredential
+from azure.mgmt.batch import BatchManagementClient
 from azure.storage.blob import BlobServiceClient
 
 from batchpipe.errors import ConfigurationError
@@ -106,3 +108,75 @@ def _account_from_batch_url(url: str) -> str:
     if host.startswith(("127.", "localhost")):
         raise ConfigurationError(f"set {ENV_PREFIX}BATCH_ACCOUNT_NAME for a Batch endpoint on {host}")
     return host.split(".", 1)[0]
+
+
+#: Azure Resource Manager, where the Batch management plane (quotas, VM sizes) lives.
+MANAGEMENT_ENDPOINT = "https://management.azure.com"
+#: The local Batch service serves its account in any subscription and resource group; this subscription is named.
+LOCAL_SUBSCRIPTION_ID = "00000000-0000-0000-0000-000000000000"
+
+
+@dataclass(frozen=True)
+class ManagementTarget:
+    """Where the Batch account is on the management plane."""
+
+    endpoint: str
+    subscription_id: str
+    resource_group: str
+    account_name: str
+
+    @property
+    def call_options(self) -> dict[str, Any]:
+        """Per-call SDK options: Bearer tokens over http only for a loopback endpoint (the local key mode)."""
+        return {"enforce_https": False} if self.endpoint.startswith("http://") else {}
+
+
+def management_target(settings: Settings) -> ManagementTarget | None:
+    """The Batch account's place on the management plane, or None when the settings do not say.
+
+    The local target needs no settings: the local Batch service serves the management plane at its own URL.
+    On Azure, ``BATCHPIPE_ARM_SUBSCRIPTION_ID`` and ``BATCHPIPE_ARM_RESOURCE_GROUP`` are needed; the account name
+    comes from ``BATCHPIPE_ARM_ACCOUNT_NAME``, ``BATCHPIPE_BATCH_ACCOUNT_NAME`` or the Batch endpoint.
+    """
+    if settings.target == "local" and not settings.arm_subscription_id:
+        if not settings.batch_endpoint:
+            return None
+        from batch_emulator.arm.models import DEFAULT_RESOURCE_GROUP
+        from batch_emulator.config import DEFAULT_ACCOUNT_NAME
+
+        return ManagementTarget(
+            settings.arm_endpoint or settings.batch_endpoint,
+            LOCAL_SUBSCRIPTION_ID,
+            settings.arm_resource_group or DEFAULT_RESOURCE_GROUP,
+            settings.arm_account_name or settings.batch_account_name or DEFAULT_ACCOUNT_NAME,
+        )
+    if not (settings.arm_subscription_id and settings.arm_resource_group):
+        return None
+    account = settings.arm_account_name or settings.batch_account_name
+    if not account and settings.batch_endpoint:
+        account = _account_from_batch_url(settings.batch_endpoint)
+    if not account:
+        return None
+    return ManagementTarget(
+        settings.arm_endpoint or MANAGEMENT_ENDPOINT, settings.arm_subscription_id, settings.arm_resource_group, account
+    )
+
+
+def management_client(settings: Settings, target: ManagementTarget) -> BatchManagementClient:
+    """An ``azure-mgmt-batch`` client for the target (Entra ID tokens; the local development credential locally).
+
+    Args:
+        settings: the run's settings (which credential).
+        target: where the account is (:func:`management_target`).
+
+    Returns:
+        A ``BatchManagementClient`` whose ``base_url`` is the target's endpoint.
+    """
+    credential: TokenCredential
+    if settings.target == "local":
+        from batchpipe.local_identity import LocalDevelopmentCredential
+
+        credential = LocalDevelopmentCredential()
+    else:
+        credential = _token_credential(settings)
+    return BatchManagementClient(credential, target.subscription_id, base_url=target.endpoint, **_TRANSPORT_OPTIONS)

@@ -38,6 +38,18 @@ class ServiceStartError(BatchpipeError):
     exit_code = 3
 
 
+class ServiceDied(BatchpipeError):
+    """A local service the run was using (Azurite, the local Batch service) exited under it."""
+
+    exit_code = 3
+
+
+class StateDirBusy(BatchpipeError):
+    """Another batchpipe process owns the state directory (its services, its job)."""
+
+    exit_code = 3
+
+
 class CloudError(BatchpipeError):
     """Azure Batch or Azure Storage refused an operation with a permanent error."""
 
@@ -48,3 +60,7 @@ class PipelineFailed(BatchpipeError):
     """The pipeline ran but did not produce every output."""
 
     exit_code = 5
+
+
+class OutputWriteError(PipelineFailed):
+    """An output could not be written to the output directory (not writable, disk full)."""

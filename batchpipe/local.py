@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import fcntl
 import os
 import secrets
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from batchpipe.errors import ServiceStartError
+from batchpipe.errors import ServiceStartError, StateDirBusy
 from batchpipe.services import AzuriteInfo, ServiceProcess, running, start_azurite, start_batch_emulator
 
 LocalAuth = Literal["key", "entra"]
@@ -76,13 +77,57 @@ def local_stack(state_dir: Path, *, faults: str | None = None, auth: LocalAuth =
         The endpoints and credentials.
 
     Raises:
+        StateDirBusy: another batchpipe process uses ``state_dir`` (see :func:`owned_state_dir`).
         ServiceStartError: a service did not start (the other one is stopped).
         ConfigurationError: ``entra`` mode without ``trustme`` installed.
     """
-    if auth == "entra":
-        with _entra_stack(state_dir, faults) as endpoints:
-            yield endpoints
-        return
+    with owned_state_dir(state_dir):
+        if auth == "entra":
+            with _entra_stack(state_dir, faults) as endpoints:
+                yield endpoints
+        else:
+            with _key_stack(state_dir, faults) as endpoints:
+                yield endpoints
+
+
+@contextlib.contextmanager
+def owned_state_dir(state_dir: Path) -> Iterator[None]:
+    """Own ``state_dir`` for the block: ``<state_dir>/lock`` is locked (``fcntl.flock``) and holds our PID.
+
+    One process at a time runs services on a state directory: a second one would start a second Azurite and
+    Batch service on the same data and run every task twice. The lock goes with the process (also on SIGKILL),
+    so a crashed run never blocks the next one.
+
+    Raises:
+        StateDirBusy: another process holds it; the message names its PID and what to do.
+    """
+    state_dir.mkdir(parents=True, exist_ok=True)
+    lock_path = state_dir / "lock"
+    with lock_path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise StateDirBusy(
+                f"state directory {str(state_dir)!r} is in use by another batchpipe process (pid {holder}): "
+                "wait for it to finish (the same command then resumes its job), or give another --state-dir"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.seek(0)
+            handle.truncate()
+            handle.flush()
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def _key_stack(state_dir: Path, faults: str | None) -> Iterator[LocalEndpoints]:
     from batch_emulator.config import DEFAULT_ACCOUNT_KEY, DEFAULT_ACCOUNT_NAME
 
     azurite = _start_storage(state_dir / "azurite")

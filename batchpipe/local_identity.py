@@ -31,12 +31,16 @@ LOCAL_OBJECT_ID = "00000000-0000-4000-8000-0000000de7e1"
 LOCAL_ISSUER = f"https://sts.windows.net/{LOCAL_TENANT_ID}/"
 STORAGE_AUDIENCE = "https://storage.azure.com"
 BATCH_AUDIENCE = "https://batch.core.windows.net/"
+#: Azure Resource Manager (the Batch management plane, served by the local Batch service too).
+MANAGEMENT_AUDIENCE = "https://management.azure.com/"
 #: Scope (as the SDKs request it, without ``/.default``) to the ``aud`` claim Entra ID would issue.
 AUDIENCE_FOR_RESOURCE = {
     "https://storage.azure.com": STORAGE_AUDIENCE,
     "https://storage.azure.com/": STORAGE_AUDIENCE,
     "https://batch.core.windows.net": BATCH_AUDIENCE,
     "https://batch.core.windows.net/": BATCH_AUDIENCE,
+    "https://management.azure.com": MANAGEMENT_AUDIENCE,
+    "https://management.azure.com/": MANAGEMENT_AUDIENCE,
 }
 TOKEN_LIFETIME_SECONDS = 3600
 # Tokens are valid from a little before "now", like Entra ID's, so a clock a few seconds apart does not matter.
@@ -87,13 +91,14 @@ def audience_for_scope(scope: str) -> str:
         e.g. ``https://storage.azure.com`` or ``https://batch.core.windows.net/``.
 
     Raises:
-        ClientAuthenticationError: the scope is not Storage or Batch (nothing else runs locally).
+        ClientAuthenticationError: the scope is not Storage, Batch or Resource Manager (nothing else runs locally).
     """
     resource = scope.removesuffix("/.default")
     audience = AUDIENCE_FOR_RESOURCE.get(resource)
     if audience is None:
         raise ClientAuthenticationError(
-            f"the local development credential issues tokens for Storage and Batch only, not for scope {scope!r}"
+            "the local development credential issues tokens for Storage, Batch and Resource Manager only, "
+            f"not for scope {scope!r}"
         )
     return audience
 
@@ -112,7 +117,7 @@ class LocalDevelopmentCredential:
         """Mint a token for one scope.
 
         Args:
-            *scopes: exactly one scope (Storage or Batch).
+            *scopes: exactly one scope (Storage, Batch or Resource Manager).
             claims: ignored (no claims challenges locally).
             tenant_id: ignored (one made-up tenant).
             enable_cae: ignored.
@@ -122,7 +127,7 @@ class LocalDevelopmentCredential:
             The token and its expiry.
 
         Raises:
-            ClientAuthenticationError: not exactly one scope, or a scope other than Storage or Batch.
+            ClientAuthenticationError: not exactly one scope, or a scope other than Storage, Batch or Resource Manager.
         """
         if len(scopes) != 1:
             raise ClientAuthenticationError(f"the local development credential takes one scope, got {scopes!r}")

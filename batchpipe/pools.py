@@ -2,31 +2,29 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from batchpipe.durations import DURATION_FORMS, parse_timedelta
 from batchpipe.errors import ConfigurationError
 from batchpipe.naming import wire_text
 
 CREATED_BY_KEY = "created-by"
 CREATED_BY_VALUE = "batchpipe"
-_DURATION = re.compile(r"^(\d+)([smhd])$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 BUSY_NODE_STATES = frozenset({"running", "starting", "waitingforstarttask", "creating", "rebooting", "reimaging"})
 
 
 def parse_duration(text: str) -> timedelta:
-    """Parse ``30m``, ``2h``, ``45s`` or ``1d``.
+    """Parse ``30m``, ``2h``, ``45s``, ``1d``, plain seconds or ISO 8601 (the settings' duration syntax).
 
     Raises:
         ConfigurationError: the text is not such a duration.
     """
-    match = _DURATION.match(text.strip())
-    if not match:
-        raise ConfigurationError(f"--idle takes a duration like 30m, 2h or 1d (got {text!r})")
-    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    try:
+        return parse_timedelta(text)
+    except ValueError:
+        raise ConfigurationError(f"--idle takes {DURATION_FORMS} (got {text!r})") from None
 
 
 @dataclass(frozen=True)
@@ -37,6 +35,7 @@ class PoolStatus:
     state: str
     nodes: int
     idle_since: datetime | None
+    vm_size: str = ""
 
 
 def created_by_batchpipe(pool: Any) -> bool:
@@ -56,7 +55,7 @@ def pool_status(pool: Any, nodes: list[Any]) -> PoolStatus:
     else:
         times = [n.state_transition_time for n in nodes if n.state_transition_time]
         idle_since = max(times) if times else pool.allocation_state_transition_time or pool.creation_time
-    return PoolStatus(pool.id, wire_text(pool.state), len(nodes), idle_since)
+    return PoolStatus(pool.id, wire_text(pool.state), len(nodes), idle_since, str(pool.vm_size or ""))
 
 
 def idle_longer_than(statuses: list[PoolStatus], idle: timedelta, now: datetime) -> list[PoolStatus]:

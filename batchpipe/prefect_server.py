@@ -7,11 +7,14 @@ ready once ``/api/health`` answers. Everything is stopped by the PID we started;
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import importlib.util
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -154,6 +157,13 @@ def start_prefect_server(
     port = port or free_loopback_port()
     if not port_is_free(port):
         raise ServiceStartError(f"port {port} on 127.0.0.1 is in use (another Prefect server?): choose another port")
+    with home_lock(home):
+        return _start_server_process(home, port, log_path, extra_env, timeout)
+
+
+def _start_server_process(
+    home: Path, port: int, log_path: Path, extra_env: Mapping[str, str] | None, timeout: float
+) -> PrefectServer:
     env = {
         **os.environ,
         **prefect_environment(home),
@@ -181,6 +191,115 @@ def start_prefect_server(
         server.stop()
         raise
     return server
+
+
+@contextlib.contextmanager
+def home_lock(home: Path, timeout: float = 180.0) -> Iterator[None]:
+    """Hold ``<home>/.start.lock`` (``fcntl.flock``) while a server starts on ``home``.
+
+    A server migrates its SQLite database when it starts; two processes migrating the same home at once fail
+    (``duplicate column name``). With the lock, the second one starts once the first is healthy (migrated).
+
+    Args:
+        home: the ``PREFECT_HOME``.
+        timeout: seconds to wait for another process's start.
+
+    Raises:
+        ServiceStartError: another process held the lock for longer than ``timeout``.
+    """
+    home.mkdir(parents=True, exist_ok=True)
+    with (home / ".start.lock").open("a") as handle:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise ServiceStartError(
+                        f"another process has been starting a Prefect server on {home} for {timeout:.0f}s"
+                    ) from None
+                time.sleep(0.1)  # polling a lock another process holds, bounded by the deadline
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+class TemporaryPrefectApi:
+    """The Prefect API a ``batchpipe run`` starts for itself (when no ``PREFECT_API_URL`` is set).
+
+    The same server Prefect's own temporary one is (uvicorn serving ``prefect.server.api.server:create_app``,
+    no UI), but a child we own: it runs in its own session (the terminal's Ctrl-C reaches only the CLI), dies
+    with the CLI (``PR_SET_PDEATHSIG``: a SIGKILL of the CLI leaves no server behind) and is stopped by its PID
+    after the flow has recorded its final state. It starts in the background while the local services start;
+    the home's start lock is held until it answers (its database is migrated).
+    """
+
+    def __init__(self, home: Path, *, timeout: float = 120.0) -> None:
+        home.mkdir(parents=True, exist_ok=True)
+        self.home = home
+        self.port = free_loopback_port()
+        self.api_url = f"http://127.0.0.1:{self.port}/api"
+        self._error: BaseException | None = None
+        self._lock = home_lock(home, timeout)
+        self._lock.__enter__()  # released by the health thread once the database is migrated
+        try:
+            self.service = self._spawn(home / "temporary-server.log")
+        except BaseException:
+            self._lock.__exit__(None, None, None)
+            raise
+        self._ready = threading.Thread(target=self._wait, args=(timeout,), name="prefect-api-ready", daemon=True)
+        self._ready.start()
+
+    def _spawn(self, log_path: Path) -> ServiceProcess:
+        spec = importlib.util.find_spec("prefect")
+        if spec is None or spec.origin is None:
+            raise ServiceStartError("prefect is not installed in this environment: run `make deps`")
+        env = {
+            **os.environ,
+            **prefect_environment(self.home),
+            "PREFECT_UI_ENABLED": "0",
+            "PREFECT__SERVER_EPHEMERAL": "1",
+            "PREFECT__SERVER_FINAL": "1",
+        }
+        env.pop("PREFECT_API_URL", None)
+        command = [sys.executable, "-m", "uvicorn", "--app-dir", str(Path(spec.origin).parent.parent)]
+        command += ["--factory", "prefect.server.api.server:create_app", "--host", "127.0.0.1"]
+        command += ["--port", str(self.port), "--log-level", "error", "--lifespan", "on"]
+        with log_path.open("ab") as log:
+            process = subprocess.Popen(
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                **_popen_options(),  # type: ignore[call-overload]
+            )
+        return ServiceProcess("Prefect API server", process, self.api_url, log_path)
+
+    def _wait(self, timeout: float) -> None:
+        try:
+            wait_until_healthy(self.api_url, self.service.process, self.service.log_path, timeout)
+        except BaseException as error:  # noqa: BLE001 - reported by wait_ready() in the main thread
+            self._error = error
+        finally:
+            self._lock.__exit__(None, None, None)
+
+    def wait_ready(self) -> str:
+        """Block until the API answers; return its URL.
+
+        Raises:
+            ServiceStartError: it exited or did not answer in time.
+        """
+        self._ready.join()
+        if self._error is not None:
+            raise self._error
+        return self.api_url
+
+    def stop(self) -> None:
+        """Stop it by its PID (SIGTERM, then SIGKILL): after the flow's last logs have been sent."""
+        self.service.stop()
 
 
 @contextlib.contextmanager

@@ -19,7 +19,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from batchpipe.errors import ServiceStartError
+from batchpipe.errors import ServiceDied, ServiceStartError
 
 #: Azurite's documented development account (public, like the emulator's; not a secret).
 AZURITE_ACCOUNT_NAME = "devstoreaccount1"
@@ -42,7 +42,13 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
 
 
 def _popen_options(extra_env: Mapping[str, str] | None = None) -> dict[str, object]:
+    """Options for every service we start: it dies with us (Linux), and it runs in a session of its own.
+
+    Its own session keeps the terminal's Ctrl-C (SIGINT to the foreground process group) away from it: the CLI
+    gets the signal alone, lets the flow record its state, then stops the services in order.
+    """
     options: dict[str, object] = {"preexec_fn": _die_with_parent} if sys.platform.startswith("linux") else {}
+    options["start_new_session"] = True
     if extra_env:
         options["env"] = {**os.environ, **extra_env}
     return options
@@ -257,9 +263,34 @@ def start_batch_emulator(
     return ServiceProcess("local Batch service", process, ready_file.read_text().strip(), log_path)
 
 
+#: Services this process depends on right now (see :func:`running`), by PID: a run checks them before and after
+#: each request, so that a service that died fails the run at once instead of after minutes of retries.
+_WATCHED: dict[int, ServiceProcess] = {}
+_WATCHED_LOCK = threading.Lock()
+
+
+def check_services() -> None:
+    """Fail if a service this process is using (started in a :func:`running` block) has exited.
+
+    Raises:
+        ServiceDied: one line naming the service, how it ended and where its log is.
+    """
+    with _WATCHED_LOCK:
+        services = list(_WATCHED.values())
+    for service in services:
+        code = service.process.poll()
+        if code is not None and not service._stopped:
+            how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
+            raise ServiceDied(
+                f"{service.name} (pid {service.pid}) {how} while the run was using it (log {service.log_path}); "
+                "rerun the same command to resume"
+            )
+
+
 @contextlib.contextmanager
 def running(*services: ServiceProcess) -> Iterator[tuple[ServiceProcess, ...]]:
-    """Stop every given service on exit, whatever happens (errors, Ctrl-C, SIGTERM)."""
+    """Watch the given services while the block runs (:func:`check_services`) and stop them on exit, whatever
+    happens (errors, Ctrl-C, SIGTERM), the last one first."""
 
     def on_sigterm(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
@@ -267,9 +298,14 @@ def running(*services: ServiceProcess) -> Iterator[tuple[ServiceProcess, ...]]:
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, on_sigterm)
+    with _WATCHED_LOCK:
+        _WATCHED.update({service.pid: service for service in services})
     try:
         yield services
     finally:
+        with _WATCHED_LOCK:
+            for service in services:
+                _WATCHED.pop(service.pid, None)
         for service in reversed(services):
             service.stop()
         if previous is not None:

@@ -6,13 +6,20 @@ their endpoints. The ``azure`` target needs the Batch endpoint and a Storage acc
 
 from __future__ import annotations
 
+import difflib
+import os
 import re
-from typing import Literal
+import sys
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from batchpipe.durations import parse_seconds
 from batchpipe.errors import ConfigurationError
+
+#: A duration setting, in seconds: ``90``, ``90s``, ``30m``, ``2h``, ``1d``, ``1h30m`` or ISO 8601 ``PT30M``.
+Seconds = Annotated[float, BeforeValidator(parse_seconds)]
 
 ENV_PREFIX = "BATCHPIPE_"
 
@@ -50,6 +57,19 @@ class Settings(BaseSettings):
     batch_account_name: str | None = Field(None, description="Batch account name (shared-key auth).")
     batch_account_key: SecretStr | None = Field(None, description="Batch account key; unset means Entra ID.")
 
+    # Batch management plane (Azure Resource Manager): the pre-flight reads quotas and VM sizes there
+    arm_subscription_id: str | None = Field(
+        None, description="Subscription of the Batch account; with the resource group it enables the quota pre-flight."
+    )
+    arm_resource_group: str | None = Field(None, description="Resource group of the Batch account.")
+    arm_account_name: str | None = Field(
+        None, description="Batch account name on the management plane (default: from the Batch endpoint)."
+    )
+    arm_endpoint: str | None = Field(
+        None,
+        description="Resource Manager URL (default https://management.azure.com; local target: the local service).",
+    )
+
     # Azure Storage
     storage_connection_string: SecretStr | None = Field(None, description="A Storage connection string.")
     storage_account_url: str | None = Field(None, description="e.g. https://myaccount.blob.core.windows.net")
@@ -77,12 +97,12 @@ class Settings(BaseSettings):
     num_words: int = Field(3, ge=1, le=100_000)
     max_task_retries: int = Field(1, ge=0, le=100)
 
-    # Timing (seconds)
-    poll_interval: float = Field(1.0, gt=0, le=300)
-    max_poll_interval: float = Field(10.0, gt=0, le=600)
-    monitor_timeout: float = Field(1200.0, gt=0, le=7 * 24 * 3600)
-    pool_ready_timeout: float = Field(900.0, gt=0, le=24 * 3600)
-    approval_timeout: float = Field(3600.0, gt=0, le=7 * 24 * 3600)
+    # Timing: seconds, or durations such as 90s, 30m, 2h, PT30M (see batchpipe.durations)
+    poll_interval: Seconds = Field(1.0, gt=0, le=300)
+    max_poll_interval: Seconds = Field(10.0, gt=0, le=600)
+    monitor_timeout: Seconds = Field(1200.0, gt=0, le=7 * 24 * 3600)
+    pool_ready_timeout: Seconds = Field(900.0, gt=0, le=24 * 3600)
+    approval_timeout: Seconds = Field(3600.0, gt=0, le=7 * 24 * 3600)
     delete_pool_on_approval_timeout: bool = True
     delete_job_on_approval_timeout: bool = True
 
@@ -108,7 +128,7 @@ class Settings(BaseSettings):
             raise ValueError("use `<distro>:<version>`, e.g. ubuntu:22.04")
         return value
 
-    @field_validator("batch_endpoint", "storage_account_url")
+    @field_validator("batch_endpoint", "storage_account_url", "arm_endpoint")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
         if value is not None and not re.match(r"^https?://[^\s/]+", value):
@@ -154,6 +174,43 @@ def describe_validation_error(error: ValidationError) -> str:
     return "invalid setting: " + "; ".join(parts)
 
 
+#: ``BATCHPIPE_*`` variables that are not settings but are read elsewhere (tests, the node application).
+OTHER_VARIABLES = frozenset({"BATCHPIPE_WRITE_RELIABILITY_DOC", "BATCHPIPE_OUTPUT_SAS"})
+OTHER_PREFIXES = ("BATCHPIPE_LIVE",)
+_warned: set[str] = set()
+
+
+def unknown_variables(names: list[str]) -> list[str]:
+    """One line per ``BATCHPIPE_*`` name that no setting reads, with the closest setting's name when there is one.
+
+    Args:
+        names: environment variable names (any; only ``BATCHPIPE_*`` ones are looked at).
+
+    Returns:
+        The warnings, e.g. ``BATCHPIPE_NODE_COUNTS is not a setting (did you mean BATCHPIPE_NODE_COUNT?)``.
+    """
+    known = [f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields]
+    warnings = []
+    for name in sorted(names):
+        upper = name.upper()
+        if not upper.startswith(ENV_PREFIX) or upper in known or upper in OTHER_VARIABLES:
+            continue
+        if upper.startswith(OTHER_PREFIXES):
+            continue
+        close = difflib.get_close_matches(upper, known, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]}?" if close else "see the settings table in README.md"
+        warnings.append(f"{name} is not a batchpipe setting and is ignored ({hint})")
+    return warnings
+
+
+def _warn_unknown_variables() -> None:
+    """Print each unknown ``BATCHPIPE_*`` variable's warning once per process, on stderr."""
+    for line in unknown_variables(list(os.environ)):
+        if line not in _warned:
+            _warned.add(line)
+            print(f"warning: {line}", file=sys.stderr)
+
+
 def load_settings(**overrides: object) -> Settings:
     """Read the settings from the environment and ``.env``, with explicit overrides on top.
 
@@ -166,6 +223,7 @@ def load_settings(**overrides: object) -> Settings:
     Raises:
         ConfigurationError: a value is invalid; the message names the variable and what is allowed.
     """
+    _warn_unknown_variables()
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
     except ValidationError as error:

@@ -24,6 +24,7 @@ from typing import Any
 
 from bench import (
     _machine,
+    bench_containers,
     bench_demo,
     bench_emulator,
     bench_flow,
@@ -54,11 +55,12 @@ BENCHMARKS = [
     Benchmark("submission", bench_submission.run),
     Benchmark("monitoring", bench_monitoring.run),
     Benchmark("node_app", bench_node_app_suite.run),
+    Benchmark("containers", bench_containers.run),
     Benchmark("flow", bench_flow.run, needs_prefect=True),
     Benchmark("demo", bench_demo.run, needs_prefect=True),
 ]
 #: The order of the sections in the report (the issue's numbering).
-REPORT_ORDER = ["demo", "flow", "submission", "monitoring", "emulator", "node_app"]
+REPORT_ORDER = ["demo", "flow", "submission", "monitoring", "emulator", "node_app", "containers"]
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

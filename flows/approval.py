@@ -10,7 +10,9 @@ from uuid import UUID
 from prefect import get_run_logger
 from prefect.context import get_run_context
 from prefect.flow_runs import pause_flow_run
+from prefect.settings import PREFECT_API_URL
 
+from batchpipe.approval_help import approval_instructions, serves_ui
 from batchpipe.settings import Settings
 from tasks.cleanup import ApprovalMode, ApprovalTimer, CleanupApproval, terminal_prompt
 
@@ -29,9 +31,16 @@ class Decision:
 
 def _ask_in_terminal(flow_run_id: str, deadline: float) -> None:
     """Ask like the tutorial, then answer the paused run (retrying until the pause is registered)."""
+    from prefect import get_client
     from prefect.exceptions import NotPausedError
     from prefect.flow_runs import resume_flow_run
 
+    with get_client(sync_client=True) as client:  # ask once the pause (and its log line) is there, not inside it
+        while time.monotonic() < deadline:
+            state = client.read_flow_run(UUID(flow_run_id)).state
+            if state is not None and state.is_paused():
+                break
+            time.sleep(0.2)  # polling the run's state, bounded by the deadline
     answer = CleanupApproval(
         delete_job=terminal_prompt("Delete job?", True),
         delete_pool=terminal_prompt("Delete pool?", True),
@@ -60,18 +69,26 @@ def request_approval(mode: ApprovalMode, settings: Settings, job_id: str, pool_i
         delete_pool=settings.delete_pool_on_approval_timeout,
         comment="approval timed out",
     )
-    flow_run_id = str(get_run_context().flow_run.id)  # type: ignore[union-attr]
+    flow_run = get_run_context().flow_run  # type: ignore[union-attr]
+    flow_run_id = str(flow_run.id)  # type: ignore[union-attr]
+    terminal = sys.stdin is not None and sys.stdin.isatty()
+    api_url = PREFECT_API_URL.value()
     logger.info(
-        "Waiting for approval to delete job %s and pool %s: answer with the Resume form in the Prefect UI or "
-        "`batchpipe approve %s yes|no`; without an answer in %.0fs: delete job=%s, delete pool=%s",
-        job_id,
-        pool_id,
-        flow_run_id,
-        settings.approval_timeout,
-        default.delete_job,
-        default.delete_pool,
+        approval_instructions(
+            mode=mode,
+            terminal=terminal,
+            flow_run_name=flow_run.name,  # type: ignore[union-attr]
+            flow_run_id=flow_run_id,
+            api_url=api_url,
+            ui_url=serves_ui(api_url),
+            job_id=job_id,
+            pool_id=pool_id,
+            timeout=settings.approval_timeout,
+            default_job=default.delete_job,
+            default_pool=default.delete_pool,
+        )
     )
-    if mode == "ask" and sys.stdin is not None and sys.stdin.isatty():
+    if mode == "ask" and terminal:
         deadline = time.monotonic() + settings.approval_timeout
         threading.Thread(target=_ask_in_terminal, args=(flow_run_id, deadline), daemon=True).start()
     with ApprovalTimer(flow_run_id, settings.approval_timeout, default) as timer:

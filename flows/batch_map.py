@@ -61,6 +61,7 @@ from batchpipe.workload import (
     wrap_command,
 )
 from tasks._common import azure_call
+from tasks.capacity import check_capacity
 from tasks.cleanup import ApprovalMode, delete_job, delete_pool
 from tasks.job import ensure_job, terminate_job_when_tasks_complete
 from tasks.monitoring import read_counts, wait_for_tasks
@@ -369,6 +370,7 @@ def run_map(
                 break
             if image is None:  # pre-flight and the first contact with each service: fail at once when unreachable
                 image = find_image(settings)
+                check_capacity(settings, run_id)
                 create_containers(settings, containers)
                 made.append(f"containers {', '.join(containers)}")
             jobs, states, stored = _observe(settings, run_id, spec, outcomes, todo)
@@ -746,7 +748,7 @@ def batch_map(
         image,
         app_package,
     )
-    run_id = run_id_for(files, spec.recipe() | {"pool": settings.pool_id}, prefix="map")
+    run_id = map_run_id(files, spec, settings.pool_id)
     out_dir = Path(output_dir).expanduser().resolve() / run_id
     logger.info("Run %s: %d inputs, outputs in %s", run_id, len(files), out_dir)
     result = run_map(settings, files, spec, run_id, out_dir, approval, keep_containers, request_approval)
@@ -756,6 +758,11 @@ def batch_map(
     if result.missing:
         raise PipelineFailed(missing_line(result))
     return summary
+
+
+def map_run_id(files: list[InputFile], spec: MapSpec, pool_id: str) -> str:
+    """The general flow's run id: ``map-<hash of the inputs, the spec's recipe and the pool>``."""
+    return run_id_for(files, spec.recipe() | {"pool": pool_id}, prefix="map")
 
 
 def _summary_markdown(result: MapResult) -> str:

@@ -45,3 +45,17 @@ def azure_call(service: str, action: str, *, first_contact: bool = False) -> Ite
 def first(items: Any, predicate: Callable[[Any], bool]) -> Any | None:
     """The first item matching ``predicate``, or None."""
     return next((item for item in items if predicate(item)), None)
+
+
+def run_logger() -> Any:
+    """The run's logger inside a flow or task run; the ``batchpipe`` logger outside one (``plan --check``).
+
+    ``get_run_logger()`` raises ``MissingContextError`` outside a run, which made ``find_image.fn`` crash.
+    """
+    from prefect.exceptions import MissingContextError
+    from prefect.logging import get_logger, get_run_logger
+
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return get_logger("batchpipe")

@@ -209,6 +209,8 @@ class _TerminalProgress:
         if sys.stderr.isatty():
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+            from batchpipe.cli_support import log_console
+
             self._progress = Progress(
                 TextColumn("[bold]tasks"),
                 BarColumn(),
@@ -216,6 +218,7 @@ class _TerminalProgress:
                 TextColumn("{task.description}"),
                 TimeElapsedColumn(),
                 transient=True,
+                console=log_console(),  # one bar below the log lines, not a copy glued to each of them
             )
             self._task = self._progress.add_task("", total=total)
             self._progress.start()

@@ -19,7 +19,7 @@ from batchpipe.errors import ConfigurationError
 from batchpipe.naming import wire_text
 from batchpipe.pools import CREATED_BY_KEY, CREATED_BY_VALUE
 from batchpipe.settings import Settings
-from tasks._common import AZURE_RETRIES, FIRST_CONTACT, azure_call
+from tasks._common import AZURE_RETRIES, FIRST_CONTACT, azure_call, run_logger
 
 NODE_APP_KEY = "batchpipe-node-app"
 
@@ -94,7 +94,7 @@ def find_image(settings: Settings) -> ImageChoice:
     with azure_call("Batch", "listing supported images", first_contact=True):
         images = list(batch_client(settings).list_supported_images(filter="osType eq 'linux'", **FIRST_CONTACT))
     choice = choose_image(images, settings.image)
-    get_run_logger().info("Image for %s: %s", settings.image, choice.describe())
+    run_logger().info("Image for %s: %s", settings.image, choice.describe())
     return choice
 
 

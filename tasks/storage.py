@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import os
+import shutil
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +19,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
 from batchpipe.clients import blob_service_client
-from batchpipe.errors import BatchpipeError, InputError, PipelineFailed
+from batchpipe.errors import BatchpipeError, InputError, OutputWriteError, PipelineFailed
 from batchpipe.naming import InputFile
 from batchpipe.settings import Settings
 from tasks._common import AZURE_RETRIES, FIRST_CONTACT, azure_call
@@ -166,6 +168,25 @@ def list_blob_inputs(settings: Settings, container: str, prefix: str) -> list[In
     return items
 
 
+def output_write_error(path: Path, size: int, error: OSError) -> OutputWriteError:
+    """One line for an output that cannot be written: the path, why, and (disk full) the free space needed.
+
+    Args:
+        path: the file (or directory) that could not be written.
+        size: the bytes it needed.
+        error: what the filesystem said.
+    """
+    why = error.strerror or str(error)
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        directory = path if path.is_dir() else path.parent
+        free = shutil.disk_usage(directory).free if directory.exists() else 0
+        return OutputWriteError(
+            f"cannot write output {str(path)!r}: {why}; it needs {size:,} bytes, {free:,} are free in "
+            f"{str(directory)!r}: free space (or give another --output) and rerun the same command"
+        )
+    return OutputWriteError(f"cannot write output {str(path)!r}: {why}: give a writable --output and rerun")
+
+
 @dataclass(frozen=True)
 class DownloadedOutput:
     """An output file that is on disk and verified against the blob's size and MD5."""
@@ -190,14 +211,20 @@ def _download_one(
         md5 = hashlib.md5(usedforsecurity=False)
         sha256 = hashlib.sha256()
         size = 0
-        with partial.open("wb") as handle:
-            for chunk in downloader.chunks():
-                handle.write(chunk)
-                md5.update(chunk)
-                sha256.update(chunk)
-                size += len(chunk)
-            handle.flush()
-            os.fsync(handle.fileno())
+        try:
+            with partial.open("wb") as handle:
+                for chunk in downloader.chunks():
+                    handle.write(chunk)
+                    md5.update(chunk)
+                    sha256.update(chunk)
+                    size += len(chunk)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except BaseException as error:  # no partial file stays behind, whatever stopped the download
+            partial.unlink(missing_ok=True)
+            if isinstance(error, OSError) and not isinstance(error, ConnectionError):
+                raise output_write_error(final, expected_size, error) from None
+            raise
     if size != expected_size:
         partial.unlink(missing_ok=True)
         raise PipelineFailed(f"download of {blob_name!r} is {size} bytes, the blob has {expected_size}")
@@ -238,11 +265,16 @@ def download_outputs(
     """
     logger = get_run_logger()
     client = blob_service_client(settings)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise output_write_error(output_dir, 0, error) from None
 
     def fetch(name: str) -> DownloadedOutput | str:
         try:
             return _download_one(client, container, name, output_dir, strip_prefix)
+        except OutputWriteError:
+            raise  # the output directory cannot take it (disk full, read-only): the other outputs cannot either
         except BatchpipeError as error:
             return error.message
 

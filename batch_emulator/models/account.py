@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from batch_emulator.catalog import Catalog, load_catalog
+from batch_emulator.node.containers.runtime import RuntimeLocator
 
 if TYPE_CHECKING:
     from batch_emulator.models.jobs import Job
@@ -25,6 +26,14 @@ class Quotas:
     active_jobs: int = 300
     dedicated_cores: int = 10_000
     low_priority_cores: int = 10_000
+    #: Dedicated core quota per VM family (``standardDSv3Family``...); a family not listed has ``dedicated_cores``.
+    family_cores: dict[str, int] = field(default_factory=dict)
+    #: Whether allocation enforces the per-family quota (Azure's ``dedicatedCoreQuotaPerVMFamilyEnforced``).
+    family_enforced: bool = False
+
+    def family_quota(self, family: str) -> int:
+        """The dedicated core quota of one VM family."""
+        return self.family_cores.get(family, self.dedicated_cores)
 
 
 @dataclass
@@ -80,6 +89,8 @@ class Account:
         self.name = name
         self.root = root
         self.catalog = catalog or load_catalog()
+        # The container runtime (podman or docker); the service replaces it with one honouring its config.
+        self.containers = RuntimeLocator(None, root / "containers")
         self.lock = threading.RLock()
         self.quotas = Quotas()
         self.pools: dict[str, Pool] = {}

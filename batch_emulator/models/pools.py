@@ -14,6 +14,12 @@ from batch_emulator.errors import (
     PoolQuotaReached,
 )
 from batch_emulator.models.account import Account
+from batch_emulator.models.containers import (
+    CONFIGURATION_PATH,
+    require_runtime,
+    validate_container_configuration,
+    validate_container_settings,
+)
 from batch_emulator.models.nodes import COUNTED_STATES, Node
 from batch_emulator.models.validation import (
     id_key,
@@ -83,6 +89,12 @@ class Pool:
         self.removed = False
 
     @property
+    def container_configuration(self) -> dict[str, Any] | None:
+        """The pool's ``virtualMachineConfiguration.containerConfiguration`` (wire JSON), if any."""
+        value = (self.spec.get("virtualMachineConfiguration") or {}).get("containerConfiguration")
+        return value if isinstance(value, dict) and value else None
+
+    @property
     def start_task(self) -> dict[str, Any] | None:
         """The pool's ``startTask`` (wire JSON), if any."""
         value = self.spec.get("startTask")
@@ -97,8 +109,13 @@ class Pool:
         return sum(1 for node in self.nodes.values() if node.is_dedicated == dedicated)
 
 
-def validate_start_task(start_task: object, path: str = "startTask") -> dict[str, Any]:
+def validate_start_task(start_task: object, path: str = "startTask", *, containers: bool = False) -> dict[str, Any]:
     """Check a pool ``startTask`` body.
+
+    Args:
+        start_task: The body.
+        path: Its property path in errors.
+        containers: Whether the pool has a ``containerConfiguration`` (``containerSettings`` needs one).
 
     Returns:
         The start task, with ``waitForSuccess`` defaulted to true as Batch does.
@@ -113,8 +130,14 @@ def validate_start_task(start_task: object, path: str = "startTask") -> dict[str
         optional_list(body, "environmentSettings", path=f"{path}.environmentSettings"), f"{path}.environmentSettings"
     )
     optional_int(body, "maxTaskRetryCount", 0, minimum=-1, path=f"{path}.maxTaskRetryCount")
-    if body.get("containerSettings"):
-        raise OperationNotImplemented(f"{path}.containerSettings (container tasks)")
+    if body.get("containerSettings") is not None:
+        if not containers:
+            raise InvalidPropertyValue(
+                f"{path}.containerSettings",
+                "…",
+                f"A start task runs in a container only on a pool with {CONFIGURATION_PATH}.",
+            )
+        validate_container_settings(body["containerSettings"], f"{path}.containerSettings")
     result = dict(body)
     result["waitForSuccess"] = optional_bool(body, "waitForSuccess", True, path=f"{path}.waitForSuccess")
     return result
@@ -143,8 +166,8 @@ def _validate_vm_configuration(account: Account, body: dict[str, Any]) -> dict[s
             "The image reference and node agent SKU are not a supported combination "
             "(see GET /supportedimages of the local Batch service).",
         )
-    if config.get("containerConfiguration"):
-        raise OperationNotImplemented("virtualMachineConfiguration.containerConfiguration (container pools)")
+    if config.get("containerConfiguration") is not None:
+        require_runtime(account, validate_container_configuration(config["containerConfiguration"]))
     return config
 
 
@@ -188,7 +211,8 @@ def create_pool(account: Account, body: object, now: float) -> Pool:
     spec = {name: value for name, value in data.items() if name != "id"}
     spec["vmSize"] = vm_size.lower()
     if data.get("startTask") is not None:
-        spec["startTask"] = validate_start_task(data["startTask"])
+        containers = bool(data["virtualMachineConfiguration"].get("containerConfiguration"))
+        spec["startTask"] = validate_start_task(data["startTask"], containers=containers)
     if key in account.pools:
         raise PoolExists()
     if len(account.pools) >= account.quotas.pools:
@@ -332,7 +356,8 @@ def update_pool_properties(account: Account, pool_id: str, body: object, now: fl
         if name in ("applicationPackageReferences", "certificateReferences") and value:
             raise OperationNotImplemented(f"pool {name}")
     if "startTask" in data and data["startTask"] is not None:
-        pool.spec["startTask"] = validate_start_task(data["startTask"])
+        containers = pool.container_configuration is not None
+        pool.spec["startTask"] = validate_start_task(data["startTask"], containers=containers)
     elif replace:
         pool.spec.pop("startTask", None)
     if "metadata" in data or replace:

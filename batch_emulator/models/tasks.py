@@ -22,6 +22,7 @@ from batch_emulator.errors import (
     TaskExists,
     TaskNotFound,
 )
+from batch_emulator.models.containers import validate_container_settings
 from batch_emulator.models.validation import (
     id_key,
     optional_duration_seconds,
@@ -196,8 +197,9 @@ def parse_task_body(body: object) -> tuple[str, dict[str, Any]]:
         optional_duration_seconds(constraints, "retentionTime", path="constraints.retentionTime")
         optional_int(constraints, "maxTaskRetryCount", 0, minimum=-1, path="constraints.maxTaskRetryCount")
     optional_int(data, "requiredSlots", 1, minimum=1)
+    if data.get("containerSettings") is not None:
+        validate_container_settings(data["containerSettings"], "containerSettings")
     for name, what in (
-        ("containerSettings", "container tasks (containerSettings)"),
         ("multiInstanceSettings", "multi-instance tasks (multiInstanceSettings)"),
         ("dependsOn", "task dependencies (dependsOn)"),
         ("exitConditions", "task exit conditions (exitConditions)"),

@@ -103,12 +103,50 @@ def run_command(
     Returns:
         The exit code and, unless the command exited 0, a wire ``failureInfo``.
     """
-    if cancel.is_set():
-        return ProcessOutcome(None, "cancel", failure_info("usererror", "TaskEnded", TASK_ENDED_BY_USER_MESSAGE))
     try:
         argv = parse_command_line(command_line)
     except ValueError as error:
         return _launch_failure(error, command_line)
+    return run_argv(
+        argv,
+        command_line=command_line,
+        env=env,
+        cwd=cwd,
+        stdout_path=stdout_path,
+        stderr_path=stderr_path,
+        max_wall_clock_seconds=max_wall_clock_seconds,
+        cancel=cancel,
+    )
+
+
+def run_argv(
+    argv: list[str],
+    *,
+    command_line: str,
+    env: Mapping[str, str],
+    cwd: Path,
+    stdout_path: Path,
+    stderr_path: Path,
+    max_wall_clock_seconds: float | None,
+    cancel: threading.Event,
+) -> ProcessOutcome:
+    """Run an argument vector like :func:`run_command` (the container runner runs its client this way).
+
+    Args:
+        argv: The program and its arguments.
+        command_line: The task's ``commandLine``, for launch-failure details.
+        env: The complete environment of the child.
+        cwd: The working directory (must exist).
+        stdout_path: Where standard output goes.
+        stderr_path: Where standard error goes.
+        max_wall_clock_seconds: Kill the group after this long; ``None`` for no limit.
+        cancel: When set, the group is killed within about 20 ms.
+
+    Returns:
+        The exit code and, unless the program exited 0, a wire ``failureInfo``.
+    """
+    if cancel.is_set():
+        return ProcessOutcome(None, "cancel", failure_info("usererror", "TaskEnded", TASK_ENDED_BY_USER_MESSAGE))
     out_fd = os.open(stdout_path, _OPEN_FLAGS, 0o660)
     try:
         err_fd = os.open(stderr_path, _OPEN_FLAGS, 0o660)

@@ -7,10 +7,11 @@ import threading
 from datetime import UTC, datetime
 from typing import Any
 
+from batch_emulator.node.containers.launch import container_environment, run_in_container
 from batch_emulator.node.failures import failure_info
 from batch_emulator.node.layout import TaskPaths, batch_environment, create_task_dirs, ensure_node_layout, task_paths
 from batch_emulator.node.outputs import upload_output_files
-from batch_emulator.node.process import run_command
+from batch_emulator.node.process import ProcessOutcome, run_command
 from batch_emulator.node.resources import download_resource_files
 from batch_emulator.node.spec import TaskRunResult, TaskRunSpec
 
@@ -49,6 +50,46 @@ def task_environment(spec: TaskRunSpec, paths: TaskPaths) -> dict[str, str]:
     return env
 
 
+def launch_process(spec: TaskRunSpec, paths: TaskPaths, env: dict[str, str], cancel: threading.Event) -> ProcessOutcome:
+    """Run the task's command line as a process on this machine (the launcher of plain tasks).
+
+    Args:
+        spec: The task run.
+        paths: Its directories.
+        env: Its complete environment (:func:`task_environment`).
+        cancel: Set to end it.
+
+    Returns:
+        How it ended.
+    """
+    return run_command(
+        spec.command_line,
+        env=env,
+        cwd=paths.working_dir,
+        stdout_path=paths.stdout,
+        stderr_path=paths.stderr,
+        max_wall_clock_seconds=spec.max_wall_clock_seconds,
+        cancel=cancel,
+    )
+
+
+def launch_container(
+    spec: TaskRunSpec, paths: TaskPaths, env: dict[str, str], cancel: threading.Event
+) -> ProcessOutcome:
+    """Run the task's command line in its container (the launcher of tasks with ``containerSettings``).
+
+    Args:
+        spec: The task run (``spec.container`` set).
+        paths: Its directories, mounted at the same paths.
+        env: Its complete host environment; the container gets the task and ``AZ_BATCH_*`` variables of it.
+        cancel: Set to end it (the container is removed).
+
+    Returns:
+        How it ended.
+    """
+    return run_in_container(spec, paths, container_environment(spec, batch_environment(spec, paths)), cancel)
+
+
 def _result(
     spec_paths: TaskPaths, start: datetime, exit_code: int | None, info: dict[str, Any] | None
 ) -> TaskRunResult:
@@ -66,7 +107,8 @@ def run_task(spec: TaskRunSpec, cancel: threading.Event) -> TaskRunResult:
     """Run one task to completion on its node (blocking; call it from a worker thread).
 
     Steps as on a Batch node: create the directories, download ``resourceFiles`` into ``wd/``
-    (a failure skips the command), run the command line without a shell, upload ``outputFiles``
+    (a failure skips the command), run the command line without a shell (as a process, or in the
+    task's container when it has ``containerSettings``), upload ``outputFiles``
     whose condition matches (not after a cancel). ``start_time`` is taken before the downloads,
     as Batch does.
 
@@ -88,20 +130,15 @@ def run_task(spec: TaskRunSpec, cancel: threading.Event) -> TaskRunResult:
     except OSError as error:
         message = f"Failure encountered creating the task directory {paths.task_dir}: {error.strerror}"
         return _result(paths, start, None, failure_info("servererror", "ResourceDirectoryCreateFailed", message))
+    if spec.refusal is not None:
+        return _result(paths, start, None, spec.refusal)
     env = task_environment(spec, paths)
     if spec.resource_files:
         failure = download_resource_files(spec.resource_files, paths.working_dir, cancel)
         if failure is not None:
             return _result(paths, start, None, failure)
-    outcome = run_command(
-        spec.command_line,
-        env=env,
-        cwd=paths.working_dir,
-        stdout_path=paths.stdout,
-        stderr_path=paths.stderr,
-        max_wall_clock_seconds=spec.max_wall_clock_seconds,
-        cancel=cancel,
-    )
+    launch = launch_process if spec.container is None else launch_container
+    outcome = launch(spec, paths, env, cancel)
     info = outcome.failure_info
     if spec.output_files and outcome.ended_by in ("exit", "timeout"):
         upload_failure = upload_output_files(

@@ -7,6 +7,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from batch_emulator.node.containers.spec import ContainerRunSpec
+
 
 @dataclass(frozen=True)
 class TaskRunSpec:
@@ -26,6 +28,9 @@ class TaskRunSpec:
     max_wall_clock_seconds: float | None
     retry_count: int = 0
     batch_url: str = ""  # AZ_BATCH_ACCOUNT_URL
+    attempt: int = 0  # the scheduler's token of this run (names its container)
+    container: ContainerRunSpec | None = None  # run in this container instead of as a process
+    refusal: dict[str, Any] | None = None  # a failureInfo: the run fails with it before anything starts
 
 
 @dataclass(frozen=True)

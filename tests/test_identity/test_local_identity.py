@@ -42,6 +42,8 @@ def decode(token: str) -> tuple[dict[str, Any], dict[str, Any], str]:
         ("https://storage.azure.com/.default", "https://storage.azure.com"),
         # azure-batch 15 asks for this scope (double slash); Entra ID answers with the resource URI.
         ("https://batch.core.windows.net//.default", "https://batch.core.windows.net/"),
+        # azure-mgmt-batch (the management plane, served by the local Batch service too).
+        ("https://management.azure.com/.default", "https://management.azure.com/"),
     ],
 )
 def test_tokens_carry_the_audience_entra_id_would_issue(scope: str, audience: str) -> None:
@@ -58,7 +60,7 @@ def test_tokens_carry_the_audience_entra_id_would_issue(scope: str, audience: st
 
 @pytest.mark.parametrize(
     "scopes",
-    [("https://management.azure.com/.default",), ("https://storage.azure.com/.default", "https://vault.azure.net")],
+    [("https://vault.azure.net/.default",), ("https://storage.azure.com/.default", "https://vault.azure.net")],
 )
 def test_other_or_several_scopes_are_refused(scopes: tuple[str, ...]) -> None:
     with pytest.raises(ClientAuthenticationError, match="scope"):

@@ -9,7 +9,7 @@ import pytest
 from azure.batch import BatchClient
 from azure.core.credentials import AzureNamedKeyCredential
 
-from batchpipe.errors import PipelineFailed
+from batchpipe.errors import ConfigurationError
 from batchpipe.local import LocalEndpoints
 from batchpipe.services import PROJECT_ROOT, AzuriteInfo, ServiceProcess, running, start_batch_emulator
 from flows.pipeline import top_words_pipeline
@@ -65,8 +65,12 @@ def test_without_fallback_the_quota_is_named_at_once(
     monkeypatch.setenv("BATCHPIPE_POOL_ID", "spot-only")
     monkeypatch.setenv("BATCHPIPE_INPUT_CONTAINER", "spot-only-in")
     monkeypatch.setenv("BATCHPIPE_SPOT_FALLBACK_TO_DEDICATED", "false")
-    with pytest.raises(PipelineFailed, match="AccountLowPriorityCoreQuotaReached") as caught:
+    # The management-plane pre-flight reads the account's Spot quota and refuses before anything is created.
+    with pytest.raises(ConfigurationError, match="AccountLowPriorityCoreQuotaReached") as caught:
         top_words_pipeline(
             inputs=[str(PROJECT_ROOT / "samples" / "orchard.txt")], output_dir=str(tmp_path), approval="yes"
         )
-    assert "quota is exhausted" in str(caught.value)
+    assert "BATCHPIPE_USE_SPOT_NODES=false" in caught.value.message
+    credential = AzureNamedKeyCredential(spot_env.batch_account_name, spot_env.batch_account_key)
+    with BatchClient(spot_env.batch_url, credential) as client:
+        assert "spot-only" not in {pool.id for pool in client.list_pools()}

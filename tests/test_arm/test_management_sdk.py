@@ -1,0 +1,432 @@
+"""The management plane of the local Batch service, driven by the unmodified azure-mgmt-batch client."""
+
+from __future__ import annotations
+
+import ssl
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+from azure.batch import BatchClient
+from azure.batch import models as batch_models
+from azure.core.credentials import AzureNamedKeyCredential
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from azure.mgmt.batch import BatchManagementClient
+from azure.mgmt.batch import models as arm_models
+
+from batch_emulator.server import ThreadedEmulator
+from batchpipe.local_identity import LocalDevelopmentCredential, LocalTls
+
+ACCOUNT = "localbatch"
+#: Any resource group works: the local service's one account is in every subscription and resource group.
+RESOURCE_GROUP = "batchpipe-rg"
+UBUNTU_2204 = {"publisher": "canonical", "offer": "0001-com-ubuntu-server-jammy", "sku": "22_04-lts"}
+T = TypeVar("T")
+
+
+def wait_until(condition: Callable[[], T], *, timeout: float = 15.0, what: str = "condition") -> T:
+    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.02)  # polling interval of a condition with a deadline
+
+
+def arm_pool(vm_size: str = "Standard_D2s_v3", dedicated: int = 1, low_priority: int = 0) -> arm_models.Pool:
+    return arm_models.Pool(
+        properties=arm_models.PoolProperties(
+            display_name="made through ARM",
+            vm_size=vm_size,
+            deployment_configuration=arm_models.DeploymentConfiguration(
+                virtual_machine_configuration=arm_models.VirtualMachineConfiguration(
+                    image_reference=arm_models.ImageReference(**UBUNTU_2204),
+                    node_agent_sku_id="batch.node.ubuntu 22.04",
+                )
+            ),
+            scale_settings=arm_models.ScaleSettings(
+                fixed_scale=arm_models.FixedScaleSettings(
+                    target_dedicated_nodes=dedicated, target_low_priority_nodes=low_priority
+                )
+            ),
+            start_task=arm_models.StartTask(
+                command_line="/bin/true",
+                user_identity=arm_models.UserIdentity(
+                    auto_user=arm_models.AutoUserSpecification(scope="Pool", elevation_level="Admin")
+                ),
+            ),
+        )
+    )
+
+
+def data_plane_pool(pool_id: str, **options: Any) -> batch_models.BatchPoolCreateOptions:
+    """A data-plane pool on the same image as :func:`arm_pool`."""
+    return batch_models.BatchPoolCreateOptions(
+        id=pool_id,
+        vm_size="standard_d2s_v3",
+        virtual_machine_configuration=batch_models.VirtualMachineConfiguration(
+            image_reference=batch_models.BatchVmImageReference(**UBUNTU_2204),
+            node_agent_sku_id="batch.node.ubuntu 22.04",
+        ),
+        **options,
+    )
+
+
+def _trust(tls: LocalTls) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=str(tls.ca_file))
+
+
+def set_quotas(emulator: ThreadedEmulator, tls: LocalTls, **quotas: Any) -> dict[str, Any]:
+    response = httpx.put(f"{emulator.url}/_emulator/quotas", json=quotas, verify=_trust(tls))
+    response.raise_for_status()
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def arm_request(
+    emulator: ThreadedEmulator, tls: LocalTls, path: str, token: str | None, *, method: str = "GET", body: Any = None
+) -> httpx.Response:
+    """A raw management-plane request (to see the wire shapes the SDK hides)."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    url = f"{emulator.url}{path}?api-version=2025-06-01"
+    return httpx.request(method, url, json=body, headers=headers, verify=_trust(tls))
+
+
+def test_the_account_shows_the_quotas_set_for_tests(
+    mgmt: BatchManagementClient, arm_emulator: ThreadedEmulator, local_tls: LocalTls, subscription_id: str
+) -> None:
+    set_quotas(
+        arm_emulator,
+        local_tls,
+        dedicatedCoreQuota=40,
+        lowPriorityCoreQuota=0,
+        poolQuota=3,
+        activeJobAndJobScheduleQuota=5,
+        dedicatedCoreQuotaPerVMFamily=[{"name": "standardDSv3Family", "coreQuota": 8}],
+        dedicatedCoreQuotaPerVMFamilyEnforced=True,
+    )
+
+    account = mgmt.batch_account.get(RESOURCE_GROUP, ACCOUNT)
+
+    group = f"/subscriptions/{subscription_id}/resourceGroups/{RESOURCE_GROUP}"
+    assert account.id == f"{group}/providers/Microsoft.Batch/batchAccounts/localbatch"
+    assert account.properties is not None
+    assert (account.properties.dedicated_core_quota, account.properties.low_priority_core_quota) == (40, 0)
+    assert (account.properties.pool_quota, account.properties.active_job_and_job_schedule_quota) == (3, 5)
+    assert account.properties.dedicated_core_quota_per_vm_family_enforced is True
+    families = {f.name: f.core_quota for f in account.properties.dedicated_core_quota_per_vm_family or []}
+    assert families["standardDSv3Family"] == 8
+    assert families["standardDDSv5Family"] == 40  # families without their own quota share the account's
+    assert account.properties.account_endpoint == arm_emulator.url.split("://", 1)[1]
+
+
+def test_the_account_is_listed_by_resource_group_and_by_subscription(mgmt: BatchManagementClient) -> None:
+    in_group = [account.name for account in mgmt.batch_account.list_by_resource_group(RESOURCE_GROUP)]
+    in_subscription = [account.id for account in mgmt.batch_account.list()]
+
+    assert in_group == [ACCOUNT]
+    assert len(in_subscription) == 1
+    assert in_subscription[0].endswith("/batchAccounts/localbatch")
+
+
+def test_another_account_name_is_not_found_in_the_arm_error_shape(mgmt: BatchManagementClient) -> None:
+    with pytest.raises(ResourceNotFoundError) as caught:
+        mgmt.batch_account.get(RESOURCE_GROUP, "otheraccount")
+
+    assert caught.value.error is not None
+    assert caught.value.error.code == "ResourceNotFound"
+    assert "localbatch" in str(caught.value.error.message)
+
+
+def test_a_regenerated_key_signs_data_plane_requests_and_the_old_one_no_longer_does(
+    mgmt: BatchManagementClient, arm_emulator: ThreadedEmulator, local_tls: LocalTls
+) -> None:
+    before = mgmt.batch_account.get_keys(RESOURCE_GROUP, ACCOUNT)
+    assert before.primary == arm_emulator.account_key
+
+    after = mgmt.batch_account.regenerate_key(
+        RESOURCE_GROUP, ACCOUNT, arm_models.BatchAccountRegenerateKeyParameters(key_name="Primary")
+    )
+
+    assert after.primary not in (None, before.primary)
+    assert after.secondary == before.secondary
+    for key, works in ((after.primary, True), (before.secondary, True), (before.primary, False)):
+        credential = AzureNamedKeyCredential(ACCOUNT, str(key))
+        with BatchClient(arm_emulator.url, credential, connection_verify=str(local_tls.ca_file)) as client:
+            if works:
+                assert list(client.list_pools()) == []
+            else:
+                with pytest.raises(HttpResponseError) as refused:
+                    list(client.list_pools())
+                assert refused.value.status_code == 403
+
+
+def test_a_pool_made_through_arm_is_the_data_plane_pool_and_its_nodes_show_on_both(
+    mgmt: BatchManagementClient, data_plane: BatchClient
+) -> None:
+    created = mgmt.pool.create(RESOURCE_GROUP, ACCOUNT, "armpool", arm_pool(dedicated=1))
+
+    assert created.properties is not None
+    assert created.properties.provisioning_state == "Succeeded"
+    seen = data_plane.get_pool("armpool")
+    assert (seen.vm_size, seen.target_dedicated_nodes, seen.display_name) == ("standard_d2s_v3", 1, "made through ARM")
+    assert seen.virtual_machine_configuration.node_agent_sku_id == "batch.node.ubuntu 22.04"
+    assert seen.start_task is not None
+    assert seen.start_task.user_identity.auto_user.elevation_level == "admin"
+
+    def steady() -> arm_models.Pool | None:
+        pool = mgmt.pool.get(RESOURCE_GROUP, ACCOUNT, "armpool")
+        assert pool.properties is not None
+        return pool if pool.properties.allocation_state == "Steady" else None
+
+    pool = wait_until(steady, what="the ARM pool to be steady")
+    assert pool.properties is not None
+    assert pool.properties.current_dedicated_nodes == 1
+    assert len(list(data_plane.list_nodes("armpool"))) == 1
+
+
+def test_a_data_plane_pool_is_listed_through_arm_with_its_scale_settings(
+    mgmt: BatchManagementClient, data_plane: BatchClient
+) -> None:
+    data_plane.create_pool(
+        data_plane_pool(
+            "dppool",
+            target_dedicated_nodes=0,
+            target_low_priority_nodes=2,
+            task_scheduling_policy=batch_models.BatchTaskSchedulingPolicy(node_fill_type="pack"),
+        )
+    )
+
+    [pool] = mgmt.pool.list_by_batch_account(RESOURCE_GROUP, ACCOUNT)
+
+    assert pool.name == "dppool"
+    assert pool.properties is not None
+    fixed = pool.properties.scale_settings.fixed_scale  # type: ignore[union-attr]
+    assert (fixed.target_dedicated_nodes, fixed.target_low_priority_nodes) == (0, 2)  # type: ignore[union-attr]
+    assert pool.properties.task_scheduling_policy.node_fill_type == "Pack"  # type: ignore[union-attr]
+    vm = pool.properties.deployment_configuration.virtual_machine_configuration  # type: ignore[union-attr]
+    assert vm.node_agent_sku_id == "batch.node.ubuntu 22.04"  # type: ignore[union-attr]
+
+
+def test_patch_resizes_the_pool_and_refuses_to_change_its_vm_size(
+    mgmt: BatchManagementClient, data_plane: BatchClient
+) -> None:
+    mgmt.pool.create(RESOURCE_GROUP, ACCOUNT, "patched", arm_pool(dedicated=0))
+
+    updated = mgmt.pool.update(
+        RESOURCE_GROUP,
+        ACCOUNT,
+        "patched",
+        arm_models.Pool(
+            properties=arm_models.PoolProperties(
+                scale_settings=arm_models.ScaleSettings(
+                    fixed_scale=arm_models.FixedScaleSettings(target_dedicated_nodes=2)
+                ),
+                metadata=[arm_models.MetadataItem(name="owner", value="arm")],
+            )
+        ),
+    )
+
+    assert updated.properties is not None
+    assert updated.properties.allocation_state == "Resizing"
+    seen = data_plane.get_pool("patched")
+    assert seen.target_dedicated_nodes == 2
+    assert [(item.name, item.value) for item in seen.metadata or []] == [("owner", "arm")]
+    with pytest.raises(HttpResponseError) as caught:
+        mgmt.pool.update(
+            RESOURCE_GROUP,
+            ACCOUNT,
+            "patched",
+            arm_models.Pool(properties=arm_models.PoolProperties(vm_size="Standard_F2s_v2")),
+        )
+    assert caught.value.status_code == 400
+    assert caught.value.error is not None
+    assert caught.value.error.code == "PropertyCannotBeUpdated"
+    assert caught.value.error.target == "properties.vmSize"
+
+
+def test_stop_resize_and_disable_autoscale_answer_the_pool(mgmt: BatchManagementClient) -> None:
+    mgmt.pool.create(RESOURCE_GROUP, ACCOUNT, "stopped", arm_pool(dedicated=3))
+
+    stopped = mgmt.pool.stop_resize(RESOURCE_GROUP, ACCOUNT, "stopped")
+    fixed_scale = mgmt.pool.disable_auto_scale(RESOURCE_GROUP, ACCOUNT, "stopped")
+
+    assert stopped.properties is not None
+    assert stopped.properties.allocation_state in ("Stopping", "Steady")
+    assert fixed_scale.properties is not None
+    assert fixed_scale.properties.scale_settings is not None
+    assert fixed_scale.properties.scale_settings.fixed_scale is not None
+
+
+def test_delete_is_a_long_running_operation_the_sdk_poller_completes(
+    mgmt: BatchManagementClient, data_plane: BatchClient
+) -> None:
+    mgmt.pool.create(RESOURCE_GROUP, ACCOUNT, "doomed", arm_pool(dedicated=1))
+
+    poller = mgmt.pool.begin_delete(RESOURCE_GROUP, ACCOUNT, "doomed")
+    poller.result(timeout=15)
+
+    assert poller.done()
+    with pytest.raises(ResourceNotFoundError):
+        data_plane.get_pool("doomed")
+    with pytest.raises(ResourceNotFoundError) as caught:
+        mgmt.pool.get(RESOURCE_GROUP, ACCOUNT, "doomed")
+    assert caught.value.error is not None
+    assert caught.value.error.code == "PoolNotFound"
+
+
+def test_the_pool_quota_refuses_a_pool_on_either_plane_in_each_planes_error_shape(
+    mgmt: BatchManagementClient, arm_emulator: ThreadedEmulator, local_tls: LocalTls
+) -> None:
+    set_quotas(arm_emulator, local_tls, poolQuota=1)
+    mgmt.pool.create(RESOURCE_GROUP, ACCOUNT, "first", arm_pool(dedicated=0))
+
+    with pytest.raises(HttpResponseError) as caught:
+        mgmt.pool.create(RESOURCE_GROUP, ACCOUNT, "second", arm_pool(dedicated=0))
+
+    assert caught.value.status_code == 409
+    body = caught.value.response.json()  # type: ignore[union-attr]
+    assert set(body) == {"error"}
+    assert body["error"]["code"] == "PoolQuotaReached"
+
+
+@pytest.mark.parametrize("plane", ["arm", "data"])
+def test_an_enforced_family_quota_stops_allocation_on_both_planes(
+    plane: str,
+    mgmt: BatchManagementClient,
+    data_plane: BatchClient,
+    arm_emulator: ThreadedEmulator,
+    local_tls: LocalTls,
+) -> None:
+    set_quotas(
+        arm_emulator,
+        local_tls,
+        dedicatedCoreQuotaPerVMFamily=[{"name": "standardDSv3Family", "coreQuota": 2}],
+        dedicatedCoreQuotaPerVMFamilyEnforced=True,
+    )
+    if plane == "arm":
+        mgmt.pool.create(RESOURCE_GROUP, ACCOUNT, "capped", arm_pool(dedicated=2))
+    else:
+        data_plane.create_pool(data_plane_pool("capped", target_dedicated_nodes=2))
+
+    def settled() -> Any:
+        pool = data_plane.get_pool("capped")
+        return pool if pool.allocation_state == "steady" else None
+
+    pool = wait_until(settled, what="the capped pool to settle")
+    assert pool.current_dedicated_nodes == 1
+    assert [error.code for error in pool.resize_errors or []] == ["AccountVMSeriesCoreQuotaReached"]
+    arm_view = mgmt.pool.get(RESOURCE_GROUP, ACCOUNT, "capped")
+    errors = arm_view.properties.resize_operation_status.errors  # type: ignore[union-attr]
+    assert [error.code for error in errors or []] == ["AccountVMSeriesCoreQuotaReached"]
+
+
+def test_the_location_offers_the_catalogue_sizes_with_their_families(mgmt: BatchManagementClient) -> None:
+    skus = {sku.name: sku for sku in mgmt.location.list_supported_virtual_machine_skus("westeurope")}
+
+    d2s = skus["Standard_D2s_v3"]
+    assert d2s.family_name == "standardDSv3Family"
+    assert {c.name: c.value for c in d2s.capabilities or []}["vCPUs"] == "2"
+    assert mgmt.location.get_quotas("westeurope").account_quota == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "available", "reason"),
+    [
+        ("localbatch", False, "AlreadyExists"),
+        ("ab", False, "Invalid"),
+        ("Has_Caps", False, "Invalid"),
+        ("newacct1", True, None),
+    ],
+)
+def test_check_name_availability(mgmt: BatchManagementClient, name: str, available: bool, reason: str | None) -> None:
+    result = mgmt.location.check_name_availability(
+        "westeurope", arm_models.CheckNameAvailabilityParameters(name=name, type="Microsoft.Batch/batchAccounts")
+    )
+
+    assert (result.name_available, result.reason) == (available, reason)
+
+
+def test_requests_without_a_management_token_are_refused_with_401_in_the_arm_shape(
+    arm_emulator: ThreadedEmulator, local_tls: LocalTls
+) -> None:
+    path = f"/subscriptions/any/resourceGroups/{RESOURCE_GROUP}/providers/Microsoft.Batch/batchAccounts/localbatch"
+    batch_token = LocalDevelopmentCredential().get_token("https://batch.core.windows.net//.default").token
+
+    missing = arm_request(arm_emulator, local_tls, path, None)
+    wrong_audience = arm_request(arm_emulator, local_tls, path, batch_token)
+
+    assert missing.status_code == 401
+    assert missing.json()["error"]["code"] == "AuthenticationFailed"
+    assert wrong_audience.status_code == 401
+    assert wrong_audience.json()["error"]["code"] == "InvalidAuthenticationTokenAudience"
+
+
+def test_arm_paths_match_case_insensitively_and_unknown_ones_answer_in_the_arm_shape(
+    arm_emulator: ThreadedEmulator, local_tls: LocalTls
+) -> None:
+    token = LocalDevelopmentCredential().get_token("https://management.azure.com/.default").token
+    lower = f"/subscriptions/any/resourcegroups/{RESOURCE_GROUP}/providers/microsoft.batch/batchaccounts/localbatch"
+
+    found = arm_request(arm_emulator, local_tls, lower, token)
+    unknown = arm_request(arm_emulator, local_tls, f"{lower}/nosuchthing", token)
+
+    assert found.status_code == 200
+    assert found.json()["name"] == "localbatch"
+    assert unknown.status_code == 400
+    assert set(unknown.json()["error"]) >= {"code", "message"}
+
+
+def test_key_mode_serves_the_management_plane_to_loopback_clients_over_http() -> None:
+    from batch_emulator.server import EmulatorConfig
+
+    with ThreadedEmulator(EmulatorConfig(port=0)) as emulator:
+        client = BatchManagementClient(LocalDevelopmentCredential(), "any-subscription", base_url=emulator.url)
+        with client:
+            account = client.batch_account.get(RESOURCE_GROUP, ACCOUNT, enforce_https=False)
+    assert account.name == ACCOUNT
+
+
+def test_creating_the_existing_account_completes_the_sdk_poller_with_the_account(mgmt: BatchManagementClient) -> None:
+    poller = mgmt.batch_account.begin_create(
+        RESOURCE_GROUP, ACCOUNT, arm_models.BatchAccountCreateParameters(location="local")
+    )
+
+    account = poller.result(timeout=15)
+
+    assert account.name == ACCOUNT
+    assert account.properties is not None
+    assert account.properties.provisioning_state == "Succeeded"
+
+
+def test_another_account_cannot_be_created(arm_emulator: ThreadedEmulator, local_tls: LocalTls) -> None:
+    token = LocalDevelopmentCredential().get_token("https://management.azure.com/.default").token
+    path = f"/subscriptions/any/resourceGroups/{RESOURCE_GROUP}/providers/Microsoft.Batch/batchAccounts/another"
+
+    response = arm_request(arm_emulator, local_tls, path, token, method="PUT", body={"location": "local"})
+
+    assert response.status_code == 501
+    assert response.json()["error"]["code"] == "NotImplemented"
+    assert "localbatch" in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        ({"poolQuota": -1}, "poolQuota"),
+        ({"dedicatedCoreQuotaPerVMFamily": [{"name": 3}]}, "dedicatedCoreQuotaPerVMFamily"),
+    ],
+)
+def test_the_quota_admin_route_refuses_bad_values_naming_the_property(
+    arm_emulator: ThreadedEmulator, local_tls: LocalTls, body: dict[str, Any], named: str
+) -> None:
+    response = httpx.put(f"{arm_emulator.url}/_emulator/quotas", json=body, verify=_trust(local_tls))
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "InvalidPropertyValue"
+    assert {"key": "PropertyName", "value": named} in response.json()["values"]
