@@ -425,12 +425,12 @@ def run_map(
                     )
                     definitions.append(map_task_definition(task_spec, container_url, sas))
                     outcomes[decision.key].history.append(f"submitted {task_spec.task_id}: {decision.reason}")
-                    if "outputs are not in storage" in decision.reason:
+                    if decision.task is not None and decision.task.result == "success":  # its outputs were lost
                         rerun_lost_done.add(decision.key)
                 add_tasks(settings, job_id, definitions)
-                terminate_job_when_tasks_complete(settings, job_id)
             else:
                 job_id = wait[0].task.job_id if wait[0].task else job_id
+            terminate_job_when_tasks_complete(settings, job_id)  # again after a crash: idempotent
             expected = _task_count(settings, job_id)
             result = wait_for_tasks(settings, job_id, expected)
             failed_ids = sorted({f.task_id for f in result.failed} | set(failed_ids))
@@ -467,6 +467,8 @@ def run_map(
     decision = request_approval(approval, settings, job_id, settings.pool_id)
     job_deleted = False
     if decision.delete_job:
+        if not (made or jobs):  # nothing was needed in this run: find the jobs earlier runs kept
+            job_ids = [job_id_for_generation(run_id, g) for g in sorted(find_run_jobs(settings, run_id))]
         for old in job_ids or [job_id]:
             job_deleted = bool(delete_job(settings, old)) or job_deleted
     pool_deleted = delete_pool(settings, settings.pool_id) if decision.delete_pool else False

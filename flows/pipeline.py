@@ -16,11 +16,11 @@ from batchpipe.services import PROJECT_ROOT
 from batchpipe.settings import load_settings
 from batchpipe.workload import NodeApp
 from flows.approval import Decision, request_approval
-from flows.batch_map import MapSpec, missing_line, reconcile_counts, run_map
+from flows.batch_map import SAS_MARGIN_SECONDS, MapSpec, missing_line, reconcile_counts, run_map
 from tasks.cleanup import ApprovalMode
 from tasks.submission import OUTPUT_SAS_VARIABLE
 
-__all__ = ["Decision", "parse_top_words", "request_approval", "top_words_pipeline"]
+__all__ = ["SAS_MARGIN_SECONDS", "Decision", "parse_top_words", "request_approval", "top_words_pipeline"]
 
 #: The tutorial's task, as a command template: the node application writes ``<stem>_OUTPUT<ext>``.
 TOP_WORDS_COMMAND = "cd {output_dir} && python3 {app} --filepath ../{input} --numwords {numwords} --no-upload"
