@@ -261,6 +261,11 @@ def has_wildcard(pattern: str) -> bool:
     return bool(_WILDCARD.search(re.sub(r"\[([*?\[])\]", "", pattern)))
 
 
+def unescape_glob(text: str) -> str:
+    """The literal text of a glob-escaped name (``[[]x][*]`` → ``[x]*``)."""
+    return re.sub(r"\[([*?\[])\]", r"\1", text)
+
+
 def fixed_prefix(pattern: str) -> str:
     """The leading directories of a pattern that hold no wildcard (``sub/*.txt`` → ``sub``)."""
     parts = pattern.split("/")
@@ -268,7 +273,7 @@ def fixed_prefix(pattern: str) -> str:
     for part in parts[:-1]:
         if has_wildcard(part):
             break
-        fixed.append(re.sub(r"\[([*?\[])\]", r"\1", part))
+        fixed.append(unescape_glob(part))
     return "/".join(fixed)
 
 

@@ -58,6 +58,7 @@ from batchpipe.workload import (
     resolve_map_inputs,
     run_id_for,
     template_fields,
+    unescape_glob,
     wrap_command,
 )
 from tasks._common import azure_call
@@ -230,10 +231,10 @@ def _uploaded_count(future: PrefectFuture[UploadReport]) -> int:
 class _Storage:
     """SAS URLs for one run (lifetime bounded by the monitoring timeout)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, margin_seconds: float) -> None:
         client = blob_service_client(settings)
         account_key = None if uses_entra_id_for_storage(settings) else client.credential.account_key
-        lifetime = timedelta(seconds=settings.monitor_timeout + SAS_MARGIN_SECONDS)
+        lifetime = timedelta(seconds=settings.monitor_timeout + margin_seconds)
         self.signer = SasSigner.for_client(client, lifetime, account_key)
         self.base = client.url.rstrip("/")
 
@@ -262,9 +263,10 @@ def _task_for(
     outputs: list[tuple[str, str, str]] = []
     for pattern in patterns:
         # With a wildcard, the path is a blob directory (matches keep their path below the fixed part).
-        path = (
-            "/".join(filter(None, [prefix, fixed_prefix(pattern)])) if has_wildcard(pattern) else f"{prefix}/{pattern}"
-        )
+        if has_wildcard(pattern):
+            path = "/".join(filter(None, [prefix, fixed_prefix(pattern)]))
+        else:
+            path = f"{prefix}/{unescape_glob(pattern)}"
         outputs.append((f"{OUTPUT_DIR}/{pattern}", path, "tasksuccess"))
     outputs.append((OUTPUT_LIST, output_list_blob(run_id, item.blob_name), "tasksuccess"))
     outputs += [(f"../{n}", f"{run_id}/logs/{task_id}/{n}", "taskcompletion") for n in ("stdout.txt", "stderr.txt")]
@@ -319,6 +321,7 @@ def run_map(
     keep_containers: bool,
     request_approval: Callable[[ApprovalMode, Settings, str, str], Any],
     manifest_path: Path | None = None,
+    sas_margin_seconds: float = SAS_MARGIN_SECONDS,
 ) -> MapResult:
     """The general flow's body: reconcile, stage, submit, monitor, reconcile again, download, clean up.
 
@@ -332,6 +335,7 @@ def run_map(
         keep_containers: keep the blob containers after a complete run.
         request_approval: the approval step (returns an object with ``delete_job``, ``delete_pool``, ``decided_by``).
         manifest_path: where the manifest goes (default: ``manifest.json`` in ``output_dir``).
+        sas_margin_seconds: how much longer than the monitoring timeout the SAS tokens live.
 
     Returns:
         What happened, per input.
@@ -352,7 +356,7 @@ def run_map(
             outcomes[item.blob_name].history.append("reused: outputs verified on disk")
     keys = [item.blob_name for item in files]
     index = {item.blob_name: i for i, item in enumerate(files)}
-    storage = _Storage(settings)
+    storage = _Storage(settings, sas_margin_seconds)
     containers = [settings.application_container, settings.input_container, settings.output_container]
     uploaded = 0
     pool_created = job_created = False
@@ -445,7 +449,8 @@ def run_map(
                 downloads = [d.key for d in final if d.action == Action.DOWNLOAD]
                 _download(settings, run_id, output_dir, storage, outcomes, downloads, stored)
     except BatchpipeError as error:
-        _write(manifest_path, run_id, [], settings, output_dir, outcomes)
+        if any(o.outputs for o in outcomes.values()):  # record what is verified; else create nothing
+            _write(manifest_path, run_id, [], settings, output_dir, outcomes)
         if made:
             raise type(error)(f"{error.message}. Left in place for a rerun: {', '.join(made)}") from None
         raise

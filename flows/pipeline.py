@@ -15,8 +15,9 @@ from batchpipe.naming import InputFile, file_sha256, job_id_for, resolve_inputs
 from batchpipe.services import PROJECT_ROOT
 from batchpipe.settings import load_settings
 from batchpipe.workload import NodeApp
+from flows import batch_map
 from flows.approval import Decision, request_approval
-from flows.batch_map import SAS_MARGIN_SECONDS, MapSpec, missing_line, reconcile_counts, run_map
+from flows.batch_map import MapSpec, missing_line, reconcile_counts, run_map
 from tasks.cleanup import ApprovalMode
 from tasks.submission import OUTPUT_SAS_VARIABLE
 
@@ -25,6 +26,8 @@ __all__ = ["SAS_MARGIN_SECONDS", "Decision", "parse_top_words", "request_approva
 #: The tutorial's task, as a command template: the node application writes ``<stem>_OUTPUT<ext>``.
 TOP_WORDS_COMMAND = "cd {output_dir} && python3 {app} --filepath ../{input} --numwords {numwords} --no-upload"
 TOP_WORDS_OUTPUT = "{input_stem}_OUTPUT{input_ext}"
+# SAS tokens outlive the monitoring timeout by this much (pool start-up, downloads); read at each run.
+SAS_MARGIN_SECONDS = batch_map.SAS_MARGIN_SECONDS
 
 
 def parse_top_words(text: str) -> list[tuple[str, int]]:
@@ -111,7 +114,18 @@ def top_words_pipeline(
         describe=lambda key: f"top {settings.num_words} words of {key}",
     )
     manifest = out_dir.with_name(f"{job}.manifest.json")  # beside the job directory, which keeps only the outputs
-    result = run_map(settings, files, spec, job, out_dir, approval, keep_containers, request_approval, manifest)
+    result = run_map(
+        settings,
+        files,
+        spec,
+        job,
+        out_dir,
+        approval,
+        keep_containers,
+        request_approval,
+        manifest,
+        sas_margin_seconds=SAS_MARGIN_SECONDS,
+    )
 
     outputs = []
     for outcome in result.outcomes:
@@ -133,9 +147,16 @@ def top_words_pipeline(
     }
     create_markdown_artifact(_summary_markdown(summary), key="batchpipe-summary", description="What this run did")
     if missing:
-        failed_ids = result.failed_tasks
-        problems = [f"{len(failed_ids)} task(s) failed: {', '.join(failed_ids[:5])}"] if failed_ids else []
-        problems += [f"{len(missing)} output(s) missing ({missing_line(result)})"]
+        # The tutorial's line: failed tasks, then outputs missing for other reasons; the details are in the log.
+        get_run_logger().error(missing_line(result))
+        failed = sorted(
+            o.decision.task.task_id
+            for o in result.missing
+            if o.decision and o.decision.task and o.decision.task.result == "failure"
+        )
+        problems = [f"{len(failed)} task(s) failed: {', '.join(failed[:5])}"] if failed else []
+        if len(missing) > len(failed):
+            problems.append(f"{len(missing) - len(failed)} output(s) missing")
         raise PipelineFailed(
             f"{'; '.join(problems)}; {len(outputs)} outputs verified in {out_dir} "
             "(see the failed-tasks artifact for stderr)"
