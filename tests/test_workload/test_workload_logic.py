@@ -37,6 +37,7 @@ from batchpipe.workload import (
     render_pattern,
     resolve_map_inputs,
     run_id_for,
+    unescape_glob,
     wrap_command,
 )
 
@@ -117,6 +118,7 @@ def test_substituted_names_stay_literal_in_output_patterns() -> None:
     rendered = render_pattern("{input_stem}.out", placeholder_values(item, 0))
     assert rendered == "weird[[]1][*].out"
     assert not has_wildcard(rendered)
+    assert unescape_glob(rendered) == "weird[1]*.out"  # the blob name Batch uploads it under
     assert has_wildcard("*.json")
     assert fixed_prefix("sub/dir/*.json") == "sub/dir"
     assert fixed_prefix("*.x") == ""
@@ -256,3 +258,11 @@ def test_blob_inputs_are_parsed_and_keyed_relative_to_the_prefix_directory(tmp_p
     assert stored.source == "blob://incoming/x/a.csv"
     with pytest.raises(InputError, match=r"two inputs have the key 'a.csv' \(.*a.csv and blob://incoming/x/a.csv\)"):
         check_unique_keys([*local, stored])
+
+
+def test_the_wrapper_finds_exact_names_with_glob_characters(tmp_path: Path) -> None:
+    item = InputFile(Path("/x"), "[b] n*.txt", "0" * 64, 1)
+    pattern = render_pattern("{input_stem}.out", placeholder_values(item, 0))
+    result = _run_wrapped(tmp_path, "printf xy > 'outputs/[b] n*.out'", [pattern])
+    assert result.returncode == 0, result.stderr
+    assert parse_output_list((tmp_path / OUTPUT_LIST).read_text()) == {"[b] n*.out": 2}
