@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from batch_emulator.clock import ServiceClock
 from batch_emulator.config import DEFAULT_ACCOUNT_KEY, DEFAULT_ACCOUNT_NAME, EmulatorConfig
 from batch_emulator.faults import FaultSpec, FaultSpecError
 from batch_emulator.server import run_forever
@@ -35,6 +36,12 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[EmulatorConfig, Path 
     )
     parser.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host")
     parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        help="run service-defined intervals (autoscale evaluation, schedules) this many times faster",
+    )
+    parser.add_argument(
         "--container-runtime",
         default=None,
         help="container runtime client for container pools: podman, docker or a path (default: podman, then docker)",
@@ -43,6 +50,10 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[EmulatorConfig, Path 
     args = parser.parse_args(argv)
     if bool(args.cert) != bool(args.key_file):
         parser.error("--cert and --key-file go together")
+    try:
+        ServiceClock(args.time_scale)
+    except ValueError as error:
+        parser.error(f"--time-scale: {error}")
     try:
         FaultSpec.parse(args.faults)
     except FaultSpecError as error:
@@ -58,6 +69,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[EmulatorConfig, Path 
         keyfile=args.key_file,
         allow_bearer=args.allow_bearer,
         allow_remote=args.allow_remote,
+        time_scale=args.time_scale,
         container_runtime=args.container_runtime,
     )
     return config, args.ready_file

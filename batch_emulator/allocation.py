@@ -18,8 +18,10 @@ from batch_emulator.models import tasks as task_model
 from batch_emulator.models.account import Account
 from batch_emulator.models.nodes import Node, make_node_id
 from batch_emulator.models.pools import Pool
+from batch_emulator.models.stats import lifetime_of
 from batch_emulator.models.tasks import RunOutcome
-from batch_emulator.timefmt import iso
+from batch_emulator.node_operations import NodeOperations, node_error
+from batch_emulator.timefmt import iso, now_ts
 from batch_emulator.timers import Timers
 from batch_emulator.vmfamily import vm_family
 
@@ -70,6 +72,7 @@ class NodeAllocator:
         self._faults = faults
         self._allocation_seconds = max(0.0, allocation_seconds)
         self._start_task_cancels: dict[Node, threading.Event] = {}
+        self.operations = NodeOperations(self)
 
     def cancel_all(self) -> None:
         """Tell every running start task to stop (service shutdown)."""
@@ -80,7 +83,7 @@ class NodeAllocator:
         """After a load: boot again the nodes that were not idle, and look at every pool."""
         for pool in self.account.pools.values():
             for node in pool.nodes.values():
-                if node.removing is None and node.state not in ("idle", "starttaskfailed"):
+                if node.removing is None and node.state not in ("idle", "starttaskfailed", "deallocated"):
                     self._begin_boot(node, now)
             self.account.pending_pools.add(pool)
 
@@ -95,6 +98,8 @@ class NodeAllocator:
         for node in list(pool.nodes.values()):
             if node.removing is not None:
                 self._progress_removal(node, now)
+            elif node.operation is not None:
+                self.operations.progress(node, now)
         if pool.allocation_state != "steady":
             for dedicated in (True, False):
                 self._resize(pool, dedicated, now)
@@ -169,6 +174,7 @@ class NodeAllocator:
         node_id = make_node_id(pool.id, int(pool.creation_time * 1e6), number, dedicated)
         address = f"10.0.{(number // 250) % 250}.{4 + number % 250}"
         node = Node(node_id, pool, self.account.next_seq(), dedicated=dedicated, ip_address=address, now=now)
+        node.number = number
         root = self.account.node_root(pool.id, node_id)
         for name in ("shared", "startup", "workitems"):
             (root / name).mkdir(parents=True, exist_ok=True)
@@ -220,7 +226,7 @@ class NodeAllocator:
         config = node.pool.container_configuration
         images = [str(name) for name in (config or {}).get("containerImageNames") or []]
         if config is None or not images:
-            self._ready(node, now)
+            self._mount_then_ready(node, now)
             return
         node.busy_workers += 1
         self._executor.submit_image_pulls(node, node.step, images, config)
@@ -235,7 +241,14 @@ class NodeAllocator:
             node.set_state("unusable", now)
             self.account.changes.nodes.add(node)
             return
-        self._ready(node, now)
+        self._mount_then_ready(node, now)
+
+    def _mount_then_ready(self, node: Node, now: float) -> None:
+        """After the images: materialise the pool's mounts first (if any), then finish booting."""
+        if self.operations.needs_setup(node):
+            self.operations.begin_setup(node, now)
+        else:
+            self._ready(node, now)
 
     def _ready(self, node: Node, now: float) -> None:
         """``starting`` → ``idle``, or → ``waitingforstarttask`` while a blocking start task runs."""
@@ -254,6 +267,7 @@ class NodeAllocator:
         if retry:
             info["lastRetryTime"] = iso(now)
         node.start_task_info = info
+        node.log(now, f"start task started (retry {retry})")
         cancel = threading.Event()
         self._start_task_cancels[node] = cancel
         node.busy_workers += 1
@@ -284,6 +298,7 @@ class NodeAllocator:
         if "lastRetryTime" in previous:
             info["lastRetryTime"] = previous["lastRetryTime"]
         node.start_task_info = info
+        node.log(now, f"start task completed: {outcome.result}, exit code {outcome.exit_code}")
         self.account.changes.nodes.add(node)
         max_retries = int(start_task.get("maxTaskRetryCount", 0))
         if outcome.result == "failure" and (max_retries == -1 or retry < max_retries):
@@ -291,6 +306,8 @@ class NodeAllocator:
             return
         if node.state == "waitingforstarttask":
             node.set_state("idle" if outcome.result == "success" else "starttaskfailed", now)
+        if outcome.result == "failure":
+            node.errors = [node_error(info["failureInfo"])]
 
     def preempt(self, node: Node, now: float) -> None:
         """Fault injection: the node is preempted, its tasks are requeued, and it boots again later."""
@@ -329,6 +346,9 @@ class NodeAllocator:
         if pool.nodes.get(node.id) is node:
             del pool.nodes[node.id]
         node.removed = True
+        self.account.node_lifetimes.append(
+            lifetime_of(pool, node.id, node.is_dedicated, node.allocation_time, now_ts())
+        )
         self._start_task_cancels.pop(node, None)
         self.account.changes.nodes.discard(node)
         self.account.changes.removals.append(("node", pool.key, node.id))

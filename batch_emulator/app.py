@@ -32,7 +32,22 @@ from batch_emulator.errors import (
     MissingRequiredQueryParameter,
     RequestBodyTooLarge,
 )
-from batch_emulator.handlers import admin, files, images, jobs, nodes, pools, tasks, unimplemented
+from batch_emulator.handlers import (
+    admin,
+    autoscale,
+    files,
+    images,
+    jobs,
+    node_diagnostics,
+    node_ops,
+    node_users,
+    nodes,
+    pools,
+    schedules,
+    tasks,
+    unimplemented,
+    usage,
+)
 from batch_emulator.handlers.common import JSON_MEDIA_TYPE
 from batch_emulator.routing import Route, Router
 from batch_emulator.service import BatchService
@@ -47,7 +62,23 @@ _STATE = "batch"  # scope key of the per-request state the middleware shares
 
 def all_routes() -> list[Route]:
     """Every operation of the service."""
-    modules = (pools, nodes, jobs, tasks, files, images, admin, arm, unimplemented)
+    modules = (
+        pools,
+        autoscale,
+        nodes,
+        node_ops,
+        node_users,
+        node_diagnostics,
+        jobs,
+        schedules,
+        tasks,
+        files,
+        images,
+        admin,
+        arm,
+        usage,
+        unimplemented,
+    )
     return [route for module in modules for route in module.ROUTES]
 
 

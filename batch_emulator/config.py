@@ -42,6 +42,8 @@ class EmulatorConfig:
         runner: Executes one task on a node; None uses ``batch_emulator.node.runner.run_task``.
         allocation_seconds: Time a node takes from ``creating`` to ``idle`` (without its start task).
         max_workers: Upper bound of task processes running at the same time.
+        time_scale: Service-defined intervals (autoscale evaluation and sampling, schedule recurrence)
+            pass this many times faster than real time; 1 is real time.
         container_runtime: The container runtime client to use (``podman``, ``docker`` or a path); None
             looks for podman, then docker. A client that does not work means no container support.
     """
@@ -59,6 +61,7 @@ class EmulatorConfig:
     runner: TaskRunner | None = field(default=None, repr=False)
     allocation_seconds: float = 0.5
     max_workers: int = 32
+    time_scale: float = 1.0
     container_runtime: str | None = None
 
     @property

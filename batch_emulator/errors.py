@@ -128,6 +128,24 @@ class InvalidUri(BadRequest):
     default_message = "The requested URI does not represent any resource on the server."
 
 
+class AutoScalingFormulaSyntaxError(BadRequest):
+    """An autoscale formula that does not parse (enable autoscale, create an autoscale pool)."""
+
+    code = "AutoScalingFormulaSyntaxError"
+    default_message = "The specified auto-scaling formula has a syntax error."
+
+    def __init__(self, detail: str) -> None:
+        """Create the error; ``detail`` (``Line L, Col C: ...``) becomes the ``Message`` value."""
+        super().__init__(values=[("Message", detail)])
+
+
+class AutoScalingFormulaTooLong(BadRequest):
+    """An autoscale formula longer than 8192 characters."""
+
+    code = "AutoScalingFormulaTooLong"
+    default_message = "The specified auto-scaling formula exceeds lengths limit."
+
+
 # --- 403 / 412 / 413 / 416 -----------------------------------------------------------------------------------
 class AuthenticationFailed(BatchError):
     """The SharedKey signature (or the account, or the header) is wrong."""
@@ -213,6 +231,20 @@ class NodeNotFound(NotFound):
     default_message = "The specified node does not exist."
 
 
+class NodeUserNotFound(NotFound):
+    """No such user account on the node."""
+
+    code = "NodeUserNotFound"
+    default_message = "The specified node user does not exist."
+
+
+class JobScheduleNotFound(NotFound):
+    """No such job schedule."""
+
+    code = "JobScheduleNotFound"
+    default_message = "The specified job schedule does not exist."
+
+
 class FileNotFound(NotFound):
     """No such file on the node."""
 
@@ -236,6 +268,13 @@ class Conflict(BatchError):
     default_message = "The specified operation is not valid for the current state of the resource."
 
 
+class PoolBeingResized(Conflict):
+    """The pool is resizing (enabling autoscale waits for a steady pool)."""
+
+    code = "PoolBeingResized"
+    default_message = "The specified pool is being resized."
+
+
 class PoolExists(Conflict):
     """A pool with this id exists (ids compare case-insensitively)."""
 
@@ -255,6 +294,55 @@ class TaskExists(Conflict):
 
     code = "TaskExists"
     default_message = "The specified task already exists."
+
+
+class NodeUserExists(Conflict):
+    """A user account with this name exists on the node."""
+
+    code = "NodeUserExists"
+    default_message = "The specified node user already exists."
+
+
+class NodeBeingCreated(Conflict):
+    """The node is still being created."""
+
+    code = "NodeBeingCreated"
+    default_message = "The specified node is being created."
+
+
+class NodeBeingStarted(Conflict):
+    """The node is starting."""
+
+    code = "NodeBeingStarted"
+    default_message = "The specified node is being started."
+
+
+class NodeBeingRebooted(Conflict):
+    """The node is rebooting."""
+
+    code = "NodeBeingRebooted"
+    default_message = "The specified node is being rebooted."
+
+
+class NodeBeingReimaged(Conflict):
+    """The node is being reimaged."""
+
+    code = "NodeBeingReimaged"
+    default_message = "The specified node is being reimaged."
+
+
+class NodeStateUnusable(Conflict):
+    """The node is unusable."""
+
+    code = "NodeStateUnusable"
+    default_message = "The state of the specified node is unusable."
+
+
+class NodeAlreadyInTargetSchedulingState(Conflict):
+    """Disable (or enable) scheduling on a node whose scheduling is already disabled (enabled)."""
+
+    code = "NodeAlreadyInTargetSchedulingState"
+    default_message = "The specified node is already in the target scheduling state."
 
 
 class PoolBeingDeleted(Conflict):
@@ -297,6 +385,55 @@ class TaskFilesUnavailable(Conflict):
 
     code = "TaskFilesUnavailable"
     default_message = "The files of the specified task are not available, the task has no node."
+
+
+class JobScheduleExists(Conflict):
+    """A job schedule with this id exists."""
+
+    code = "JobScheduleExists"
+    default_message = "The specified job schedule already exists."
+
+
+class JobWithSameIdExists(Conflict):
+    """A job has the id asked for a job schedule."""
+
+    code = "JobWithSameIdExists"
+    default_message = "A job with the specified job schedule id exists. Job and job schedule cannot have the same id."
+
+
+class JobScheduleWithSameIdExists(Conflict):
+    """A job schedule has the id asked for a job."""
+
+    code = "JobScheduleWithSameIdExists"
+    default_message = "A job schedule with the specified job id exists. Job and job schedule cannot have the same id."
+
+
+class JobScheduleBeingDeleted(Conflict):
+    """The job schedule is in the ``deleting`` state."""
+
+    code = "JobScheduleBeingDeleted"
+    default_message = "The specified job schedule has been marked for deletion and is being reclaimed."
+
+
+class JobScheduleBeingTerminated(Conflict):
+    """The job schedule is in the ``terminating`` state."""
+
+    code = "JobScheduleBeingTerminated"
+    default_message = "The specified job schedule is being terminated."
+
+
+class JobScheduleCompleted(Conflict):
+    """The job schedule is completed."""
+
+    code = "JobScheduleCompleted"
+    default_message = "The specified job schedule is already in completed state."
+
+
+class JobScheduleDisabled(Conflict):
+    """The job schedule is disabled."""
+
+    code = "JobScheduleDisabled"
+    default_message = "The specified job schedule is disabled."
 
 
 class PoolQuotaReached(Conflict):

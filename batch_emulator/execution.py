@@ -11,15 +11,17 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from batch_emulator.config import TaskRunner
 from batch_emulator.faults import FaultInjector
+from batch_emulator.models import multi_instance
 from batch_emulator.models import tasks as task_model
 from batch_emulator.models.account import Account
 from batch_emulator.models.jobs import Job
+from batch_emulator.models.multi_instance import MultiInstanceRun
 from batch_emulator.models.nodes import Node
 from batch_emulator.models.pools import Pool
 from batch_emulator.models.tasks import RunOutcome, Task
@@ -27,7 +29,7 @@ from batch_emulator.node.containers.images import image_node_error, pull_image
 from batch_emulator.node.containers.runtime import RuntimeNotFoundError
 from batch_emulator.node.containers.settings import container_run_spec, pool_registries, settings_refusal
 from batch_emulator.node.spec import TaskRunResult, TaskRunSpec
-from batch_emulator.timefmt import now_ts
+from batch_emulator.timefmt import now_ts, parse_duration
 
 _log = logging.getLogger("batch_emulator.execution")
 RUNNER_ERROR_CODE = "TaskRunnerError"
@@ -45,12 +47,24 @@ PREEMPTED = Preempted()
 class Completion:
     """A worker's report: which run (node, token, task) ended and how (None: it never started)."""
 
-    kind: str  # "task", "start" or "images" (a node's pool images were pulled)
+    kind: str  # "task", "start", "images" (pool images pulled), "setup" (mounts), "preparation" or "release"
     node: Node
     token: int
     outcome: RunOutcome | Preempted | None
     task: Task | None = None
-    errors: list[dict[str, Any]] | None = None  # node errors of an "images" run
+    errors: list[dict[str, Any]] | None = None  # node errors of an "images" or "setup" run
+    job: Job | None = None
+    multi: MultiInstanceRun | None = None  # the subtask nodes a multi-instance run held
+    instances: list[RunOutcome | None] = field(default_factory=list)  # coordination outcomes, primary first
+
+
+@dataclass(frozen=True)
+class MultiInstancePlan:
+    """The instances of one multi-instance run: coordination commands (primary first) and the shared dir."""
+
+    run: MultiInstanceRun
+    coordination: list[TaskRunSpec]
+    shared_dir: Path
 
 
 def default_runner() -> TaskRunner:
@@ -69,6 +83,7 @@ def outcome_of(result: TaskRunResult) -> RunOutcome:
         start_time=result.start_time.timestamp(),
         end_time=result.end_time.timestamp(),
         failure_info=result.failure_info,
+        usage=result.usage,
     )
 
 
@@ -175,11 +190,79 @@ def start_task_spec(account: Account, node: Node, retry: int, batch_url: str) ->
     )
 
 
+def _environment(account: Account, job: Job, node: Node, body: dict[str, Any]) -> list[dict[str, str]]:
+    """The job's common environment, then the task's; ``AZ_BATCH_JOB_PREP_*`` when the job has a preparation
+    task (``workitems/<job>/job-1/<preparation id>`` and its ``wd``)."""
+    environment = {item["name"]: item for item in job.spec.get("commonEnvironmentSettings") or []}
+    environment.update({item["name"]: item for item in body.get("environmentSettings") or []})
+    settings = [{"name": str(item["name"]), "value": str(item.get("value", ""))} for item in environment.values()]
+    preparation = job.spec.get("jobPreparationTask")
+    if preparation:
+        prep_dir = account.node_root(node.pool.id, node.id) / "workitems" / job.id / "job-1" / str(preparation["id"])
+        settings.append({"name": "AZ_BATCH_JOB_PREP_DIR", "value": str(prep_dir)})
+        settings.append({"name": "AZ_BATCH_JOB_PREP_WORKING_DIR", "value": str(prep_dir / "wd")})
+    return settings
+
+
 def job_task_spec(account: Account, job: Job, task: Task, node: Node, batch_url: str) -> TaskRunSpec:
     """What the runner needs to run a task on a node (the job's common environment comes first)."""
     body = task.body()
-    environment = {item["name"]: item for item in job.spec.get("commonEnvironmentSettings") or []}
-    environment.update({item["name"]: item for item in body.get("environmentSettings") or []})
+    return _job_spec(account, job, node, task.id, body, task.max_wall, task.retry_count, batch_url, task.attempt)
+
+
+def multi_instance_specs(
+    account: Account, job: Job, task: Task, nodes: list[Node], run: MultiInstanceRun, batch_url: str
+) -> tuple[TaskRunSpec, MultiInstancePlan]:
+    """The primary's application run and the coordination runs of a multi-instance task on ``nodes``.
+
+    ``AZ_BATCH_TASK_SHARED_DIR`` is one directory for every instance (``<pool>/multiinstance/<job>/<task>``):
+    on one machine the instances cannot each have their own directory under one identical path, as nodes do.
+    """
+    settings = multi_instance.settings(task) or {}
+    shared_dir = account.pool_dir(nodes[0].pool.id) / "multiinstance" / job.id / task.id
+    coordination = []
+    for index, node in enumerate(nodes):
+        base = job_task_spec(account, job, task, node, batch_url)
+        env = base.environment_settings + multi_instance.environment(nodes, index, str(shared_dir))
+        coordination.append(
+            replace(
+                base,
+                command_line=str(settings["coordinationCommandLine"]),
+                resource_files=[],
+                output_files=[],
+                environment_settings=env,
+                common_resource_files=list(settings.get("commonResourceFiles") or []),
+            )
+        )
+    primary = job_task_spec(account, job, task, nodes[0], batch_url)
+    primary = replace(
+        primary,
+        environment_settings=primary.environment_settings + multi_instance.environment(nodes, 0, str(shared_dir)),
+    )
+    return primary, MultiInstancePlan(run, coordination, shared_dir)
+
+
+def side_task_spec(
+    account: Account, job: Job, node: Node, body: dict[str, Any], retry: int, batch_url: str
+) -> TaskRunSpec:
+    """What the runner needs to run a job preparation or release task (``body``) on a node."""
+    constraints = body.get("constraints") or {}
+    limit = constraints.get("maxWallClockTime") or body.get("maxWallClockTime")
+    seconds = parse_duration(limit).total_seconds() if limit else None
+    return _job_spec(account, job, node, str(body["id"]), body, seconds, retry, batch_url, retry + 1)
+
+
+def _job_spec(
+    account: Account,
+    job: Job,
+    node: Node,
+    task_id: str,
+    body: dict[str, Any],
+    max_wall: float | None,
+    retry: int,
+    batch_url: str,
+    attempt: int,
+) -> TaskRunSpec:
     return TaskRunSpec(
         kind="job",
         account_name=account.name,
@@ -187,17 +270,15 @@ def job_task_spec(account: Account, job: Job, task: Task, node: Node, batch_url:
         node_id=node.id,
         node_root=account.node_root(node.pool.id, node.id),
         job_id=job.id,
-        task_id=task.id,
+        task_id=task_id,
         command_line=str(body["commandLine"]),
         resource_files=list(body.get("resourceFiles") or []),
-        environment_settings=[
-            {"name": str(item["name"]), "value": str(item.get("value", ""))} for item in environment.values()
-        ],
+        environment_settings=_environment(account, job, node, body),
         output_files=list(body.get("outputFiles") or []),
-        max_wall_clock_seconds=task.max_wall,
-        retry_count=task.retry_count,
+        max_wall_clock_seconds=max_wall,
+        retry_count=retry,
         batch_url=batch_url,
-        attempt=task.attempt,
+        attempt=attempt,
         **container_fields(account, node.pool, body.get("containerSettings")),
     )
 
@@ -254,10 +335,62 @@ class TaskExecutor:
         self.in_flight += 1
         self._pool.submit(self._start_task, node, token, spec, cancel)
 
-    def submit_task(self, task: Task, node: Node, token: int, spec: TaskRunSpec, cancel: threading.Event) -> None:
-        """Run a job task."""
+    def submit_task(
+        self,
+        task: Task,
+        node: Node,
+        token: int,
+        spec: TaskRunSpec,
+        cancel: threading.Event,
+        plan: MultiInstancePlan | None = None,
+    ) -> None:
+        """Run a job task (with ``plan``: a multi-instance task, ``spec`` being the primary's application)."""
         self.in_flight += 1
-        self._pool.submit(self._task, task, node, token, spec, cancel)
+        self._pool.submit(self._task, task, node, token, spec, cancel, plan)
+
+    def submit_side_task(
+        self, kind: str, job: Job, node: Node, token: int, spec: TaskRunSpec, cancel: threading.Event
+    ) -> None:
+        """Run a job preparation (``kind="preparation"``) or release (``"release"``) task."""
+        self.in_flight += 1
+        self._pool.submit(self._side_task, kind, job, node, token, spec, cancel)
+
+    def _side_task(
+        self, kind: str, job: Job, node: Node, token: int, spec: TaskRunSpec, cancel: threading.Event
+    ) -> None:
+        started = now_ts()
+        outcome: RunOutcome | None = None
+        try:
+            if not cancel.is_set():
+                outcome = outcome_of(self._run(spec, cancel))
+        except Exception as error:  # noqa: BLE001 - a runner bug must not wedge the job
+            _log.exception("%s task runner failed for %s on %s", kind, spec.job_id, spec.node_id)
+            outcome = error_outcome(started, f"The node runner failed: {error}")
+        finally:
+            self._report(Completion(kind, node, token, outcome, job=job))
+
+    def submit_setup(
+        self,
+        node: Node,
+        token: int,
+        work: Callable[[threading.Event], list[dict[str, Any]]],
+        cancel: threading.Event,
+    ) -> None:
+        """Run a node setup step (returns the node errors it ran into, none on success)."""
+        self.in_flight += 1
+        self._pool.submit(self._setup, node, token, work, cancel)
+
+    def _setup(
+        self, node: Node, token: int, work: Callable[[threading.Event], list[dict[str, Any]]], cancel: threading.Event
+    ) -> None:
+        errors: list[dict[str, Any]] = []
+        try:
+            errors = work(cancel)
+        except Exception as error:  # noqa: BLE001 - a setup bug must not wedge the node
+            _log.exception("node setup failed on %s", node.id)
+            errors = [{"code": RUNNER_ERROR_CODE, "message": f"The node setup failed: {error}"}]
+        finally:
+            self._report(Completion("setup", node, token, None, errors=errors))
 
     def submit_image_pulls(self, node: Node, token: int, images: list[str], config: dict[str, Any]) -> None:
         """Pull a container pool's images for a starting node."""
@@ -299,8 +432,17 @@ class TaskExecutor:
         finally:
             self._report(Completion("start", node, token, outcome))
 
-    def _task(self, task: Task, node: Node, token: int, spec: TaskRunSpec, cancel: threading.Event) -> None:
+    def _task(
+        self,
+        task: Task,
+        node: Node,
+        token: int,
+        spec: TaskRunSpec,
+        cancel: threading.Event,
+        plan: MultiInstancePlan | None,
+    ) -> None:
         outcome: RunOutcome | Preempted | None = None
+        instances: list[RunOutcome | None] = []
         started = now_ts()
         try:
             with self.account.lock:
@@ -308,12 +450,42 @@ class TaskExecutor:
                 if running:
                     self.account.stats.tasks_started += 1
             if running and not cancel.is_set():
-                outcome = self._execute(spec, cancel, started)
+                if plan is None:
+                    outcome = self._execute(spec, cancel, started)
+                else:
+                    outcome, instances = self._execute_multi(spec, plan, cancel, started)
         except Exception as error:  # noqa: BLE001 - a runner bug must not wedge the job
             _log.exception("task runner failed for %s/%s", spec.job_id, spec.task_id)
             outcome = error_outcome(started, f"The node runner failed: {error}")
         finally:
-            self._report(Completion("task", node, token, outcome, task))
+            multi = plan.run if plan is not None else None
+            self._report(Completion("task", node, token, outcome, task, multi=multi, instances=instances))
+
+    def _execute_multi(
+        self, spec: TaskRunSpec, plan: MultiInstancePlan, cancel: threading.Event, started: float
+    ) -> tuple[RunOutcome, list[RunOutcome | None]]:
+        """Coordination commands on every instance at once, then (if all succeeded) the primary's command."""
+        plan.shared_dir.mkdir(parents=True, exist_ok=True)
+        results: list[RunOutcome | None] = [None] * len(plan.coordination)
+
+        def coordinate(index: int, instance: TaskRunSpec) -> None:
+            try:
+                results[index] = outcome_of(self._run(instance, cancel))
+            except Exception as error:  # noqa: BLE001 - reported as the instance's failure
+                results[index] = error_outcome(started, f"The node runner failed: {error}")
+
+        threads = [
+            threading.Thread(target=coordinate, args=(index, instance), name=f"batch-instance-{index}")
+            for index, instance in enumerate(plan.coordination)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        failed = next((result for result in results if result is None or result.result != "success"), None)
+        if failed is not None or cancel.is_set():
+            return failed or error_outcome(started, "The coordination command did not run."), results
+        return outcome_of(self._run(spec, cancel)), results
 
     def _execute(self, spec: TaskRunSpec, cancel: threading.Event, started: float) -> RunOutcome | Preempted:
         job_id, task_id = spec.job_id or "", spec.task_id or ""

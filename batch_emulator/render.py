@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
 
+from batch_emulator.models import stats
+from batch_emulator.models.job_tasks import NodeRun
 from batch_emulator.models.jobs import Job
+from batch_emulator.models.multi_instance import Subtask
+from batch_emulator.models.node_endpoints import LOOPBACK_ADDRESS, inbound_endpoints, remote_login_port
+from batch_emulator.models.node_extensions import NodeExtension
 from batch_emulator.models.nodes import Node
 from batch_emulator.models.pools import Pool
+from batch_emulator.models.schedules import Schedule
 from batch_emulator.models.tasks import Task
-from batch_emulator.timefmt import UNLIMITED_DURATION, etag_for, iso
+from batch_emulator.timefmt import UNLIMITED_DURATION, etag_for, format_duration, iso
+from batch_emulator.usage import Usage
 
 NODE_AGENT_VERSION = "1.0.0-localbatch"
 DEFAULT_RESIZE_TIMEOUT = "PT15M"
@@ -26,19 +34,16 @@ def metadata(base: str, entity_set: str, element: bool) -> str:
     return f"{base}/$metadata#{entity_set}" + ("/@Element" if element else "")
 
 
-def without_passwords(value: Any) -> Any:
-    """A copy of wire JSON without ``password`` properties (registry credentials are never returned).
+#: Properties Batch never returns: passwords, mount credentials and extension secrets.
+SECRET_PROPERTIES = frozenset({"accountKey", "sasKey", "password", "protectedSettings"})
 
-    Args:
-        value: A JSON value.
 
-    Returns:
-        The value, with every object's ``password`` left out (objects are copied, not changed).
-    """
+def without_secrets(value: Any) -> Any:
+    """A copy of wire JSON without the :data:`SECRET_PROPERTIES` of any object in it (nothing is changed in place)."""
     if isinstance(value, dict):
-        return {key: without_passwords(item) for key, item in value.items() if key != "password"}
+        return {key: without_secrets(item) for key, item in value.items() if key not in SECRET_PROPERTIES}
     if isinstance(value, list):
-        return [without_passwords(item) for item in value]
+        return [without_secrets(item) for item in value]
     return value
 
 
@@ -46,9 +51,9 @@ def pool_wire(pool: Pool, base: str) -> dict[str, Any]:
     """Render a pool."""
     body: dict[str, Any] = {"id": pool.id}
     body.update(pool.spec)
-    for name in ("virtualMachineConfiguration", "startTask"):
+    for name in ("virtualMachineConfiguration", "startTask", "mountConfiguration"):
         if name in body:
-            body[name] = without_passwords(body[name])
+            body[name] = without_secrets(body[name])
     body.update(
         {
             "url": f"{base}/pools/{seg(pool.id)}",
@@ -64,7 +69,7 @@ def pool_wire(pool: Pool, base: str) -> dict[str, Any]:
             "currentLowPriorityNodes": pool.current_nodes(False),
             "targetDedicatedNodes": pool.target_dedicated,
             "targetLowPriorityNodes": pool.target_low_priority,
-            "enableAutoScale": False,
+            "enableAutoScale": bool(pool.spec.get("enableAutoScale", False)),
             "enableInterNodeCommunication": bool(pool.spec.get("enableInterNodeCommunication", False)),
             "taskSlotsPerNode": pool.slots_per_node,
             "taskSchedulingPolicy": {"nodeFillType": pool.fill_type},
@@ -72,18 +77,20 @@ def pool_wire(pool: Pool, base: str) -> dict[str, Any]:
     )
     if pool.resize_errors:
         body["resizeErrors"] = pool.resize_errors
+    if pool.autoscale_run is not None and body["enableAutoScale"]:
+        body["autoScaleRun"] = pool.autoscale_run
     return body
 
 
 def node_wire(node: Node, base: str) -> dict[str, Any]:
     """Render a compute node."""
     pool = node.pool
-    url = f"{base}/pools/{seg(pool.id)}/nodes/{seg(node.id)}"
+    url = node_url(node, base)
     body: dict[str, Any] = {
         "id": node.id,
         "url": url,
         "state": node.state,
-        "schedulingState": "enabled",
+        "schedulingState": node.scheduling_state,
         "stateTransitionTime": iso(node.state_time),
         "allocationTime": iso(node.allocation_time),
         "ipAddress": node.ip_address,
@@ -96,6 +103,7 @@ def node_wire(node: Node, base: str) -> dict[str, Any]:
         "isDedicated": node.is_dedicated,
         "nodeAgentInfo": {"version": NODE_AGENT_VERSION, "lastUpdateTime": iso(node.allocation_time)},
         "virtualMachineInfo": {"imageReference": pool.spec["virtualMachineConfiguration"]["imageReference"]},
+        "endpointConfiguration": {"inboundEndpoints": inbound_endpoints(node)},
     }
     if node.last_boot_time is not None:
         body["lastBootTime"] = iso(node.last_boot_time)
@@ -111,12 +119,56 @@ def node_wire(node: Node, base: str) -> dict[str, Any]:
             for task in sorted(node.tasks, key=lambda item: item.state_time)[:10]
         ]
     if pool.start_task is not None:
-        body["startTask"] = without_passwords(pool.start_task)
+        body["startTask"] = without_secrets(pool.start_task)
     if node.start_task_info is not None:
         body["startTaskInfo"] = node.start_task_info
     if node.errors:
         body["errors"] = node.errors
     return body
+
+
+def node_url(node: Node, base: str) -> str:
+    """The URL of a node."""
+    return f"{base}/pools/{seg(node.pool.id)}/nodes/{seg(node.id)}"
+
+
+def remote_login_wire(node: Node, base: str) -> dict[str, Any]:
+    """Render ``GET .../remoteloginsettings``: loopback and the node's SSH frontend port."""
+    return {
+        "odata.metadata": f"{base}/$metadata#Microsoft.Azure.Batch.Protocol.Entities.RemoteLoginSettings",
+        "remoteLoginIPAddress": LOOPBACK_ADDRESS,
+        "remoteLoginPort": remote_login_port(node),
+    }
+
+
+def upload_logs_wire(base: str, directory: str, count: int) -> dict[str, Any]:
+    """Render the answer of ``POST .../uploadbatchservicelogs``."""
+    return {
+        "odata.metadata": f"{base}/$metadata#Microsoft.Azure.Batch.Protocol.Entities.UploadBatchServiceLogsResult",
+        "virtualDirectoryName": directory,
+        "numberOfFilesUploaded": count,
+    }
+
+
+def node_extension_wire(extension: NodeExtension) -> dict[str, Any]:
+    """Render one node VM extension (``protectedSettings`` are never shown)."""
+    spec: dict[str, Any] = without_secrets(extension.spec)
+    spec.setdefault("enableAutomaticUpgrade", False)
+    view: dict[str, Any] = {}
+    if extension.provisioning_state == "Succeeded":
+        view = {
+            "name": spec.get("name"),
+            "statuses": [
+                {
+                    "code": "ProvisioningState/succeeded",
+                    "level": "Info",
+                    "displayStatus": "Provisioning succeeded",
+                    "message": "Enable succeeded",
+                    "time": iso(extension.since),
+                }
+            ],
+        }
+    return {"provisioningState": extension.provisioning_state, "vmExtension": spec, "instanceView": view}
 
 
 def job_wire(job: Job, base: str) -> dict[str, Any]:
@@ -155,6 +207,56 @@ def job_wire(job: Job, base: str) -> dict[str, Any]:
     return body
 
 
+def job_specification_wire(spec: dict[str, Any]) -> dict[str, Any]:
+    """A schedule's ``jobSpecification`` with the defaults the service fills in."""
+    body = {
+        "priority": 0,
+        "maxParallelTasks": -1,
+        "allowTaskPreemption": False,
+        "usesTaskDependencies": False,
+        "onAllTasksComplete": "noaction",
+        "onTaskFailure": "noaction",
+    }
+    body.update(spec)
+    constraints = dict(spec.get("constraints") or {})
+    constraints.setdefault("maxWallClockTime", UNLIMITED_DURATION)
+    constraints.setdefault("maxTaskRetryCount", 0)
+    body["constraints"] = constraints
+    return body
+
+
+def schedule_wire(schedule: Schedule, base: str) -> dict[str, Any]:
+    """Render a job schedule."""
+    body: dict[str, Any] = {
+        "id": schedule.id,
+        "url": f"{base}/jobschedules/{seg(schedule.id)}",
+        "eTag": etag_for(schedule.last_modified),
+        "lastModified": iso(schedule.last_modified),
+        "creationTime": iso(schedule.creation_time),
+        "state": schedule.state,
+        "stateTransitionTime": iso(schedule.state_time),
+    }
+    if schedule.prev_state is not None and schedule.prev_state_time is not None:
+        body["previousState"] = schedule.prev_state
+        body["previousStateTransitionTime"] = iso(schedule.prev_state_time)
+    if "displayName" in schedule.spec:
+        body["displayName"] = schedule.spec["displayName"]
+    body["schedule"] = dict(schedule.schedule)
+    body["jobSpecification"] = job_specification_wire(schedule.spec["jobSpecification"])
+    if schedule.spec.get("metadata"):
+        body["metadata"] = schedule.spec["metadata"]
+    execution: dict[str, Any] = {}
+    if schedule.next_run is not None and schedule.state == "active":
+        execution["nextRunTime"] = iso(schedule.next_run)
+    if schedule.job_keys:
+        job_id = f"{schedule.id}:job-{schedule.job_counter}"
+        execution["recentJob"] = {"url": f"{base}/jobs/{seg(job_id)}", "id": job_id}
+    if schedule.end_time is not None:
+        execution["endTime"] = iso(schedule.end_time)
+    body["executionInfo"] = execution
+    return body
+
+
 def execution_info(task: Task) -> dict[str, Any]:
     """Render a task's ``executionInfo``."""
     info: dict[str, Any] = {"retryCount": task.retry_count, "requeueCount": task.requeue_count}
@@ -186,7 +288,7 @@ def task_wire(task: Task, base: str) -> dict[str, Any]:
     spec = task.body()
     body.update(spec)
     if "containerSettings" in spec:
-        body["containerSettings"] = without_passwords(spec["containerSettings"])
+        body["containerSettings"] = without_secrets(spec["containerSettings"])
     constraints = dict(spec.get("constraints") or {})
     constraints.setdefault("maxWallClockTime", UNLIMITED_DURATION)
     constraints.setdefault("retentionTime", DEFAULT_RETENTION)
@@ -209,16 +311,7 @@ def task_wire(task: Task, base: str) -> dict[str, Any]:
         body["previousState"] = task.prev_state
         body["previousStateTransitionTime"] = iso(task.prev_state_time)
     if task.node_id is not None and task.pool_id is not None:
-        node_url = f"{base}/pools/{seg(task.pool_id)}/nodes/{seg(task.node_id)}"
-        relative = task_dir_relative(task)
-        body["nodeInfo"] = {
-            "affinityId": f"TVM:{task.node_id}",
-            "nodeUrl": node_url,
-            "poolId": task.pool_id,
-            "nodeId": task.node_id,
-            "taskRootDirectory": relative,
-            "taskRootDirectoryUrl": f"{node_url}/files/{relative}",
-        }
+        body["nodeInfo"] = node_info_wire(task.pool_id, task.node_id, task_dir_relative(task), base)
     return body
 
 
@@ -246,3 +339,180 @@ def task_field(task: Task, path: tuple[str, ...]) -> Any:
     for name in path:
         value = value.get(name) if isinstance(value, dict) else None
     return value
+
+
+def _side_run_info(run: NodeRun, relative: str, node_url: str, *, preparation: bool) -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "startTime": iso(run.start_time),
+        "state": run.state,
+        "taskRootDirectory": relative,
+        "taskRootDirectoryUrl": f"{node_url}/files/{relative}",
+    }
+    if preparation:
+        info["retryCount"] = run.retry_count
+        if run.last_retry_time is not None:
+            info["lastRetryTime"] = iso(run.last_retry_time)
+    if run.state == "completed":
+        info.update(_outcome_fields(run.end_time, run.exit_code, run.failure_info, run.result))
+    return info
+
+
+def _outcome_fields(
+    end_time: float | None, exit_code: int | None, failure_info: dict[str, Any] | None, result: str | None
+) -> dict[str, Any]:
+    """``endTime``, ``exitCode``, ``failureInfo`` and ``result`` of a completed run (those that are set)."""
+    fields: dict[str, Any] = {}
+    if end_time is not None:
+        fields["endTime"] = iso(end_time)
+    if exit_code is not None:
+        fields["exitCode"] = exit_code
+    if failure_info is not None:
+        fields["failureInfo"] = failure_info
+    if result is not None:
+        fields["result"] = result
+    return fields
+
+
+def node_info_wire(pool_id: str, node_id: str, relative: str, base: str) -> dict[str, Any]:
+    """The ``nodeInfo`` of a task or subtask that ran in ``relative`` (a directory under the node root)."""
+    node_url = f"{base}/pools/{seg(pool_id)}/nodes/{seg(node_id)}"
+    return {
+        "affinityId": f"TVM:{node_id}",
+        "nodeUrl": node_url,
+        "poolId": pool_id,
+        "nodeId": node_id,
+        "taskRootDirectory": relative,
+        "taskRootDirectoryUrl": f"{node_url}/files/{relative}",
+    }
+
+
+def preparation_status_wire(job: Job, preparation: NodeRun, release: NodeRun | None, base: str) -> dict[str, Any]:
+    """Render one node's entry of ``jobpreparationandreleasetaskstatus``."""
+    node_url = f"{base}/pools/{seg(preparation.pool_id)}/nodes/{seg(preparation.node_id)}"
+    prep_id = str(job.spec["jobPreparationTask"]["id"])
+    body: dict[str, Any] = {
+        "poolId": preparation.pool_id,
+        "nodeId": preparation.node_id,
+        "nodeUrl": node_url,
+        "jobPreparationTaskExecutionInfo": _side_run_info(
+            preparation, f"workitems/{job.id}/job-1/{prep_id}", node_url, preparation=True
+        ),
+    }
+    if release is not None:
+        release_id = str(job.spec["jobReleaseTask"]["id"])
+        body["jobReleaseTaskExecutionInfo"] = _side_run_info(
+            release, f"workitems/{job.id}/job-1/{release_id}", node_url, preparation=False
+        )
+    return body
+
+
+def subtask_wire(task: Task, subtask: Subtask, base: str) -> dict[str, Any]:
+    """Render one subtask of a multi-instance task (``BatchSubtask``)."""
+    node = subtask.node
+    body: dict[str, Any] = {
+        "id": subtask.id,
+        "nodeInfo": node_info_wire(node.pool.id, node.id, task_dir_relative(task), base),
+        "state": subtask.state,
+        "stateTransitionTime": iso(subtask.state_time),
+    }
+    if subtask.prev_state is not None and subtask.prev_state_time is not None:
+        body["previousState"] = subtask.prev_state
+        body["previousStateTransitionTime"] = iso(subtask.prev_state_time)
+    if subtask.start_time is not None:
+        body["startTime"] = iso(subtask.start_time)
+    if subtask.state == "completed":
+        body.update(_outcome_fields(subtask.end_time, subtask.exit_code, subtask.failure_info, subtask.result))
+    return body
+
+
+# --- statistics (``$expand=stats``) ------------------------------------------------------------------------------
+GIB = 1024**3
+
+
+def _seconds(value: float) -> str:
+    return format_duration(timedelta(seconds=value))
+
+
+def _usage_fields(usage: Usage) -> dict[str, Any]:
+    return {
+        "userCPUTime": _seconds(usage.user_cpu),
+        "kernelCPUTime": _seconds(usage.kernel_cpu),
+        "wallClockTime": _seconds(usage.wall),
+        "readIOps": str(usage.read_ops),
+        "writeIOps": str(usage.write_ops),
+        "readIOGiB": usage.read_bytes / GIB,
+        "writeIOGiB": usage.write_bytes / GIB,
+    }
+
+
+def task_stats(task: Task, base: str, now: float) -> dict[str, Any]:
+    """A task's ``stats``: what its runs used."""
+    body = {"url": f"{base}/jobs/{seg(task.job.id)}/tasks/{seg(task.id)}", "startTime": iso(task.creation_time)}
+    body["lastUpdateTime"] = iso(now)
+    body.update(_usage_fields(task.usage))
+    body["waitTime"] = _seconds(stats.task_wait_seconds(task))
+    return body
+
+
+def _totals_wire(url: str, start: float, now: float, totals: stats.JobTotals) -> dict[str, Any]:
+    body: dict[str, Any] = {"url": url, "startTime": iso(start), "lastUpdateTime": iso(now)}
+    body.update(_usage_fields(totals.usage))
+    body.update(
+        {
+            "numSucceededTasks": str(totals.succeeded),
+            "numFailedTasks": str(totals.failed),
+            "numTaskRetries": str(totals.retries),
+            "waitTime": _seconds(totals.wait_seconds),
+        }
+    )
+    return body
+
+
+def job_stats(job: Job, base: str, now: float) -> dict[str, Any]:
+    """A job's ``stats``: the sum over its tasks."""
+    return _totals_wire(f"{base}/jobs/{seg(job.id)}", job.creation_time, now, stats.job_totals([job]))
+
+
+def schedule_stats(schedule: Schedule, jobs: list[Job], base: str, now: float) -> dict[str, Any]:
+    """A job schedule's ``stats``: the sum over the jobs it made that still exist."""
+    url = f"{base}/jobschedules/{seg(schedule.id)}"
+    return _totals_wire(url, schedule.creation_time, now, stats.job_totals(jobs))
+
+
+def pool_stats(pool: Pool, measures: stats.PoolMeasures, base: str, now: float) -> dict[str, Any]:
+    """A pool's ``stats``: dedicated core time, and the resources its tasks used."""
+    start, update = iso(pool.creation_time), iso(now)
+    usage = measures.usage
+    usage_stats = {"startTime": start, "lastUpdateTime": update, "dedicatedCoreTime": _seconds(measures.core_seconds)}
+    return {
+        "url": f"{base}/pools/{seg(pool.id)}",
+        "startTime": start,
+        "lastUpdateTime": update,
+        "usageStats": usage_stats,
+        "resourceStats": {
+            "startTime": start,
+            "lastUpdateTime": update,
+            "avgCPUPercentage": measures.average_cpu,
+            "avgMemoryGiB": 0.0,
+            "peakMemoryGiB": 0.0,
+            "avgDiskGiB": 0.0,
+            "peakDiskGiB": 0.0,
+            "diskReadIOps": str(usage.read_ops),
+            "diskWriteIOps": str(usage.write_ops),
+            "diskReadGiB": usage.read_bytes / GIB,
+            "diskWriteGiB": usage.write_bytes / GIB,
+            "networkReadGiB": 0.0,
+            "networkWriteGiB": 0.0,
+        },
+    }
+
+
+def usage_metrics_wire(record: dict[str, Any]) -> dict[str, Any]:
+    """One ``poolusagemetrics`` entry."""
+    return {
+        "poolId": record["poolId"],
+        "startTime": iso(float(record["start"])),
+        "endTime": iso(float(record["end"])),
+        "vmSize": record["vmSize"],
+        "totalCoreHours": record["hours"],
+    }

@@ -13,17 +13,22 @@ import logging
 import threading
 
 from batch_emulator.allocation import NodeAllocator
+from batch_emulator.autoscaler import AutoScaler
+from batch_emulator.clock import ServiceClock
 from batch_emulator.config import TaskRunner
-from batch_emulator.execution import PREEMPTED, Completion, TaskExecutor, job_task_spec
+from batch_emulator.execution import PREEMPTED, Completion, TaskExecutor, job_task_spec, multi_instance_specs
 from batch_emulator.faults import FaultInjector
 from batch_emulator.janitor import Janitor
+from batch_emulator.job_task_runs import JobTaskRunner
+from batch_emulator.models import multi_instance
 from batch_emulator.models import tasks as task_model
 from batch_emulator.models.account import Account
-from batch_emulator.models.jobs import Job, begin_termination
-from batch_emulator.models.nodes import SCHEDULABLE_STATES, Node
+from batch_emulator.models.jobs import Job, after_task_completed, begin_termination, job_ended
+from batch_emulator.models.nodes import Node
 from batch_emulator.models.pools import Pool
 from batch_emulator.models.tasks import RunOutcome, Task
 from batch_emulator.models.validation import id_key
+from batch_emulator.schedule_timer import ScheduleTimer
 from batch_emulator.timefmt import now_ts, parse_duration
 from batch_emulator.timers import Timers
 
@@ -42,6 +47,7 @@ class Scheduler:
         janitor: Janitor,
         allocation_seconds: float,
         max_workers: int,
+        clock: ServiceClock | None = None,
     ) -> None:
         """Create a stopped scheduler.
 
@@ -52,6 +58,7 @@ class Scheduler:
             janitor: Deletes discarded directories.
             allocation_seconds: Time a node takes from ``creating`` to ``idle`` (plus its start task).
             max_workers: Most task processes at once.
+            clock: How fast service-defined intervals pass (default: real time).
         """
         self.account = account
         self._janitor = janitor
@@ -69,6 +76,10 @@ class Scheduler:
             faults=faults,
             allocation_seconds=allocation_seconds,
         )
+        self._job_tasks = JobTaskRunner(account, self._executor, self._submit)
+        clock = clock or ServiceClock()
+        self._autoscaler = AutoScaler(account, timers=self._timers, clock=clock)
+        self._schedule_timer = ScheduleTimer(account, timers=self._timers, clock=clock)
         self._batch_url = ""
         self._thread = threading.Thread(target=self._loop, name="batch-scheduler", daemon=True)
         account.set_listener(self.wake)
@@ -82,6 +93,7 @@ class Scheduler:
     def batch_url(self, url: str) -> None:
         self._batch_url = url
         self._allocator.batch_url = url
+        self._job_tasks.batch_url = url
 
     @property
     def in_flight(self) -> int:
@@ -94,6 +106,8 @@ class Scheduler:
         with self.account.lock:
             self._allocator.recover(now_ts())
             self.account.pending_jobs.update(self.account.jobs.values())
+            self._autoscaler.start()
+            self._schedule_timer.start()
         self._woken = True  # the first step picks up what was recovered
         self._thread.start()
 
@@ -142,12 +156,19 @@ class Scheduler:
             for completion in self._executor.drain():
                 self._apply(completion, now)
             self._timers.run_due(now)
+            scaling, account.pending_autoscale = account.pending_autoscale, set()
+            for pool in scaling:
+                self._autoscaler.reconcile(pool, now)
             pools, account.pending_pools = account.pending_pools, set()
             for pool in pools:
                 self._allocator.reconcile_pool(pool, now)
+            schedules, account.pending_schedules = account.pending_schedules, set()
+            for schedule in schedules:
+                self._schedule_timer.reconcile(schedule, now)
             jobs, account.pending_jobs = account.pending_jobs, set()
             for job in jobs:
                 self._reconcile_job(job, now)
+            self._schedule_timer.after_step(now)
             self._dispatch(now)
 
     # --- completions -----------------------------------------------------------------------------------------
@@ -156,15 +177,22 @@ class Scheduler:
         node.busy_workers -= 1
         if completion.kind == "start":
             self._allocator.finish_start_task(completion, now)
+        elif completion.kind == "setup":
+            self._allocator.operations.finish_setup(completion, now)
         elif completion.kind == "images":
             self._allocator.finish_image_pulls(completion, now)
+        elif completion.job is not None:  # a job preparation or release task
+            self._job_tasks.finish(completion, now)
         else:
             task = completion.task
             assert task is not None
             task.job.in_flight -= 1
+            if completion.multi is not None:
+                completion.multi.release(completion.instances[1:], now)
             self._finish_task(task, completion, now)
             self.account.pending_jobs.add(task.job)
-        if node.removing is not None or node.pool.state == "deleting" or node.pool.allocation_state != "steady":
+        busy_pool = node.pool.state == "deleting" or node.pool.allocation_state != "steady"
+        if node.removing is not None or node.operation is not None or busy_pool:
             self.account.pending_pools.add(node.pool)
 
     def _finish_task(self, task: Task, completion: Completion, now: float) -> None:
@@ -177,6 +205,7 @@ class Scheduler:
         elif isinstance(outcome, RunOutcome):
             if task_model.finish_run(task, outcome, now):
                 self.account.stats.tasks_completed += 1
+                after_task_completed(task, now)
         elif task.end_reason is not None:  # ended before its process started
             ended = RunOutcome(None, "failure", task.start_time or now, now, task.end_reason)
             task_model.finish_run(task, ended, now)
@@ -192,14 +221,18 @@ class Scheduler:
         if job.state == "active" and job.on_all_tasks_complete == "terminatejob" and job.all_tasks_complete():
             begin_termination(job, "AllTasksComplete", now)
         if job.state == "terminating" and job.in_flight == 0:
-            job.end_time = now
-            job.set_state("completed", now)
+            if not self._job_tasks.start_releases(job, now):
+                job.end_time = now
+                job.set_state("completed", now)
+                job_ended(job, now)
         elif job.state == "deleting":
             for task in job.tasks.values():
                 if task.cancel is not None:
                     task.cancel.set()
-            if job.in_flight == 0:
+            self._job_tasks.stop_preparations(job)
+            if job.in_flight == 0 and not self._job_tasks.start_releases(job, now):
                 self._remove_job(job)
+                job_ended(job, now)
         elif job.state == "disabling":
             self._progress_disable(job, now)
         elif job.state == "enabling":
@@ -268,6 +301,7 @@ class Scheduler:
     def _dispatch_job(self, job: Job, pool: Pool, nodes: list[Node], now: float) -> None:
         queue = job.queue
         limit = job.max_parallel_tasks
+        waiting = 0  # multi-instance tasks at the back of the queue that found too few free nodes
         while queue and self._executor.has_room:
             if limit != -1 and job.task_counts["running"] >= limit:
                 return
@@ -275,15 +309,45 @@ class Scheduler:
             if task.state != "active" or task.removed:
                 queue.popleft()  # a stale entry: the task was ended, deleted or requeued elsewhere
                 continue
-            node = choose_node(nodes, task.required_slots, pool.fill_type)
+            candidates = nodes if not job.has_side_tasks else self._job_tasks.nodes_for(job, task, nodes)
+            settings = multi_instance.settings(task)
+            if settings is not None:
+                chosen = multi_instance.choose_nodes(
+                    candidates, task.required_slots, int(settings["numberOfInstances"]), pool.fill_type
+                )
+                if chosen is None or not multi_instance.schedulable_on(pool):
+                    waiting += 1  # it waits for enough free nodes; the tasks behind it may run meanwhile
+                    if waiting >= len(queue):
+                        return
+                    queue.rotate(-1)
+                    continue
+                queue.popleft()
+                self._start_multi_instance(task, chosen, now)
+                continue
+            node = choose_node(candidates, task.required_slots, pool.fill_type)
             if node is None:
                 return
             queue.popleft()
             self._start(task, node, now)
 
     def _start(self, task: Task, node: Node, now: float) -> None:
-        job = task.job
         token = task_model.assign(task, node, now)
+        if not self._job_tasks.start(task, node, token, now):
+            self._submit(task, node, token, now)
+
+    def _start_multi_instance(self, task: Task, nodes: list[Node], now: float) -> None:
+        job, primary = task.job, nodes[0]
+        token = task_model.assign(task, primary, now)
+        run = multi_instance.new_run(token, task.required_slots, nodes[1:], now)
+        job.multi_runs[task.key] = run
+        spec, plan = multi_instance_specs(self.account, job, task, nodes, run, self._batch_url)
+        job.in_flight += 1
+        primary.busy_workers += 1
+        assert task.cancel is not None
+        self._executor.submit_task(task, primary, token, spec, task.cancel, plan)
+
+    def _submit(self, task: Task, node: Node, token: int, now: float) -> None:
+        job = task.job
         spec = job_task_spec(self.account, job, task, node, self._batch_url)
         job.in_flight += 1
         node.busy_workers += 1
@@ -295,7 +359,7 @@ def choose_node(nodes: list[Node], slots: int, fill_type: str) -> Node | None:
     """Pick the node for a task: most free slots (``spread``) or fewest that still fit (``pack``)."""
     best: Node | None = None
     for node in nodes:
-        if node.state not in SCHEDULABLE_STATES or node.removing is not None or node.free_slots < slots:
+        if not node.accepts_tasks() or node.free_slots < slots:
             continue
         if best is None:
             best = node

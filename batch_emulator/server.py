@@ -18,6 +18,7 @@ from typing import Any
 import uvicorn
 
 from batch_emulator.app import create_app
+from batch_emulator.clock import ServiceClock
 from batch_emulator.config import LOOPBACK_HOSTS, EmulatorConfig
 from batch_emulator.faults import FaultSpec
 from batch_emulator.service import BatchService
@@ -46,9 +47,11 @@ def check_config(config: EmulatorConfig) -> None:
     """Check a config before anything is bound: loopback unless ``allow_remote``, a parsable fault spec.
 
     Raises:
-        ValueError: the host is not loopback and remote access is not allowed, or the fault spec is malformed.
+        ValueError: the host is not loopback and remote access is not allowed, the fault spec is malformed, or
+            the time scale is not a positive number.
     """
     FaultSpec.parse(config.faults)
+    ServiceClock(config.time_scale)
     if config.host not in LOOPBACK_HOSTS and not config.allow_remote:
         raise ValueError(
             f"refusing to listen on {config.host!r}: the local Batch service binds loopback only "

@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 
 from batch_emulator.auth import SharedKeyVerifier
+from batch_emulator.clock import ServiceClock
 from batch_emulator.config import EmulatorConfig
 from batch_emulator.faults import FaultInjector, FaultSpec
 from batch_emulator.janitor import Janitor
@@ -39,6 +40,7 @@ class BatchService:
             ValueError: the account key is not base64.
         """
         self.config = config
+        self.clock = ServiceClock(config.time_scale)
         self.data_dir = data_dir
         self.verifier = SharedKeyVerifier(config.account_name, config.account_key, allow_bearer=config.allow_bearer)
         self.startup_faults = FaultSpec.parse(config.faults)
@@ -63,6 +65,7 @@ class BatchService:
             janitor=self.janitor,
             allocation_seconds=self.config.allocation_seconds,
             max_workers=self.config.max_workers,
+            clock=self.clock,
         )
         scheduler.batch_url = getattr(self, "_batch_url", "")
         return scheduler

@@ -15,11 +15,15 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from batch_emulator.models import dependencies
 from batch_emulator.models.account import Account, ChangeLog
 from batch_emulator.models.jobs import Job
+from batch_emulator.models.node_users import NodeUser
 from batch_emulator.models.nodes import Node
 from batch_emulator.models.pools import Pool
+from batch_emulator.models.schedules import Schedule
 from batch_emulator.models.tasks import Task, shared_failure
+from batch_emulator.usage import NO_USAGE, Usage
 
 _log = logging.getLogger("batch_emulator.store")
 _COMPACT = (",", ":")
@@ -31,6 +35,7 @@ CREATE TABLE IF NOT EXISTS nodes (
     pool_key TEXT NOT NULL, node_id TEXT NOT NULL, doc TEXT NOT NULL, PRIMARY KEY (pool_key, node_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS jobs (key TEXT PRIMARY KEY, seq INTEGER NOT NULL, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS schedules (key TEXT PRIMARY KEY, seq INTEGER NOT NULL, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS tasks (
     job_key TEXT NOT NULL, task_key TEXT NOT NULL, seq INTEGER NOT NULL, id TEXT NOT NULL, spec TEXT NOT NULL,
     rt TEXT NOT NULL,
@@ -75,6 +80,7 @@ def _pool_doc(pool: Pool) -> str:
             "creationTime": pool.creation_time,
             "lastModified": pool.last_modified,
             "nodeCounter": pool.node_counter,
+            "autoScaleRun": pool.autoscale_run,
         },
         separators=_COMPACT,
     )
@@ -96,6 +102,9 @@ def _node_doc(node: Node) -> str:
             "startTaskInfo": node.start_task_info,
             "errors": node.errors,
             "removing": node.removing,
+            "number": node.number,
+            "schedulingState": node.scheduling_state,
+            "users": [user.to_doc() for user in node.users.values()],
         },
         separators=_COMPACT,
     )
@@ -116,13 +125,44 @@ def _job_doc(job: Job) -> str:
             "terminateReason": job.terminate_reason,
             "disableOption": job.disable_option,
             "taskSeq": job.task_seq,
+            "autoPoolId": job.auto_pool_id,
         },
         separators=_COMPACT,
     )
 
 
+_SCHEDULE_FIELDS = (
+    ("state", "state"),
+    ("state_time", "stateTime"),
+    ("prev_state", "prevState"),
+    ("prev_state_time", "prevStateTime"),
+    ("creation_time", "creationTime"),
+    ("last_modified", "lastModified"),
+    ("end_time", "endTime"),
+    ("job_counter", "jobCounter"),
+    ("job_keys", "jobKeys"),
+    ("last_due", "lastDue"),
+    ("next_run", "nextRun"),
+)
+
+
+def _schedule_doc(schedule: Schedule) -> str:
+    doc = {"id": schedule.id, "spec": schedule.spec}
+    doc.update({short: getattr(schedule, name) for name, short in _SCHEDULE_FIELDS})
+    return json.dumps(doc, separators=_COMPACT)
+
+
+def _load_schedule(account: Account, doc: dict[str, Any]) -> Schedule:
+    schedule = Schedule(doc["id"], doc["spec"], account.next_seq(), doc["creationTime"])
+    for name, short in _SCHEDULE_FIELDS:
+        setattr(schedule, name, doc[short])
+    return schedule
+
+
 def _task_rt(task: Task) -> str:
     doc = {short: getattr(task, name) for name, short in _TASK_FIELDS}
+    if task.usage is not NO_USAGE:
+        doc["u"] = task.usage.to_list()
     return json.dumps({key: value for key, value in doc.items() if value is not None}, separators=_COMPACT)
 
 
@@ -164,8 +204,9 @@ class Store:
                 if not changes:
                     return 0
                 rows = self._rows(changes)
+                schedules = [(s.key, s.seq, _schedule_doc(s)) for s in changes.schedules if not s.removed]
             try:
-                return self._write(changes.removals, *rows)
+                return self._write(changes.removals, *rows, schedules=schedules)
             except Exception:
                 with account.lock:  # keep the changes for the next attempt
                     pending = account.changes
@@ -173,6 +214,7 @@ class Store:
                     pending.nodes |= changes.nodes
                     pending.jobs |= changes.jobs
                     pending.tasks |= changes.tasks
+                    pending.schedules |= changes.schedules
                     pending.removals[:0] = changes.removals
                 raise
 
@@ -197,6 +239,8 @@ class Store:
         nodes: list[tuple[Any, ...]],
         jobs: list[tuple[Any, ...]],
         tasks: list[tuple[Any, ...]],
+        *,
+        schedules: list[tuple[Any, ...]],
     ) -> int:
         db = self._db
         db.execute("BEGIN")
@@ -213,21 +257,25 @@ class Store:
                     db.execute("DELETE FROM tasks WHERE job_key = ?", keys)
                 elif kind == "task":
                     db.execute("DELETE FROM tasks WHERE job_key = ? AND task_key = ?", keys)
+                elif kind == "schedule":
+                    db.execute("DELETE FROM schedules WHERE key = ?", keys)
             db.executemany("INSERT OR REPLACE INTO pools VALUES (?, ?, ?)", pools)
             db.executemany("INSERT OR REPLACE INTO nodes VALUES (?, ?, ?)", nodes)
             db.executemany("INSERT OR REPLACE INTO jobs VALUES (?, ?, ?)", jobs)
             db.executemany("INSERT OR REPLACE INTO tasks VALUES (?, ?, ?, ?, ?, ?)", tasks)
+            db.executemany("INSERT OR REPLACE INTO schedules VALUES (?, ?, ?)", schedules)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        return len(removals) + len(pools) + len(nodes) + len(jobs) + len(tasks)
+        return len(removals) + len(pools) + len(nodes) + len(jobs) + len(tasks) + len(schedules)
 
     def clear(self) -> None:
         """Delete all saved state."""
         with self._lock:
             self._db.executescript(
-                "BEGIN; DELETE FROM pools; DELETE FROM nodes; DELETE FROM jobs; DELETE FROM tasks; COMMIT;"
+                "BEGIN; DELETE FROM pools; DELETE FROM nodes; DELETE FROM jobs; DELETE FROM tasks; "
+                "DELETE FROM schedules; COMMIT;"
             )
 
     def load(self, account: Account, now: float) -> None:
@@ -256,6 +304,9 @@ class Store:
                 job = _load_job(account, json.loads(doc))
                 account.jobs[job.key] = job
                 account.pending_jobs.add(job)
+            for (doc,) in self._db.execute("SELECT doc FROM schedules ORDER BY seq"):
+                schedule = _load_schedule(account, json.loads(doc))
+                account.schedules[schedule.key] = schedule
             requeued = 0
             for job_key, seq, task_id, spec, rt in self._db.execute(
                 "SELECT job_key, seq, id, spec, rt FROM tasks ORDER BY job_key, seq"
@@ -263,6 +314,8 @@ class Store:
                 job_owner = account.jobs.get(job_key)
                 if job_owner is not None:
                     requeued += _load_task(job_owner, task_id, seq, spec, json.loads(rt), now)
+            for job in account.jobs.values():
+                dependencies.rebuild(job)
             _log.info(
                 "loaded %d pools, %d jobs, %d tasks (%d requeued) from %s",
                 len(account.pools),
@@ -285,6 +338,7 @@ def _load_pool(account: Account, doc: dict[str, Any]) -> Pool:
     pool.resize_errors = doc["resizeErrors"]
     pool.last_modified = doc["lastModified"]
     pool.node_counter = doc["nodeCounter"]
+    pool.autoscale_run = doc.get("autoScaleRun")
     return pool
 
 
@@ -299,6 +353,9 @@ def _load_node(pool: Pool, doc: dict[str, Any], now: float) -> Node:
     node.start_task_info = doc["startTaskInfo"]
     node.errors = doc["errors"]
     node.removing = doc["removing"]
+    node.number = int(doc.get("number", 0))
+    node.scheduling_state = doc.get("schedulingState", "enabled")
+    node.users = {str(item["name"]).lower(): NodeUser.from_doc(item) for item in doc.get("users", [])}
     if node.state == "running":
         node.state, node.state_time = "idle", now
     return node
@@ -315,6 +372,7 @@ def _load_job(account: Account, doc: dict[str, Any]) -> Job:
     job.terminate_reason = doc["terminateReason"]
     job.disable_option = doc["disableOption"]
     job.task_seq = doc["taskSeq"]
+    job.auto_pool_id = doc.get("autoPoolId")
     return job
 
 
@@ -325,6 +383,8 @@ def _load_task(job: Job, task_id: str, seq: int, spec: str, rt: dict[str, Any], 
             setattr(task, name, rt[short])
     if task.failure_info is not None:
         task.failure_info = shared_failure(task.failure_info)
+    if "u" in rt:
+        task.usage = Usage.from_list(rt["u"])
     task.apply_limits(task.body())
     requeued = 0
     if task.state in ("preparing", "running"):

@@ -63,8 +63,16 @@ def emulator(
     key_file: Annotated[Path | None, typer.Option(help="TLS private key (PEM).")] = None,
     allow_bearer: Annotated[bool, typer.Option(help="Accept Bearer tokens (development Entra ID).")] = False,
     allow_remote: Annotated[bool, typer.Option(help="Allow binding a non-loopback address.")] = False,
+    container_runtime: Annotated[
+        str | None, typer.Option(help="Container runtime client: podman, docker or a path (default: podman, docker).")
+    ] = None,
+    time_scale: Annotated[
+        float, typer.Option(help="Run service-defined intervals (autoscale, schedules) this many times faster.")
+    ] = 1.0,
 ) -> None:
     """Run the local Azure Batch service in the foreground."""
+    if not 0 < time_scale < float("inf"):
+        raise typer.BadParameter(f"must be a positive number, not {time_scale}", param_hint="--time-scale")
     try:
         from batch_emulator.config import DEFAULT_ACCOUNT_KEY, DEFAULT_ACCOUNT_NAME
         from batch_emulator.server import EmulatorConfig, run_forever
@@ -83,6 +91,8 @@ def emulator(
             keyfile=key_file,
             allow_bearer=allow_bearer,
             allow_remote=allow_remote,
+            container_runtime=container_runtime,
+            time_scale=time_scale,
         )
     )
 

@@ -1,6 +1,6 @@
 """``python -m bench``: run the benchmark suite and write the performance table.
 
-    python -m bench                      # full mode (~15 min): writes docs/benchmarks.md (+ .benchmarks/results.json)
+    python -m bench                      # full mode (~22 min): writes docs/benchmarks.md (+ .benchmarks/results.json)
     python -m bench --quick              # every benchmark at small sizes, ~1 min; report in .benchmarks/quick.md
     python -m bench --only flow,demo     # some benchmarks; report in .benchmarks/ unless --output is given
     python -m bench --repeat 5           # repetitions per case (default: each benchmark's own)
@@ -24,8 +24,10 @@ from typing import Any
 
 from bench import (
     _machine,
+    bench_autoscale,
     bench_containers,
     bench_demo,
+    bench_dependencies,
     bench_emulator,
     bench_flow,
     bench_monitoring,
@@ -52,15 +54,27 @@ class Benchmark:
 #: In the order they run (and appear): the Prefect-free ones first, so a quick run overlaps the server's start.
 BENCHMARKS = [
     Benchmark("emulator", bench_emulator.run),
+    Benchmark("dependencies", bench_dependencies.run),
     Benchmark("submission", bench_submission.run),
     Benchmark("monitoring", bench_monitoring.run),
     Benchmark("node_app", bench_node_app_suite.run),
     Benchmark("containers", bench_containers.run),
+    Benchmark("autoscale", bench_autoscale.run),
     Benchmark("flow", bench_flow.run, needs_prefect=True),
     Benchmark("demo", bench_demo.run, needs_prefect=True),
 ]
 #: The order of the sections in the report (the issue's numbering).
-REPORT_ORDER = ["demo", "flow", "submission", "monitoring", "emulator", "node_app", "containers"]
+REPORT_ORDER = [
+    "demo",
+    "flow",
+    "submission",
+    "monitoring",
+    "emulator",
+    "node_app",
+    "containers",
+    "autoscale",
+    "dependencies",
+]
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -82,6 +82,14 @@ def check_conditions(ctx: RequestContext, last_modified: float) -> None:
         raise ConditionNotMet()
 
 
+def with_stats(ctx: RequestContext, wire: dict[str, Any], stats: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """``wire`` with its ``stats`` when ``$expand`` asks for them (``$expand=stats``)."""
+    expand = ctx.query.get("$expand") or ""
+    if "stats" in {part.strip().lower() for part in expand.split(",")}:
+        wire["stats"] = stats()
+    return wire
+
+
 def select_one(ctx: RequestContext, body: dict[str, Any]) -> dict[str, Any]:
     """Apply ``$select`` to a single entity."""
     return apply_select(body, parse_select(ctx.query.get("$select")))

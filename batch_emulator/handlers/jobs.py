@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.responses import Response
 
 from batch_emulator.context import RequestContext
@@ -13,16 +15,23 @@ from batch_emulator.handlers.common import (
     entity_response,
     json_response,
     list_response,
+    with_stats,
 )
 from batch_emulator.models import jobs as model
+from batch_emulator.models.job_tasks import status_entries
 from batch_emulator.models.jobs import Job
 from batch_emulator.models.validation import require_object
-from batch_emulator.render import job_wire, metadata, seg
+from batch_emulator.render import job_stats, job_wire, metadata, preparation_status_wire, seg
 from batch_emulator.routing import Route
 
 
 def _location(ctx: RequestContext, job: Job) -> str:
     return f"{ctx.base_url}/jobs/{seg(job.id)}"
+
+
+def job_wire_of(ctx: RequestContext, job: Job) -> dict[str, Any]:
+    """A job's wire JSON, with its ``stats`` when ``$expand=stats`` asks for them."""
+    return with_stats(ctx, job_wire(job, ctx.base_url), lambda: job_stats(job, ctx.base_url, ctx.now))
 
 
 def create_job(ctx: RequestContext) -> Response:
@@ -41,7 +50,7 @@ def get_job(ctx: RequestContext) -> Response:
     account = ctx.service.account
     with account.lock:
         job = model.get_job(account, ctx.params["jobId"])
-        wire = job_wire(job, ctx.base_url)
+        wire = job_wire_of(ctx, job)
         return entity_response(ctx, entity_set="jobs", wire=wire, last_modified=job.last_modified)
 
 
@@ -53,7 +62,7 @@ def list_jobs(ctx: RequestContext) -> Response:
             ctx,
             list(account.jobs.values()),
             entity_set="jobs",
-            render=lambda job: job_wire(job, ctx.base_url),
+            render=lambda job: job_wire_of(ctx, job),
             seq=lambda job: job.seq,
         )
 
@@ -138,6 +147,21 @@ def delete_job(ctx: RequestContext) -> Response:
     return empty_response(202)
 
 
+def preparation_and_release_status(ctx: RequestContext) -> Response:
+    """``GET /jobs/{jobId}/jobpreparationandreleasetaskstatus``: one entry per node that ran the preparation task."""
+    account = ctx.service.account
+    with account.lock:
+        job = model.get_job(account, ctx.params["jobId"])
+        entries = list(enumerate(status_entries(job), start=1))
+        return list_response(
+            ctx,
+            entries,
+            entity_set="jobpreparationandreleasetaskstatuslist",
+            render=lambda entry: preparation_status_wire(job, entry[1][0], entry[1][1], ctx.base_url),
+            seq=lambda entry: entry[0],
+        )
+
+
 ROUTES = [
     Route("POST", "/jobs", create_job),
     Route("GET", "/jobs", list_jobs),
@@ -149,4 +173,5 @@ ROUTES = [
     Route("POST", "/jobs/{jobId}/terminate", terminate_job),
     Route("POST", "/jobs/{jobId}/disable", disable_job),
     Route("POST", "/jobs/{jobId}/enable", enable_job),
+    Route("GET", "/jobs/{jobId}/jobpreparationandreleasetaskstatus", preparation_and_release_status),
 ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.responses import Response
 
 from batch_emulator.context import RequestContext
@@ -11,11 +13,20 @@ from batch_emulator.handlers.common import (
     entity_headers,
     entity_response,
     list_response,
+    with_stats,
 )
 from batch_emulator.models import pools as model
+from batch_emulator.models import stats
 from batch_emulator.models.pools import Pool
-from batch_emulator.render import pool_wire, seg
+from batch_emulator.render import pool_stats, pool_wire, seg
 from batch_emulator.routing import Route
+
+
+def _pool_wire(ctx: RequestContext, pool: Pool) -> dict[str, Any]:
+    def measured() -> dict[str, Any]:
+        return pool_stats(pool, stats.pool_measures(ctx.service.account, pool, ctx.now), ctx.base_url, ctx.now)
+
+    return with_stats(ctx, pool_wire(pool, ctx.base_url), measured)
 
 
 def create_pool(ctx: RequestContext) -> Response:
@@ -43,7 +54,7 @@ def get_pool(ctx: RequestContext) -> Response:
     account = ctx.service.account
     with account.lock:
         pool = model.get_pool(account, ctx.params["poolId"])
-        wire = pool_wire(pool, ctx.base_url)
+        wire = _pool_wire(ctx, pool)
         return entity_response(ctx, entity_set="pools", wire=wire, last_modified=pool.last_modified)
 
 
@@ -55,7 +66,7 @@ def list_pools(ctx: RequestContext) -> Response:
             ctx,
             list(account.pools.values()),
             entity_set="pools",
-            render=lambda pool: pool_wire(pool, ctx.base_url),
+            render=lambda pool: _pool_wire(ctx, pool),
             seq=lambda pool: pool.seq,
         )
 

@@ -15,12 +15,13 @@ from batch_emulator.handlers.common import (
     entity_response,
     json_response,
     list_response,
+    with_stats,
 )
 from batch_emulator.models import tasks as model
 from batch_emulator.models.jobs import get_job
 from batch_emulator.models.tasks import Task
 from batch_emulator.models.validation import require_object
-from batch_emulator.render import metadata, seg, task_field, task_wire
+from batch_emulator.render import metadata, seg, subtask_wire, task_field, task_stats, task_wire
 from batch_emulator.routing import Route
 from batch_emulator.timefmt import etag_for, iso
 
@@ -85,6 +86,10 @@ def _now(ctx: RequestContext) -> Any:
     return from_ts(ctx.now)
 
 
+def _task_wire(ctx: RequestContext, task: Task) -> dict[str, Any]:
+    return with_stats(ctx, task_wire(task, ctx.base_url), lambda: task_stats(task, ctx.base_url, ctx.now))
+
+
 def list_tasks(ctx: RequestContext) -> Response:
     """``GET /jobs/{jobId}/tasks`` with ``$filter`` (e.g. ``state eq 'completed'``), ``$select``, paging."""
     account = ctx.service.account
@@ -94,7 +99,7 @@ def list_tasks(ctx: RequestContext) -> Response:
             ctx,
             list(job.tasks.values()),
             entity_set="tasks",
-            render=lambda task: task_wire(task, ctx.base_url),
+            render=lambda task: _task_wire(ctx, task),
             seq=lambda task: task.seq,
             resolver=lambda task: lambda path: task_field(task, path),
         )
@@ -105,7 +110,7 @@ def get_task(ctx: RequestContext) -> Response:
     account = ctx.service.account
     with account.lock:
         task = model.get_task(get_job(account, ctx.params["jobId"]), ctx.params["taskId"])
-        wire = task_wire(task, ctx.base_url)
+        wire = _task_wire(ctx, task)
         return entity_response(
             ctx, entity_set="tasks", wire=wire, last_modified=task.last_modified, location=_location(ctx, task)
         )
@@ -165,11 +170,14 @@ def delete_task(ctx: RequestContext) -> Response:
 
 
 def list_subtasks(ctx: RequestContext) -> Response:
-    """``GET /jobs/{jobId}/tasks/{taskId}/subtasksinfo``: always empty (no multi-instance tasks here)."""
+    """``GET /jobs/{jobId}/tasks/{taskId}/subtasksinfo``: the subtasks of a multi-instance task's latest run."""
     account = ctx.service.account
     with account.lock:
-        model.get_task(get_job(account, ctx.params["jobId"]), ctx.params["taskId"])
-    return json_response({"odata.metadata": metadata(ctx.base_url, "subtaskinfo", element=False), "value": []})
+        job = get_job(account, ctx.params["jobId"])
+        task = model.get_task(job, ctx.params["taskId"])
+        run = job.multi_runs.get(task.key)
+        values = [subtask_wire(task, subtask, ctx.base_url) for subtask in run.subtasks] if run else []
+    return json_response({"odata.metadata": metadata(ctx.base_url, "subtaskinfo", element=False), "value": values})
 
 
 ROUTES = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,12 +11,17 @@ from typing import TYPE_CHECKING, Any
 
 from batch_emulator.catalog import Catalog, load_catalog
 from batch_emulator.node.containers.runtime import RuntimeLocator
+from batch_emulator.usage import NodeLifetime
 
 if TYPE_CHECKING:
     from batch_emulator.models.jobs import Job
     from batch_emulator.models.nodes import Node
     from batch_emulator.models.pools import Pool
+    from batch_emulator.models.schedules import Schedule
     from batch_emulator.models.tasks import Task
+
+
+MAX_NODE_LIFETIMES = 100_000
 
 
 @dataclass
@@ -44,11 +50,12 @@ class ChangeLog:
     nodes: set[Node] = field(default_factory=set)
     jobs: set[Job] = field(default_factory=set)
     tasks: set[Task] = field(default_factory=set)
+    schedules: set[Schedule] = field(default_factory=set)
     removals: list[tuple[str, ...]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         """True when anything awaits saving."""
-        return bool(self.pools or self.nodes or self.jobs or self.tasks or self.removals)
+        return bool(self.pools or self.nodes or self.jobs or self.tasks or self.schedules or self.removals)
 
 
 @dataclass
@@ -95,10 +102,15 @@ class Account:
         self.quotas = Quotas()
         self.pools: dict[str, Pool] = {}
         self.jobs: dict[str, Job] = {}
+        self.schedules: dict[str, Schedule] = {}
         self.changes = ChangeLog()
         self.stats = Stats()
         self.pending_pools: set[Pool] = set()
         self.pending_jobs: set[Job] = set()
+        self.pending_autoscale: set[Pool] = set()  # pools whose autoscale settings changed
+        self.pending_schedules: set[Schedule] = set()  # job schedules to look at
+        # Nodes that have left their pools, for pool statistics and usage metrics (in memory, bounded).
+        self.node_lifetimes: deque[NodeLifetime] = deque(maxlen=MAX_NODE_LIFETIMES)
         self._seq = 0
         self._listener: Callable[[], None] = lambda: None
 
@@ -131,7 +143,11 @@ class Account:
         """Forget every pool and job (the caller stops running work first)."""
         self.pools.clear()
         self.jobs.clear()
+        self.schedules.clear()
+        self.pending_schedules.clear()
+        self.node_lifetimes.clear()
         self.pending_pools.clear()
         self.pending_jobs.clear()
+        self.pending_autoscale.clear()
         self.changes = ChangeLog()
         self.stats = Stats()

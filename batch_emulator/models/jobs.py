@@ -13,10 +13,15 @@ from batch_emulator.errors import (
     JobCompleted,
     JobExists,
     JobNotFound,
+    JobScheduleWithSameIdExists,
     MissingRequiredProperty,
     OperationNotImplemented,
 )
-from batch_emulator.models.tasks import TASK_ENDED, end_task
+from batch_emulator.models import autopools, exit_conditions, job_tasks
+from batch_emulator.models.dependencies import DependencyGraph
+from batch_emulator.models.job_tasks import JobTaskRuns
+from batch_emulator.models.multi_instance import MultiInstanceRun
+from batch_emulator.models.tasks import TASK_ENDED, add_manager_task, end_task
 from batch_emulator.models.validation import (
     id_key,
     optional_bool,
@@ -45,18 +50,22 @@ class Job:
 
     __slots__ = (
         "account",
+        "auto_pool_id",
         "creation_time",
+        "deps",
         "disable_option",
         "end_time",
         "id",
         "in_flight",
         "key",
         "last_modified",
+        "multi_runs",
         "prev_state",
         "prev_state_time",
         "queue",
         "removed",
         "seq",
+        "side_runs",
         "slot_counts",
         "spec",
         "state",
@@ -90,11 +99,26 @@ class Job:
         self.task_counts = dict.fromkeys(_COUNT_NAMES, 0)
         self.slot_counts = dict.fromkeys(_COUNT_NAMES, 0)
         self.removed = False
+        self.deps = DependencyGraph(self) if spec.get("usesTaskDependencies") else None
+        self.side_runs = JobTaskRuns()
+        self.auto_pool_id: str | None = None
+        self.multi_runs: dict[str, MultiInstanceRun] = {}  # task key → its latest multi-instance run
 
     @property
     def pool_id(self) -> str:
-        """The id of the pool the job runs on."""
-        return str(self.spec["poolInfo"]["poolId"])
+        """The id of the pool the job runs on (its auto pool's, if it has one)."""
+        return self.auto_pool_id or str(self.spec["poolInfo"]["poolId"])
+
+    @property
+    def auto_pool_spec(self) -> dict[str, Any] | None:
+        """The job's ``autoPoolSpecification``, if it has one."""
+        spec: dict[str, Any] | None = self.spec["poolInfo"].get("autoPoolSpecification")
+        return spec
+
+    @property
+    def has_side_tasks(self) -> bool:
+        """Whether the job has a job manager or a job preparation task (they constrain task placement)."""
+        return bool(self.spec.get("jobPreparationTask") or self.spec.get("jobManagerTask"))
 
     @property
     def priority(self) -> int:
@@ -138,21 +162,27 @@ class Job:
         return self.task_counts["active"] == 0 and self.task_counts["running"] == 0
 
 
-def _validate_job_spec(data: dict[str, Any]) -> dict[str, Any]:
+def _validate_job_spec(data: dict[str, Any], owner: str = "job") -> dict[str, Any]:
     pool_info = data.get("poolInfo")
     if pool_info is None:
         raise MissingRequiredProperty("poolInfo")
     pool_info = require_object(pool_info, "poolInfo")
-    if pool_info.get("autoPoolSpecification") is not None:
-        raise OperationNotImplemented("auto pools (poolInfo.autoPoolSpecification)")
-    validate_id(require_str(pool_info, "poolId", path="poolInfo.poolId"), "poolInfo.poolId")
+    auto_pool = pool_info.get("autoPoolSpecification")
+    if auto_pool is None:
+        validate_id(require_str(pool_info, "poolId", path="poolInfo.poolId"), "poolInfo.poolId")
     _validate_updatable(data)
-    for name in ("jobManagerTask", "jobPreparationTask", "jobReleaseTask"):
-        if data.get(name) is not None:
-            raise OperationNotImplemented(f"{name}")
     optional_bool(data, "usesTaskDependencies", False)
     validate_environment(optional_list(data, "commonEnvironmentSettings"), "commonEnvironmentSettings")
     spec = {name: value for name, value in data.items() if name != "id"}
+    if auto_pool is not None:
+        spec["poolInfo"] = {"autoPoolSpecification": autopools.validate(auto_pool, owner=owner)}
+    if data.get("jobManagerTask") is not None:
+        spec["jobManagerTask"] = job_tasks.validate_manager(data["jobManagerTask"])
+    if data.get("jobPreparationTask") is not None:
+        spec["jobPreparationTask"] = job_tasks.validate_preparation(data["jobPreparationTask"])
+    if data.get("jobReleaseTask") is not None:
+        spec["jobReleaseTask"] = job_tasks.validate_release(data["jobReleaseTask"], spec.get("jobPreparationTask"))
+    job_tasks.check_manager_id(spec)
     for name, allowed in (("onAllTasksComplete", ALL_TASKS_COMPLETE), ("onTaskFailure", TASK_FAILURE)):
         if name in spec:
             spec[name] = optional_enum(data, name, allowed, allowed[0])
@@ -177,8 +207,17 @@ def _validate_updatable(data: dict[str, Any]) -> None:
     optional_list(data, "metadata")
 
 
-def create_job(account: Account, body: object, now: float) -> Job:
+def create_job(account: Account, body: object, now: float, *, schedule_pool_id: str | None = None) -> Job:
     """Validate a ``BatchJobCreateOptions`` body and add the job.
+
+    Args:
+        account: The account.
+        body: The parsed JSON body.
+        now: Current time.
+        schedule_pool_id: For a job schedule creating a job whose auto pool has ``poolLifetimeOption:
+            jobschedule``: the id of the schedule's auto pool (made with ``autopools.create_auto_pool`` when the
+            schedule creates its first job, deleted with ``autopools.release_auto_pool`` when it ends). Jobs
+            created directly leave it None, and ``jobschedule`` is then refused.
 
     Returns:
         The new ``active`` job (its pool need not exist: its tasks then stay active).
@@ -188,15 +227,26 @@ def create_job(account: Account, body: object, now: float) -> Job:
     """
     data = require_object(body)
     job_id = validate_id(data.get("id"))
-    spec = _validate_job_spec(data)
+    spec = _validate_job_spec(data, "jobschedule" if schedule_pool_id else "job")
     key = id_key(job_id)
     if key in account.jobs:
         raise JobExists()
+    if key in account.schedules:
+        raise JobScheduleWithSameIdExists()
     active = sum(1 for job in account.jobs.values() if job.state != "completed")
     if active >= account.quotas.active_jobs:
         raise ActiveJobAndScheduleQuotaReached()
+    auto_pool = spec["poolInfo"].get("autoPoolSpecification")
+    pool_id = None
+    if auto_pool is not None and auto_pool["poolLifetimeOption"] == "jobschedule":
+        pool_id = schedule_pool_id  # the schedule's own auto pool (it creates and deletes it)
+    elif auto_pool is not None:
+        pool_id = autopools.create_auto_pool(account, auto_pool, now).id
     job = Job(account, job_id, spec, account.next_seq(), now)
+    job.auto_pool_id = pool_id
     account.jobs[key] = job
+    if spec.get("jobManagerTask"):
+        add_manager_task(account, job, now)
     account.changes.jobs.add(job)
     account.pending_jobs.add(job)
     account.notify()
@@ -288,6 +338,35 @@ def begin_termination(job: Job, reason: str, now: float) -> None:
             end_task(task, now, TASK_ENDED)
     job.account.pending_jobs.add(job)
     job.account.notify()
+
+
+def after_task_completed(task: Task, now: float) -> None:
+    """A task's run completed: a job manager with ``killJobOnCompletion`` ends the job (``JMComplete``);
+    otherwise take its exit condition's ``jobAction`` if the job's ``onTaskFailure`` is
+    ``performexitoptionsjobaction`` (``terminate`` → reason ``TaskFailed``; ``disable`` → as with
+    ``disableTasks: requeue``)."""
+    job = task.job
+    if job_tasks.is_manager(task) and job.spec["jobManagerTask"].get("killJobOnCompletion", True):
+        if job.state in ("active", "enabling", "disabling", "disabled"):
+            begin_termination(job, "JMComplete", now)
+        return
+    if job.spec.get("onTaskFailure") != "performexitoptionsjobaction":
+        return
+    action = exit_conditions.for_task(task).job_action
+    if action == "terminate" and job.state in ("active", "enabling", "disabling", "disabled"):
+        begin_termination(job, "TaskFailed", now)
+    elif action == "disable" and job.state in ("active", "enabling"):
+        job.disable_option = "requeue"
+        job.set_state("disabling", now)
+        job.account.pending_jobs.add(job)
+        job.account.notify()
+
+
+def job_ended(job: Job, now: float) -> None:
+    """A job completed or was deleted: delete its auto pool unless ``keepAlive``."""
+    spec = job.auto_pool_spec
+    if spec is not None and spec.get("poolLifetimeOption") == "job":
+        autopools.release_auto_pool(job.account, spec, job.auto_pool_id, now)
 
 
 def delete_job(account: Account, job_id: str, now: float) -> Job:

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from batch_emulator.errors import NodeNotFound
 
 if TYPE_CHECKING:
+    from batch_emulator.models.node_users import NodeUser
     from batch_emulator.models.pools import Pool
     from batch_emulator.models.tasks import Task
 
+#: Lines of a node's agent log kept in memory.
+MAX_EVENTS = 500
 #: States in which a node takes new tasks (when it has free slots and is not leaving the pool).
 SCHEDULABLE_STATES = frozenset({"idle", "running"})
 #: Node states counted by ``/nodecounts`` (wire name per state).
@@ -47,13 +51,18 @@ class Node:
         "allocation_time",
         "busy_workers",
         "errors",
+        "events",
         "id",
         "ip_address",
         "is_dedicated",
         "last_boot_time",
+        "number",
+        "operation",
+        "operation_option",
         "pool",
         "removed",
         "removing",
+        "scheduling_state",
         "seq",
         "slots_used",
         "start_task_info",
@@ -63,6 +72,7 @@ class Node:
         "tasks",
         "total_tasks_run",
         "total_tasks_succeeded",
+        "users",
     )
 
     def __init__(self, node_id: str, pool: Pool, seq: int, *, dedicated: bool, ip_address: str, now: float) -> None:
@@ -86,6 +96,13 @@ class Node:
         self.busy_workers = 0  # processes of this node still running in the worker pool
         self.step = 0  # bumps on every lifecycle change; stale timers compare it
         self.removed = False
+        self.number = 0  # the node's position in its pool (1, 2, ...): picks its remote login port
+        self.scheduling_state = "enabled"  # "disabled": no new tasks (disable node scheduling)
+        self.operation: str | None = None  # reboot/reimage/deallocate/start waiting to be carried out
+        self.operation_option = "requeue"  # what the pending operation does with running tasks
+        self.users: dict[str, NodeUser] = {}  # node user accounts by lower-case name
+        self.events: deque[tuple[float, str]] = deque(maxlen=MAX_EVENTS)  # the agent log (time, line)
+        self.log(now, "node allocated")
 
     @property
     def free_slots(self) -> int:
@@ -94,14 +111,23 @@ class Node:
 
     def schedulable(self) -> bool:
         """Whether the scheduler may place a task here now."""
-        return self.state in SCHEDULABLE_STATES and self.removing is None and self.free_slots > 0
+        return self.accepts_tasks() and self.free_slots > 0
+
+    def accepts_tasks(self) -> bool:
+        """Whether the node may take tasks at all (ready, scheduling enabled, not leaving the pool)."""
+        return self.state in SCHEDULABLE_STATES and self.removing is None and self.scheduling_state == "enabled"
 
     def set_state(self, state: str, now: float) -> None:
         """Enter ``state`` (and invalidate pending lifecycle timers)."""
         if state != self.state:
+            self.log(now, f"node state {self.state} -> {state}")
             self.state = state
             self.state_time = now
         self.step += 1
+
+    def log(self, now: float, line: str) -> None:
+        """Add a line to the node's agent log (kept in memory, uploaded by ``uploadbatchservicelogs``)."""
+        self.events.append((now, line))
 
     def refresh_busy_state(self, now: float) -> None:
         """Switch between ``idle`` and ``running`` after tasks arrive or leave."""

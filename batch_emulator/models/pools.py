@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from batch_emulator.autoscale.samples import SampleHistory
 from batch_emulator.errors import (
+    Conflict,
     InvalidPropertyValue,
     MissingRequiredProperty,
     OperationNotImplemented,
@@ -13,6 +15,7 @@ from batch_emulator.errors import (
     PoolNotFound,
     PoolQuotaReached,
 )
+from batch_emulator.models import autoscale
 from batch_emulator.models.account import Account
 from batch_emulator.models.containers import (
     CONFIGURATION_PATH,
@@ -20,6 +23,9 @@ from batch_emulator.models.containers import (
     validate_container_configuration,
     validate_container_settings,
 )
+from batch_emulator.models.mounts import validate_mount_configuration
+from batch_emulator.models.node_endpoints import validate_network_configuration
+from batch_emulator.models.node_extensions import validate_extensions
 from batch_emulator.models.nodes import COUNTED_STATES, Node
 from batch_emulator.models.validation import (
     id_key,
@@ -45,6 +51,8 @@ class Pool:
     __slots__ = (
         "allocation_state",
         "allocation_time",
+        "autoscale_generation",
+        "autoscale_run",
         "cores_per_node",
         "creation_time",
         "deallocation_option",
@@ -56,6 +64,7 @@ class Pool:
         "nodes",
         "removed",
         "resize_errors",
+        "samples",
         "seq",
         "slots_per_node",
         "spec",
@@ -87,6 +96,9 @@ class Pool:
         self.nodes: dict[str, Node] = {}
         self.node_counter = 0
         self.removed = False
+        self.autoscale_run: dict[str, Any] | None = None  # the last scheduled evaluation (wire JSON)
+        self.autoscale_generation = 0  # bumps when autoscale settings change; stale timers compare it
+        self.samples: SampleHistory | None = None  # metric history for autoscale formulas (not persisted)
 
     @property
     def container_configuration(self) -> dict[str, Any] | None:
@@ -168,6 +180,7 @@ def _validate_vm_configuration(account: Account, body: dict[str, Any]) -> dict[s
         )
     if config.get("containerConfiguration") is not None:
         require_runtime(account, validate_container_configuration(config["containerConfiguration"]))
+    validate_extensions(config)
     return config
 
 
@@ -193,8 +206,8 @@ def create_pool(account: Account, body: object, now: float) -> Pool:
     if cores is None:
         raise InvalidPropertyValue("vmSize", vm_size, "The VM size is not in the local Batch service's catalogue.")
     _validate_vm_configuration(account, data)
-    if optional_bool(data, "enableAutoScale", False):
-        raise OperationNotImplemented("pool autoscale (enableAutoScale)")
+    optional_bool(data, "enableAutoScale", False)
+    scaling = autoscale.create_settings(data)
     optional_int(data, "targetDedicatedNodes", 0, minimum=0)
     optional_int(data, "targetLowPriorityNodes", 0, minimum=0)
     optional_int(data, "taskSlotsPerNode", 1, minimum=1, maximum=MAX_TASK_SLOTS_PER_NODE)
@@ -205,10 +218,13 @@ def create_pool(account: Account, body: object, now: float) -> Pool:
         policy["nodeFillType"] = optional_enum(
             policy, "nodeFillType", ("spread", "pack"), "spread", path="taskSchedulingPolicy.nodeFillType"
         )
-    for unsupported in ("mountConfiguration", "applicationPackageReferences", "certificateReferences"):
+    validate_mount_configuration(data)
+    validate_network_configuration(data)
+    for unsupported in ("applicationPackageReferences", "certificateReferences"):
         if data.get(unsupported):
             raise OperationNotImplemented(f"pool {unsupported}")
-    spec = {name: value for name, value in data.items() if name != "id"}
+    spec = {name: value for name, value in data.items() if name not in ("id", *autoscale.SETTINGS)}
+    spec.update(scaling)
     spec["vmSize"] = vm_size.lower()
     if data.get("startTask") is not None:
         containers = bool(data["virtualMachineConfiguration"].get("containerConfiguration"))
@@ -221,6 +237,8 @@ def create_pool(account: Account, body: object, now: float) -> Pool:
     account.pools[key] = pool
     account.changes.pools.add(pool)
     account.pending_pools.add(pool)
+    if autoscale.is_enabled(pool):
+        account.pending_autoscale.add(pool)
     account.notify()
     return pool
 
@@ -237,7 +255,7 @@ def get_pool(account: Account, pool_id: str) -> Pool:
     return pool
 
 
-def _active_pool(account: Account, pool_id: str) -> Pool:
+def active_pool(account: Account, pool_id: str) -> Pool:
     pool = get_pool(account, pool_id)
     if pool.state == "deleting":
         raise PoolBeingDeleted()
@@ -254,17 +272,30 @@ def resize_pool(account: Account, pool_id: str, body: object, now: float) -> Poo
         BatchError: unknown pool, pool being deleted, invalid body.
     """
     data = require_object(body)
-    pool = _active_pool(account, pool_id)
+    pool = active_pool(account, pool_id)
+    if autoscale.is_enabled(pool):
+        raise Conflict("The pool has automatic scaling enabled; disable autoscale before resizing it.")
     dedicated = optional_int(data, "targetDedicatedNodes", pool.target_dedicated, minimum=0)
     low_priority = optional_int(data, "targetLowPriorityNodes", pool.target_low_priority, minimum=0)
     option = optional_enum(data, "nodeDeallocationOption", DEALLOCATION_OPTIONS, "requeue")
     optional_duration_seconds(data, "resizeTimeout")
+    _set_targets(account, pool, dedicated, low_priority, option, now)
+    return pool
+
+
+def _set_targets(account: Account, pool: Pool, dedicated: int, low_priority: int, option: str, now: float) -> None:
     pool.target_dedicated = dedicated
     pool.target_low_priority = low_priority
     pool.deallocation_option = option
     pool.resize_errors = []
     _start_resizing(account, pool, now)
-    return pool
+
+
+def apply_targets(account: Account, pool: Pool, dedicated: int, low_priority: int, option: str, now: float) -> None:
+    """Resize a pool to an autoscale evaluation's targets (nothing happens when they are the current ones)."""
+    if pool.state != "active" or (dedicated, low_priority) == (pool.target_dedicated, pool.target_low_priority):
+        return
+    _set_targets(account, pool, dedicated, low_priority, option, now)
 
 
 def stop_resize(account: Account, pool_id: str, now: float) -> Pool:
@@ -273,7 +304,7 @@ def stop_resize(account: Account, pool_id: str, now: float) -> Pool:
     Raises:
         BatchError: unknown pool or pool being deleted.
     """
-    pool = _active_pool(account, pool_id)
+    pool = active_pool(account, pool_id)
     if pool.allocation_state != "steady":
         pool.target_dedicated = sum(1 for n in pool.nodes.values() if n.is_dedicated and n.removing is None)
         pool.target_low_priority = sum(1 for n in pool.nodes.values() if not n.is_dedicated and n.removing is None)
@@ -296,7 +327,7 @@ def remove_nodes(account: Account, pool_id: str, body: object, now: float) -> Po
     from batch_emulator.models.nodes import find_node
 
     data = require_object(body)
-    pool = _active_pool(account, pool_id)
+    pool = active_pool(account, pool_id)
     names = optional_list(data, "nodeList")
     if not names:
         raise MissingRequiredProperty("nodeList")
@@ -348,7 +379,7 @@ def update_pool_properties(account: Account, pool_id: str, body: object, now: fl
         BatchError: unknown pool, invalid body, unsupported field.
     """
     data = require_object(body)
-    pool = _active_pool(account, pool_id)
+    pool = active_pool(account, pool_id)
     supported = {"startTask", "metadata", "displayName", "applicationPackageReferences", "certificateReferences"}
     for name, value in data.items():
         if name not in supported:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from batch_emulator.errors import (
@@ -22,6 +22,7 @@ from batch_emulator.errors import (
     TaskExists,
     TaskNotFound,
 )
+from batch_emulator.models import dependencies, exit_conditions, job_tasks, multi_instance
 from batch_emulator.models.containers import validate_container_settings
 from batch_emulator.models.validation import (
     id_key,
@@ -34,6 +35,7 @@ from batch_emulator.models.validation import (
     validate_id,
     validate_resource_files,
 )
+from batch_emulator.usage import NO_USAGE, Usage
 
 if TYPE_CHECKING:
     from batch_emulator.models.account import Account
@@ -82,6 +84,7 @@ class RunOutcome:
     start_time: float
     end_time: float
     failure_info: dict[str, Any] | None
+    usage: Usage = NO_USAGE  # what the run used (its wall time is end_time - start_time)
 
 
 class Task:
@@ -118,6 +121,7 @@ class Task:
         "start_time",
         "state",
         "state_time",
+        "usage",
     )
 
     def __init__(self, job: Job, task_id: str, seq: int, spec: str, now: float) -> None:
@@ -153,6 +157,7 @@ class Task:
         self.cancel: threading.Event | None = None
         self.end_reason: dict[str, Any] | None = None
         self.removed = False
+        self.usage = NO_USAGE  # what all its runs used (retries included)
 
     def body(self) -> dict[str, Any]:
         """The create body as sent (without ``id``)."""
@@ -199,15 +204,18 @@ def parse_task_body(body: object) -> tuple[str, dict[str, Any]]:
     optional_int(data, "requiredSlots", 1, minimum=1)
     if data.get("containerSettings") is not None:
         validate_container_settings(data["containerSettings"], "containerSettings")
-    for name, what in (
-        ("multiInstanceSettings", "multi-instance tasks (multiInstanceSettings)"),
-        ("dependsOn", "task dependencies (dependsOn)"),
-        ("exitConditions", "task exit conditions (exitConditions)"),
-        ("applicationPackageReferences", "application packages"),
-    ):
+    for name, what in (("applicationPackageReferences", "application packages"),):
         if data.get(name):
             raise OperationNotImplemented(what)
-    return task_id, {name: value for name, value in data.items() if name != "id"}
+    spec = {name: value for name, value in data.items() if name != "id"}
+    if data.get("dependsOn") is not None:
+        spec["dependsOn"] = dependencies.validate(data["dependsOn"])
+    if data.get("exitConditions") is not None:
+        spec["exitConditions"] = exit_conditions.validate(data["exitConditions"])
+    if data.get("multiInstanceSettings") is not None:
+        required = data.get("requiredSlots", 1)
+        spec["multiInstanceSettings"] = multi_instance.validate(data["multiInstanceSettings"], required)
+    return task_id, spec
 
 
 def _validate_output_file(item: object, path: str) -> None:
@@ -235,16 +243,33 @@ def _check_job_accepts_tasks(job: Job) -> None:
         raise JobBeingDeleted()
 
 
+def _check_against_job(job: Job, body: dict[str, Any]) -> None:
+    """The task rules that depend on its job (dependencies enabled, exit option actions allowed)."""
+    if body.get("dependsOn") is not None and job.deps is None:
+        raise dependencies.TaskDependenciesNotSpecifiedOnJob()
+    conditions = body.get("exitConditions")
+    if conditions is not None:
+        exit_conditions.check_against_job(
+            conditions,
+            uses_dependencies=job.deps is not None,
+            on_task_failure=str(job.spec.get("onTaskFailure", "noaction")),
+        )
+
+
 def _new_task(account: Account, job: Job, task_id: str, body: dict[str, Any], now: float) -> Task:
     key = id_key(task_id)
     if key in job.tasks:
         raise TaskExists()
+    job_tasks.check_task_id(job, task_id)
+    _check_against_job(job, body)
     job.task_seq += 1
     task = Task(job, task_id, job.task_seq, json.dumps(body, separators=_COMPACT), now)
     task.apply_limits(body)
     job.tasks[task.key] = task
     job.count(task, 1)
-    job.queue.append(task)
+    depends_on = body.get("dependsOn")
+    if job.deps is None or depends_on is None or job.deps.register(task, depends_on):
+        job.queue.append(task)
     account.changes.tasks.add(task)
     return task
 
@@ -261,6 +286,20 @@ def add_task(account: Account, job: Job, body: object, now: float) -> Task:
     job.touch(now)
     account.pending_jobs.add(job)
     account.notify()
+    return task
+
+
+def add_manager_task(account: Account, job: Job, now: float) -> Task:
+    """Add a new job's job manager task, first in its queue (``runExclusive`` takes every slot of a node)."""
+    manager = job.spec["jobManagerTask"]
+    task_id, body = job_tasks.manager_task_body(manager)
+    pool = account.pools.get(id_key(job.pool_id))
+    if manager.get("runExclusive", True) and pool is not None:
+        body["requiredSlots"] = pool.slots_per_node
+    task = _new_task(account, job, task_id, body, now)
+    if job.queue and job.queue[-1] is task:
+        job.queue.pop()
+        job.queue.appendleft(task)
     return task
 
 
@@ -311,6 +350,21 @@ def set_state(task: Task, state: str, now: float) -> None:
     job.count(task, 1)
     task.touch(now)
     job.account.changes.tasks.add(task)
+    if state == "completed" and job.deps is not None:
+        _release_dependents(task)
+
+
+def _release_dependents(task: Task) -> None:
+    """A task completed: queue the tasks that waited only for it, if its exit options satisfy them."""
+    job = task.job
+    assert job.deps is not None
+    if not dependencies.satisfies_dependents(task):
+        return
+    released = [waiter for waiter in job.deps.satisfy(task.key) if waiter.state == "active"]
+    if released:
+        job.queue.extend(released)
+        job.account.pending_jobs.add(job)
+        job.account.notify()
 
 
 def release_node(task: Task, now: float) -> None:
@@ -369,6 +423,7 @@ def finish_run(task: Task, outcome: RunOutcome, now: float) -> bool:
     task.start_time = outcome.start_time
     task.end_time = outcome.end_time
     task.exit_code = outcome.exit_code
+    task.usage = task.usage + replace(outcome.usage, wall=max(0.0, outcome.end_time - outcome.start_time))
     if node is not None:
         node.total_tasks_run += 1
         if outcome.result == "success" and task.end_reason is None:
@@ -456,6 +511,9 @@ def delete_task(account: Account, job: Job, task_id: str, now: float) -> Task:
     release_node(task, now)
     task.attempt += 1
     task.removed = True
+    if job.deps is not None:
+        job.deps.forget(task)
+    job.multi_runs.pop(task.key, None)
     job.count(task, -1)
     del job.tasks[task.key]
     job.touch(now)
@@ -484,7 +542,8 @@ def reactivate_task(account: Account, job: Job, task_id: str, now: float) -> Tas
     task.start_time = task.end_time = None
     set_state(task, "active", now)
     task.result = None
-    job.queue.append(task)
+    if job.deps is None or not job.deps.is_waiting(task):
+        job.queue.append(task)
     account.pending_jobs.add(job)
     account.notify()
     return task

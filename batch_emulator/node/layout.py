@@ -148,8 +148,8 @@ def create_task_dirs(paths: TaskPaths) -> None:
 def batch_environment(spec: TaskRunSpec, paths: TaskPaths) -> dict[str, str]:
     """The ``AZ_BATCH_*`` variables Batch documents for a single-instance task on a Linux node.
 
-    Multi-instance, job preparation, application package and deprecated certificate variables
-    are not set because the emulator has none of those features.
+    The scheduler passes the multi-instance and job preparation variables in ``environment_settings``;
+    application package and deprecated certificate variables are not set (the emulator has neither).
 
     Args:
         spec: The task run.

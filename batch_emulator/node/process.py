@@ -8,13 +8,16 @@ import shlex
 import subprocess
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from batch_emulator.node.failures import FAILURE_EXIT_CODE_MESSAGE, TASK_ENDED_BY_USER_MESSAGE, failure_info
+from batch_emulator.node.layout import TaskPaths
+from batch_emulator.node.spec import TaskRunSpec
 from batch_emulator.node.watchdog import WATCHDOG
+from batch_emulator.usage import NO_USAGE, Usage
 
 _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
 _devnull_fd: int | None = None
@@ -29,6 +32,7 @@ class ProcessOutcome:
     exit_code: int | None
     ended_by: EndedBy
     failure_info: dict[str, Any] | None  # None when the command exited 0
+    usage: Usage = NO_USAGE  # CPU time and block I/O of the process (and the children it waited for)
 
 
 def _devnull() -> int:
@@ -84,6 +88,7 @@ def run_command(
     stderr_path: Path,
     max_wall_clock_seconds: float | None,
     cancel: threading.Event,
+    prefix: Sequence[str] = (),
 ) -> ProcessOutcome:
     """Run one command line to completion, a wall-clock expiry, or a cancel request.
 
@@ -99,54 +104,17 @@ def run_command(
         stderr_path: Where standard error goes.
         max_wall_clock_seconds: Kill the group after this long; ``None`` for no limit.
         cancel: When set, the group is killed within about 20 ms.
+        prefix: A program that runs the command line (e.g. ``podman run ... image``); empty to run it directly.
 
     Returns:
         The exit code and, unless the command exited 0, a wire ``failureInfo``.
     """
-    try:
-        argv = parse_command_line(command_line)
-    except ValueError as error:
-        return _launch_failure(error, command_line)
-    return run_argv(
-        argv,
-        command_line=command_line,
-        env=env,
-        cwd=cwd,
-        stdout_path=stdout_path,
-        stderr_path=stderr_path,
-        max_wall_clock_seconds=max_wall_clock_seconds,
-        cancel=cancel,
-    )
-
-
-def run_argv(
-    argv: list[str],
-    *,
-    command_line: str,
-    env: Mapping[str, str],
-    cwd: Path,
-    stdout_path: Path,
-    stderr_path: Path,
-    max_wall_clock_seconds: float | None,
-    cancel: threading.Event,
-) -> ProcessOutcome:
-    """Run an argument vector like :func:`run_command` (the container runner runs its client this way).
-
-    Args:
-        argv: The program and its arguments.
-        command_line: The task's ``commandLine``, for launch-failure details.
-        env: The complete environment of the child.
-        cwd: The working directory (must exist).
-        stdout_path: Where standard output goes.
-        stderr_path: Where standard error goes.
-        max_wall_clock_seconds: Kill the group after this long; ``None`` for no limit.
-        cancel: When set, the group is killed within about 20 ms.
-
-    Returns:
-        The exit code and, unless the program exited 0, a wire ``failureInfo``.
-    """
     if cancel.is_set():
         return ProcessOutcome(None, "cancel", failure_info("usererror", "TaskEnded", TASK_ENDED_BY_USER_MESSAGE))
+    try:
+        argv = [*prefix, *parse_command_line(command_line)]
+    except ValueError as error:
+        return _launch_failure(error, command_line)
     out_fd = os.open(stdout_path, _OPEN_FLAGS, 0o660)
     try:
         err_fd = os.open(stderr_path, _OPEN_FLAGS, 0o660)
@@ -177,23 +145,55 @@ def run_argv(
     finally:
         WATCHDOG.unregister(process.pid)
     try:
-        _, status = os.waitpid(process.pid, 0)
+        _, status, rusage = os.wait4(process.pid, 0)
     except ChildProcessError:
         process.returncode = -1
         message = "The task process was reaped by another part of the emulator; its exit code is unknown"
         return ProcessOutcome(None, "exit", failure_info("servererror", "Unknown", message))
     exit_code = _exit_code(status)
     process.returncode = exit_code
+    usage = Usage.of_process(rusage)
     if watch.ended_by == "timeout":
         message = (
             f"The task ran longer than its maxWallClockTime constraint ({max_wall_clock_seconds:g} s) and was ended"
         )
         info = failure_info("usererror", "TaskEnded", message, Reason="MaxWallClockTimeExpiry")
-        return ProcessOutcome(exit_code, "timeout", info)
+        return ProcessOutcome(exit_code, "timeout", info, usage)
     if watch.ended_by == "cancel":
-        return ProcessOutcome(exit_code, "cancel", failure_info("usererror", "TaskEnded", TASK_ENDED_BY_USER_MESSAGE))
+        ended = failure_info("usererror", "TaskEnded", TASK_ENDED_BY_USER_MESSAGE)
+        return ProcessOutcome(exit_code, "cancel", ended, usage)
     if exit_code != 0:
-        return ProcessOutcome(
-            exit_code, "exit", failure_info("usererror", "FailureExitCode", FAILURE_EXIT_CODE_MESSAGE)
-        )
-    return ProcessOutcome(exit_code, "exit", None)
+        failed = failure_info("usererror", "FailureExitCode", FAILURE_EXIT_CODE_MESSAGE)
+        return ProcessOutcome(exit_code, "exit", failed, usage)
+    return ProcessOutcome(exit_code, "exit", None, usage)
+
+
+def launch_process(
+    spec: TaskRunSpec,
+    paths: TaskPaths,
+    env: Mapping[str, str],
+    cancel: threading.Event,
+    prefix: Sequence[str] = (),
+) -> ProcessOutcome:
+    """Run a task's command line as a process on this machine (the launcher of plain tasks).
+
+    Args:
+        spec: The task run.
+        paths: Its directories: the command starts in ``wd/`` and writes ``stdout.txt``/``stderr.txt``.
+        env: The process's complete environment.
+        cancel: Set to end it.
+        prefix: A program that runs the command line, e.g. a container runtime's ``run ... image``.
+
+    Returns:
+        How it ended.
+    """
+    return run_command(
+        spec.command_line,
+        prefix=prefix,
+        env=env,
+        cwd=paths.working_dir,
+        stdout_path=paths.stdout,
+        stderr_path=paths.stderr,
+        max_wall_clock_seconds=spec.max_wall_clock_seconds,
+        cancel=cancel,
+    )

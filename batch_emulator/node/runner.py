@@ -5,15 +5,17 @@ from __future__ import annotations
 import os
 import threading
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from batch_emulator.node.containers.launch import container_environment, run_in_container
 from batch_emulator.node.failures import failure_info
 from batch_emulator.node.layout import TaskPaths, batch_environment, create_task_dirs, ensure_node_layout, task_paths
 from batch_emulator.node.outputs import upload_output_files
-from batch_emulator.node.process import ProcessOutcome, run_command
+from batch_emulator.node.process import ProcessOutcome, launch_process
 from batch_emulator.node.resources import download_resource_files
 from batch_emulator.node.spec import TaskRunResult, TaskRunSpec
+from batch_emulator.usage import NO_USAGE, Usage
 
 # A clean base like a fresh login on an Ubuntu node; no variable leaks in from the emulator's own process.
 BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -50,48 +52,23 @@ def task_environment(spec: TaskRunSpec, paths: TaskPaths) -> dict[str, str]:
     return env
 
 
-def launch_process(spec: TaskRunSpec, paths: TaskPaths, env: dict[str, str], cancel: threading.Event) -> ProcessOutcome:
-    """Run the task's command line as a process on this machine (the launcher of plain tasks).
-
-    Args:
-        spec: The task run.
-        paths: Its directories.
-        env: Its complete environment (:func:`task_environment`).
-        cancel: Set to end it.
-
-    Returns:
-        How it ended.
-    """
-    return run_command(
-        spec.command_line,
-        env=env,
-        cwd=paths.working_dir,
-        stdout_path=paths.stdout,
-        stderr_path=paths.stderr,
-        max_wall_clock_seconds=spec.max_wall_clock_seconds,
-        cancel=cancel,
-    )
-
-
 def launch_container(
     spec: TaskRunSpec, paths: TaskPaths, env: dict[str, str], cancel: threading.Event
 ) -> ProcessOutcome:
-    """Run the task's command line in its container (the launcher of tasks with ``containerSettings``).
+    """Run the task's command line in its container: the launcher of tasks with ``containerSettings``.
 
-    Args:
-        spec: The task run (``spec.container`` set).
-        paths: Its directories, mounted at the same paths.
-        env: Its complete host environment; the container gets the task and ``AZ_BATCH_*`` variables of it.
-        cancel: Set to end it (the container is removed).
-
-    Returns:
-        How it ended.
+    Same arguments as :func:`launch_process`; the container gets the task's own and ``AZ_BATCH_*`` variables
+    of ``env``, not the host's base environment.
     """
     return run_in_container(spec, paths, container_environment(spec, batch_environment(spec, paths)), cancel)
 
 
 def _result(
-    spec_paths: TaskPaths, start: datetime, exit_code: int | None, info: dict[str, Any] | None
+    spec_paths: TaskPaths,
+    start: datetime,
+    exit_code: int | None,
+    info: dict[str, Any] | None,
+    usage: Usage | None = None,
 ) -> TaskRunResult:
     return TaskRunResult(
         exit_code=exit_code,
@@ -100,7 +77,21 @@ def _result(
         end_time=datetime.now(UTC),
         task_dir=spec_paths.task_dir,
         failure_info=info,
+        usage=usage or NO_USAGE,
     )
+
+
+def _written(directory: Path) -> Usage:
+    """The files in ``directory`` as written I/O (the resource files a task downloaded)."""
+    count = size = 0
+    for root, _, names in os.walk(directory):
+        for name in names:
+            try:
+                size += os.lstat(os.path.join(root, name)).st_size
+            except OSError:
+                continue
+            count += 1
+    return Usage(write_ops=count, write_bytes=size)
 
 
 def run_task(spec: TaskRunSpec, cancel: threading.Event) -> TaskRunResult:
@@ -133,10 +124,16 @@ def run_task(spec: TaskRunSpec, cancel: threading.Event) -> TaskRunResult:
     if spec.refusal is not None:
         return _result(paths, start, None, spec.refusal)
     env = task_environment(spec, paths)
-    if spec.resource_files:
-        failure = download_resource_files(spec.resource_files, paths.working_dir, cancel)
+    downloaded = NO_USAGE
+    if spec.common_resource_files:
+        failure = download_resource_files(spec.common_resource_files, paths.task_dir, cancel)
         if failure is not None:
             return _result(paths, start, None, failure)
+    if spec.resource_files:
+        failure = download_resource_files(spec.resource_files, paths.working_dir, cancel)
+        downloaded = _written(paths.working_dir)
+        if failure is not None:
+            return _result(paths, start, None, failure, downloaded)
     launch = launch_process if spec.container is None else launch_container
     outcome = launch(spec, paths, env, cancel)
     info = outcome.failure_info
@@ -150,4 +147,4 @@ def run_task(spec: TaskRunSpec, cancel: threading.Event) -> TaskRunResult:
             cancel=cancel,
         )
         info = info or upload_failure
-    return _result(paths, start, outcome.exit_code, info)
+    return _result(paths, start, outcome.exit_code, info, downloaded + outcome.usage)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from batch_emulator.node.containers.spec import ContainerRunSpec
+from batch_emulator.usage import NO_USAGE, Usage
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,8 @@ class TaskRunSpec:
     attempt: int = 0  # the scheduler's token of this run (names its container)
     container: ContainerRunSpec | None = None  # run in this container instead of as a process
     refusal: dict[str, Any] | None = None  # a failureInfo: the run fails with it before anything starts
+    # Multi-instance commonResourceFiles: downloaded into the task directory (not wd/) before the command.
+    common_resource_files: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -43,3 +46,4 @@ class TaskRunResult:
     end_time: datetime
     task_dir: Path  # holds stdout.txt, stderr.txt, wd/
     failure_info: dict[str, Any] | None  # wire JSON failureInfo {category, code, message, details[]}
+    usage: Usage = NO_USAGE  # CPU time of the command, and the bytes of its resource files and its own I/O

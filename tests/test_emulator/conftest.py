@@ -15,6 +15,8 @@ from azure.core.exceptions import HttpResponseError
 from batch_emulator.server import EmulatorConfig, ThreadedEmulator
 
 T = TypeVar("T")
+#: The time scale of the ``scaled_emulator`` fixture.
+SCALED_TIME = 600.0
 UBUNTU_2204 = {
     "publisher": "canonical",
     "offer": "0001-com-ubuntu-server-jammy",
@@ -118,4 +120,12 @@ def helpers() -> type[Helpers]:
 def emulator() -> Iterator[ThreadedEmulator]:
     """One local Batch service per test module (fast node allocation)."""
     with ThreadedEmulator(EmulatorConfig(port=0, allocation_seconds=0.05)) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def scaled_emulator() -> Iterator[ThreadedEmulator]:
+    """One local Batch service per test module whose service-defined intervals pass 600 times faster
+    (a 5-minute autoscale interval lasts 0.5 s, a 1-minute schedule recurrence 0.1 s)."""
+    with ThreadedEmulator(EmulatorConfig(port=0, allocation_seconds=0.05, time_scale=SCALED_TIME)) as running:
         yield running

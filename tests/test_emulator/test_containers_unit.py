@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from pathlib import Path
 from typing import Any
 
@@ -10,14 +12,14 @@ import pytest
 from batch_emulator.__main__ import parse_args
 from batch_emulator.errors import InvalidPropertyValue, MissingRequiredProperty
 from batch_emulator.models.containers import validate_container_configuration, validate_container_settings
-from batch_emulator.node.containers.images import credential_for, registry_of
+from batch_emulator.node.containers.images import credential_for, pull_image, registry_of
 from batch_emulator.node.containers.launch import container_name, run_arguments
 from batch_emulator.node.containers.runtime import ContainerRuntime, RuntimeNotFoundError, detect_runtime, runtime_for
 from batch_emulator.node.containers.settings import container_run_spec
 from batch_emulator.node.containers.spec import RegistryCredential
 from batch_emulator.node.layout import task_paths
 from batch_emulator.node.spec import TaskRunSpec
-from batch_emulator.render import without_passwords
+from batch_emulator.render import without_secrets
 
 PODMAN = ContainerRuntime("podman", "/usr/bin/podman", "4.3.1", ("--runtime", "runc"), {"CONTAINERS_CONF": "/c"})
 
@@ -90,7 +92,7 @@ def test_the_run_arguments_mount_batch_directories_and_pass_variables_by_name(tm
     assert env["CONTAINERS_CONF"] == "/c"
     assert "PATH=/opt/bin" in argv
     assert env["PATH"] != "/opt/bin"
-    assert argv[-6:] == ["--cpus", "1", "localhost/app:1", "/bin/sh", "-c", "echo $X"]
+    assert argv[-3:] == ["--cpus", "1", "localhost/app:1"]  # the command line follows the image
     assert argv[argv.index("--name") + 1] == container_name(spec) == container_name(job_spec(tmp_path))
     assert container_name(spec).endswith("-1-4")  # retry and attempt make the name unique per run
 
@@ -130,7 +132,7 @@ def test_validation_refuses_malformed_container_settings_and_configurations() ->
 
 def test_passwords_are_left_out_of_rendered_settings() -> None:
     settings = {"imageName": "a", "registry": {"username": "u", "password": "p", "registryServer": "r"}}
-    assert without_passwords(settings) == {"imageName": "a", "registry": {"username": "u", "registryServer": "r"}}
+    assert without_secrets(settings) == {"imageName": "a", "registry": {"username": "u", "registryServer": "r"}}
     assert settings["registry"]["password"] == "p"  # the stored settings keep it, for pulls
 
 
@@ -141,7 +143,7 @@ def test_a_runtime_that_does_not_exist_is_reported_with_what_to_install(tmp_path
 
 def test_podman_gets_the_options_and_containers_conf_this_machine_kind_needs(tmp_path: Path) -> None:
     podman = runtime_for("/usr/bin/podman", tmp_path)
-    assert podman.global_args[-2:] == ("--cgroup-manager", "cgroupfs")
+    assert podman.global_args[-4:] == ("--cgroup-manager", "cgroupfs", "--events-backend", "none")
     conf = Path(podman.env["CONTAINERS_CONF"])
     assert conf.parent == tmp_path
     assert "default_ulimits = []" in conf.read_text()
@@ -151,3 +153,46 @@ def test_the_command_line_takes_a_container_runtime() -> None:
     config, _ = parse_args(["--container-runtime", "docker"])
     assert config.container_runtime == "docker"
     assert parse_args([])[0].container_runtime is None
+
+
+FAKE_CLIENT = """#!/bin/sh
+echo "$@" >> "$RECORD"
+case "$*" in
+  *"image exists"*) exit 1 ;;
+esac
+while [ $# -gt 0 ]; do
+  if [ "$1" = "--authfile" ]; then cat "$2" > "$RECORD.auth"; fi
+  shift
+done
+if [ -n "$FAIL" ]; then echo "Trying to pull..." >&2; echo "Error: $FAIL" >&2; exit 125; fi
+"""
+
+
+def fake_podman(tmp_path: Path, fail: str = "") -> tuple[ContainerRuntime, Path]:
+    client = tmp_path / "podman"
+    client.write_text(FAKE_CLIENT)
+    client.chmod(0o755)
+    record = tmp_path / "calls"
+    return ContainerRuntime("podman", str(client), "0", (), {"RECORD": str(record), "FAIL": fail}), record
+
+
+def test_a_pull_passes_credentials_in_a_temporary_auth_file_never_on_the_command_line(tmp_path: Path) -> None:
+    runtime, record = fake_podman(tmp_path)
+    credential = RegistryCredential("myacr.azurecr.io", "robot", "s3cret")
+    assert pull_image(runtime, "myacr.azurecr.io/app:1", [credential]) is None
+    calls = record.read_text().splitlines()
+    assert calls[0] == "image exists myacr.azurecr.io/app:1"
+    assert calls[1].startswith("pull --authfile ")
+    assert calls[1].endswith(" myacr.azurecr.io/app:1")
+    assert "s3cret" not in record.read_text()
+    auth = json.loads(Path(f"{record}.auth").read_text())
+    assert base64.b64decode(auth["auths"]["myacr.azurecr.io"]["auth"]) == b"robot:s3cret"
+    assert not Path(calls[1].split()[2]).exists()  # the auth file is gone after the pull
+    assert pull_image(runtime, "myacr.azurecr.io/app:1", [credential]) is None
+    assert len(record.read_text().splitlines()) == 2  # present now: neither looked up nor pulled again
+
+
+def test_a_failed_pull_reports_the_clients_error_line(tmp_path: Path) -> None:
+    runtime, record = fake_podman(tmp_path, fail="access denied")
+    assert pull_image(runtime, "example.org/private:2", []) == "Error: access denied"
+    assert record.read_text().splitlines()[-1] == "pull example.org/private:2"  # no credential for that registry

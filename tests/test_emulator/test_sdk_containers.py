@@ -6,6 +6,9 @@ The image is built locally from the static busybox (no registry): once per machi
 from __future__ import annotations
 
 import hashlib
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -246,3 +249,23 @@ def test_a_machine_without_a_runtime_refuses_container_pools_saying_what_to_inst
     reason = {item.code: item.message for item in refused.value.error.details}["Reason"]
     assert "apt-get install podman runc" in reason
     batch.create_pool(helpers.pool_options("still-fine"))  # pools without containers are unaffected
+
+
+def test_the_service_names_the_runtime_it_found_in_its_log(
+    tmp_path: Path, helpers: Any, runtime: ContainerRuntime
+) -> None:
+    log = tmp_path / "service.log"
+    command = [sys.executable, "-m", "batch_emulator", "--port", "0", "--data-dir", str(tmp_path / "data")]
+    with log.open("w") as stream:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stream)
+    try:
+        line = helpers.wait_until(
+            lambda: next((line for line in log.read_text().splitlines() if "container runtime" in line), None),
+            timeout=60,
+            what="the container runtime log line",
+        )
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+    assert f"container runtime: {runtime.name} {runtime.version} ({runtime.binary}" in line
+    assert (tmp_path / "data" / "containers" / "containers.conf").exists() == (runtime.name == "podman")

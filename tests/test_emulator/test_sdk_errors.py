@@ -119,9 +119,13 @@ def test_unknown_vm_size_and_image(with_job: BatchClient, helpers: Any) -> None:
     assert image.value.error.code == "InvalidPropertyValue"
 
 
-def test_unimplemented_operation_says_so(with_job: BatchClient) -> None:
+def test_unimplemented_feature_says_so(with_job: BatchClient) -> None:
+    packages = [batch_models.BatchApplicationPackageReference(application_id="app")]
+    task = batch_models.BatchTaskCreateOptions(
+        id="packaged", command_line="/bin/true", application_package_references=packages
+    )
     with pytest.raises(HttpResponseError) as caught:
-        list(with_job.list_pool_usage_metrics())
+        with_job.create_task(JOB, task)
     assert caught.value.status_code == 501
     assert caught.value.error.code == "NotImplemented"
 

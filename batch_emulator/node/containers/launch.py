@@ -26,7 +26,7 @@ from batch_emulator.node.layout import (
     WORKITEMS_DIR,
     TaskPaths,
 )
-from batch_emulator.node.process import ProcessOutcome, parse_command_line, run_argv
+from batch_emulator.node.process import ProcessOutcome, launch_process
 from batch_emulator.node.spec import TaskRunSpec
 
 #: ``podman run`` exits 125 when the run itself failed (bad option, name clash ...), not the command.
@@ -92,7 +92,7 @@ def _mount_args(spec: TaskRunSpec, container: ContainerRunSpec, paths: TaskPaths
 def run_arguments(
     spec: TaskRunSpec, container: ContainerRunSpec, paths: TaskPaths, env: dict[str, str]
 ) -> tuple[list[str], dict[str, str]]:
-    """The client's argument vector and environment for one task.
+    """The client's argument vector (up to the image; the command line follows) and environment for one task.
 
     Task variables reach the container by name (``-e NAME``) from the client's environment, so their
     values never show on a command line, except names the client needs for itself.
@@ -107,11 +107,12 @@ def run_arguments(
         ``(argv, client environment)``.
 
     Raises:
-        ValueError: ``commandLine`` or ``containerRunOptions`` has unbalanced quotes.
+        ValueError: ``containerRunOptions`` has unbalanced quotes.
     """
     runtime = container.runtime
     options = shlex.split(container.run_options, posix=True)
-    args = ["run", "--rm", "--name", container_name(spec), "--pull", "never"]
+    # The client's attached stdout/stderr are the task's files, so the runtime keeps no log of its own.
+    args = ["run", "--rm", "--name", container_name(spec), "--pull", "never", "--log-driver", "none"]
     if runtime.name == "podman":
         args.append("--replace")
     if not any(option.split("=", 1)[0] in ("--network", "--net") for option in options):
@@ -128,7 +129,6 @@ def run_arguments(
             client_extra[name] = value
     args += options
     args.append(container.image)
-    args += parse_command_line(spec.command_line)
     return runtime.argv(*args), runtime.client_env(client_extra)
 
 
@@ -179,16 +179,7 @@ def run_in_container(
         argv, client_env = run_arguments(spec, container, paths, env)
     except ValueError as bad:
         return ProcessOutcome(None, "launch_error", settings_refusal(str(bad)))
-    outcome = run_argv(
-        argv,
-        command_line=spec.command_line,
-        env=client_env,
-        cwd=paths.working_dir,
-        stdout_path=paths.stdout,
-        stderr_path=paths.stderr,
-        max_wall_clock_seconds=spec.max_wall_clock_seconds,
-        cancel=cancel,
-    )
+    outcome = launch_process(spec, paths, client_env, cancel, prefix=argv)
     if outcome.ended_by in ("timeout", "cancel"):
         remove_container(container.runtime, container_name(spec))
     elif outcome.ended_by == "exit" and outcome.exit_code == RUNTIME_ERROR_EXIT:
