@@ -525,17 +525,19 @@ def application_artifact(path: Path, build_dir: Path) -> NodeApp:
     return staged_directory_app(InputFile(path=target, blob_name=target.name, sha256=digest, size=len(data)))
 
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
-_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
 def parse_seconds(text: str, what: str) -> float:
-    """``90``, ``45s``, ``30m``, ``2h`` or ``1d`` → seconds.
+    """A positive duration in the project's one syntax (``90``, ``45s``, ``30m``, ``1h30m``, ``PT30M``) → seconds.
 
     Raises:
-        ConfigurationError: not such a duration, or not positive.
+        ConfigurationError: not a duration, or not positive; names ``what``.
     """
-    match = _DURATION.match(text)
-    if not match or float(match.group(1)) <= 0:
-        raise ConfigurationError(f"{what} takes a positive duration like 90, 45s, 30m, 2h or 1d (got {text!r})")
-    return float(match.group(1)) * _SECONDS[match.group(2)]
+    from batchpipe.durations import DURATION_FORMS
+    from batchpipe.durations import parse_seconds as parse
+
+    try:
+        seconds = parse(text)
+    except ValueError:
+        seconds = 0.0
+    if seconds <= 0:
+        raise ConfigurationError(f"{what} takes a positive {DURATION_FORMS} (got {text!r})")
+    return seconds

@@ -503,10 +503,13 @@ def _task_count(settings: Settings, job_id: str) -> int:
 
 
 def _stage(settings: Settings, spec: MapSpec, items: list[InputFile]) -> int:
+    # Tasks are about to read these blobs: look (one listing per container) instead of trusting Prefect's cache,
+    # which would also answer for blobs Azurite lost in a crash. Unchanged blobs are still not uploaded again.
+    upload = upload_files.with_options(refresh_cache=True)
     local = [item for item in items if item.container is None]  # inputs already in storage stay where they are
-    uploads = [upload_files.submit(settings, settings.input_container, local)] if local else []
+    uploads = [upload.submit(settings, settings.input_container, local)] if local else []
     if spec.app.artifact is not None:
-        uploads.append(upload_files.submit(settings, settings.application_container, [spec.app.artifact]))
+        uploads.append(upload.submit(settings, settings.application_container, [spec.app.artifact]))
     return sum(_uploaded_count(future) for future in uploads)
 
 

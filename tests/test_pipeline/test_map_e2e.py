@@ -223,12 +223,22 @@ def test_reruns_after_every_approval_answer_reuse_download_or_redo_each_input(
     assert (third.job, third.pool) == ("deleted", "kept")
     assert _task_ids(batch, run_id) == []  # both jobs were deleted
 
+    # Blobs lost while their container stays (as Azurite loses acknowledged blobs when killed): the input is uploaded
+    # again although Prefect's upload cache remembers it, and its task runs again (in a recreated first job).
+    (first.output_dir / "a.txt.count").unlink()
+    output_container.delete_blob(f"{run_id}/a.txt.count")
+    blobs.get_container_client(os.environ["BATCHPIPE_INPUT_CONTAINER"]).delete_blob("a.txt")
+    lost = run((False, False, "no"))
+    assert lost.outcomes[0].history[0].startswith(f"submitted {attempt_task_id('map', 'a.txt', 0)}: no task yet")
+    assert (lost.uploaded, lost.job_ids) == (1, [run_id])
+    assert (first.output_dir / "a.txt.count").read_text().strip() == "4"
+
     # Every local output gone, the outputs still in storage: both downloaded, then everything is deleted.
     for name in ("a.txt.count", "b.txt.count"):
         (first.output_dir / name).unlink()
     fourth = run((True, True, "yes"), keep=False)
     assert all(h == ["downloaded and verified"] for h in _history(fourth).values())
-    assert (fourth.job, fourth.pool, fourth.containers) == ("already gone", "deleted", "deleted")
+    assert (fourth.job, fourth.pool, fourth.containers) == ("deleted", "deleted", "deleted")
 
     # After the containers, the jobs and the pool are gone: recreated, and the first job id is free again.
     (first.output_dir / "a.txt.count").unlink()

@@ -214,7 +214,14 @@ def test_assignments_and_durations() -> None:
     assert parse_assignments(["A=1", "B=x=y", "C="], "--env") == {"A": "1", "B": "x=y", "C": ""}
     with pytest.raises(ConfigurationError, match="NAME=VALUE"):
         parse_assignments(["no-equals"], "--env")
-    assert [parse_seconds(t, "x") for t in ("90", "45s", "30m", "2h", "1d")] == [90, 45, 1800, 7200, 86400]
+    assert [parse_seconds(t, "x") for t in ("90", "45s", "30m", "2h", "1d", "1h30m")] == [
+        90,
+        45,
+        1800,
+        7200,
+        86400,
+        5400,
+    ]
     with pytest.raises(ConfigurationError, match="30m"):
         parse_seconds("soon", "--max-wall-clock")
 
