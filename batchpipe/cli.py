@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
-from batchpipe import __version__, cli_stack
+from batchpipe import __version__, cli_map, cli_stack
 from batchpipe.cli_support import console, err_console, one_line_errors
 
 if TYPE_CHECKING:
@@ -632,6 +632,7 @@ def _print_pools(statuses: list[PoolStatus]) -> None:
 
 
 cli_stack.register(app)
+cli_map.register(app)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())
