@@ -52,7 +52,8 @@ def choose_image(images: Iterable[Any], image: str) -> ImageChoice:
         image: e.g. ``ubuntu:22.04``.
 
     Returns:
-        The best match: verified before unverified, then the newest SKU.
+        The best match: verified before unverified, x86-64 before Arm64 and Generation 1 before Generation 2
+        (they run on every VM size the image supports), then the newest SKU.
 
     Raises:
         ConfigurationError: no supported image matches; the message lists the ones that exist.
@@ -68,15 +69,16 @@ def choose_image(images: Iterable[Any], image: str) -> ImageChoice:
         agent = str(item.get("nodeAgentSKUId") or "")
         if os_type != "linux":
             continue
-        available.append(f"{image_label(agent)} ({offer}/{sku})")
+        available.append(image_label(agent))
         names = f"{publisher} {offer} {sku} {agent}".lower()
         where = f"{offer} {sku} {agent}".lower()
         if distro in names and any(form in where for form in version_forms):
             verified = wire_text(item.get("verificationType")) == "verified"
             choice = ImageChoice(publisher, offer, sku, str(reference.get("version") or "latest"), agent)
-            candidates.append((verified, sku, choice))
+            lowered = sku.lower()
+            candidates.append(((verified, "arm64" not in lowered, "gen2" not in lowered), sku, choice))
     if not candidates:
-        shown = ", ".join(sorted(set(available))[:12]) or "none"
+        shown = ", ".join(sorted(set(available))) or "none"
         raise ConfigurationError(
             f"no supported Linux image matches BATCHPIPE_IMAGE={image!r}; the service offers: {shown}"
         )

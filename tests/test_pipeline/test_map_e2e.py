@@ -327,7 +327,7 @@ def test_the_container_example_runs_every_task_in_the_image(
         ensure_busybox_image(detect_runtime(None, tmp_path / "containers-conf"))
     except (RuntimeNotFoundError, BusyboxMissingError) as error:
         pytest.skip(f"container tasks need a container runtime and busybox: {error}")
-    monkeypatch.setenv("BATCHPIPE_IMAGE", "ubuntu-server-container:20.04")
+    monkeypatch.setenv("BATCHPIPE_IMAGE", "ubuntu-hpc:22.04")
     data = EXAMPLES / "container" / "data"
     _map_cli(
         *("--input", str(data), "--image", IMAGE_NAME, "--output", str(tmp_path / "out")),

@@ -47,8 +47,20 @@ def test_image_lookup_matches_distro_and_version_preferring_verified() -> None:
 
 
 def test_unknown_image_lists_what_exists() -> None:
-    with pytest.raises(ConfigurationError, match=r"no supported Linux image matches .*ubuntu-24_04-lts/server"):
+    with pytest.raises(
+        ConfigurationError,
+        match=r"matches BATCHPIPE_IMAGE='centos:7'; the service offers: ubuntu:22\.04, ubuntu:24\.04$",
+    ):
         choose_image(IMAGES, "centos:7")
+
+
+def test_image_lookup_prefers_x86_and_generation_1_skus_that_run_on_every_vm_size() -> None:
+    images = [
+        _image("0001-com-ubuntu-server-jammy", sku, "batch.node.ubuntu 22.04")
+        for sku in ("22_04-lts-arm64", "22_04-lts-gen2", "22_04-lts")
+    ]
+    assert choose_image(images, "ubuntu:22.04").sku == "22_04-lts"
+    assert choose_image(images[:2], "ubuntu:22.04").sku == "22_04-lts-gen2"
 
 
 @pytest.mark.parametrize(

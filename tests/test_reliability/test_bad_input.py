@@ -79,8 +79,7 @@ GOOD = ["--input", "inputs/good"]
         _case("image-local", "an image the local Batch service does not offer (`BATCHPIPE_IMAGE=ubuntu:99.04`, local "
               "target): its catalogue is data, so this is known before any service starts", GOOD,
               {"BATCHPIPE_IMAGE": "ubuntu:99.04"}, 2, r"no supported Linux image matches BATCHPIPE_IMAGE='ubuntu:99.04'"
-              r"; the service offers: (\w+:[\d.]+ \([^)]+\), )*"
-              r"ubuntu:22\.04 \(0001-com-ubuntu-server-jammy/22_04-lts\)"),
+              r"; the service offers: (\w+:[\d.]+, )*ubuntu:22\.04(, |$)"),
         _case("duration", "a duration that is not one (`BATCHPIPE_MONITOR_TIMEOUT=soon`)", GOOD,
               {"BATCHPIPE_MONITOR_TIMEOUT": "soon"}, 2, r"BATCHPIPE_MONITOR_TIMEOUT: use seconds \(90\) or a "
               r"duration such as 90s, 30m, 2h, 1d, 1h30m or ISO 8601 PT30M \(got 'soon'\)"),
