@@ -144,11 +144,12 @@ _SCHEDULE_FIELDS = (
     ("last_due", "lastDue"),
     ("next_run", "nextRun"),
 )
+_SCHEDULE_OPTIONAL = (("auto_pool_id", "autoPoolId"),)  # fields newer than the first saved schedules
 
 
 def _schedule_doc(schedule: Schedule) -> str:
     doc = {"id": schedule.id, "spec": schedule.spec}
-    doc.update({short: getattr(schedule, name) for name, short in _SCHEDULE_FIELDS})
+    doc.update({short: getattr(schedule, name) for name, short in _SCHEDULE_FIELDS + _SCHEDULE_OPTIONAL})
     return json.dumps(doc, separators=_COMPACT)
 
 
@@ -156,6 +157,8 @@ def _load_schedule(account: Account, doc: dict[str, Any]) -> Schedule:
     schedule = Schedule(doc["id"], doc["spec"], account.next_seq(), doc["creationTime"])
     for name, short in _SCHEDULE_FIELDS:
         setattr(schedule, name, doc[short])
+    for name, short in _SCHEDULE_OPTIONAL:
+        setattr(schedule, name, doc.get(short))
     return schedule
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from batch_emulator.errors import (
     ActiveJobAndScheduleQuotaReached,
+    BatchError,
     Conflict,
     JobBeingDeleted,
     JobBeingTerminated,
@@ -43,6 +45,7 @@ ALL_TASKS_COMPLETE = ("noaction", "terminatejob")
 TASK_FAILURE = ("noaction", "performexitoptionsjobaction")
 DISABLE_OPTIONS = ("requeue", "terminate", "wait")
 _COUNT_NAMES = ("active", "running", "completed", "succeeded", "failed")
+_log = logging.getLogger(__name__)
 
 
 class Job:
@@ -107,7 +110,7 @@ class Job:
     @property
     def pool_id(self) -> str:
         """The id of the pool the job runs on (its auto pool's, if it has one)."""
-        return self.auto_pool_id or str(self.spec["poolInfo"]["poolId"])
+        return self.auto_pool_id or str(self.spec["poolInfo"].get("poolId", ""))
 
     @property
     def auto_pool_spec(self) -> dict[str, Any] | None:
@@ -162,7 +165,12 @@ class Job:
         return self.task_counts["active"] == 0 and self.task_counts["running"] == 0
 
 
-def _validate_job_spec(data: dict[str, Any], owner: str = "job") -> dict[str, Any]:
+def validate_job_spec(data: dict[str, Any], owner: str = "job") -> dict[str, Any]:
+    """Check a job body (or a schedule's ``jobSpecification``, ``owner="jobschedule"``) and return its spec.
+
+    Raises:
+        BatchError: a missing or invalid property (400).
+    """
     pool_info = data.get("poolInfo")
     if pool_info is None:
         raise MissingRequiredProperty("poolInfo")
@@ -207,17 +215,8 @@ def _validate_updatable(data: dict[str, Any]) -> None:
     optional_list(data, "metadata")
 
 
-def create_job(account: Account, body: object, now: float, *, schedule_pool_id: str | None = None) -> Job:
+def create_job(account: Account, body: object, now: float) -> Job:
     """Validate a ``BatchJobCreateOptions`` body and add the job.
-
-    Args:
-        account: The account.
-        body: The parsed JSON body.
-        now: Current time.
-        schedule_pool_id: For a job schedule creating a job whose auto pool has ``poolLifetimeOption:
-            jobschedule``: the id of the schedule's auto pool (made with ``autopools.create_auto_pool`` when the
-            schedule creates its first job, deleted with ``autopools.release_auto_pool`` when it ends). Jobs
-            created directly leave it None, and ``jobschedule`` is then refused.
 
     Returns:
         The new ``active`` job (its pool need not exist: its tasks then stay active).
@@ -227,7 +226,7 @@ def create_job(account: Account, body: object, now: float, *, schedule_pool_id: 
     """
     data = require_object(body)
     job_id = validate_id(data.get("id"))
-    spec = _validate_job_spec(data, "jobschedule" if schedule_pool_id else "job")
+    spec = validate_job_spec(data)
     key = id_key(job_id)
     if key in account.jobs:
         raise JobExists()
@@ -236,15 +235,48 @@ def create_job(account: Account, body: object, now: float, *, schedule_pool_id: 
     active = sum(1 for job in account.jobs.values() if job.state != "completed")
     if active >= account.quotas.active_jobs:
         raise ActiveJobAndScheduleQuotaReached()
+    return add_job(account, job_id, spec, now)
+
+
+def add_job(
+    account: Account,
+    job_id: str,
+    spec: dict[str, Any],
+    now: float,
+    *,
+    schedule_pool_id: str | None = None,
+    scheduled: bool = False,
+) -> Job:
+    """Add a job from a validated specification: the one path by which jobs are made (by ``create_job`` and by
+    job schedules). Creates its auto pool (``poolLifetimeOption: job``) and its job manager task.
+
+    Args:
+        account: The account.
+        job_id: The job's id (a schedule's jobs are ``<scheduleId>:job-<n>``).
+        spec: The validated specification (``validate_job_spec``), owned by the job from now on.
+        now: Current time.
+        schedule_pool_id: For a job schedule's job whose auto pool has ``poolLifetimeOption: jobschedule``:
+            the id of the schedule's auto pool.
+        scheduled: The job is made by a job schedule: it is made even when its auto pool cannot be (its
+            tasks then stay active and the reason is logged; Batch reports it as the job's scheduling error).
+
+    Raises:
+        BatchError: the auto pool cannot be created (its pool's own error), unless ``scheduled``.
+    """
     auto_pool = spec["poolInfo"].get("autoPoolSpecification")
     pool_id = None
     if auto_pool is not None and auto_pool["poolLifetimeOption"] == "jobschedule":
         pool_id = schedule_pool_id  # the schedule's own auto pool (it creates and deletes it)
     elif auto_pool is not None:
-        pool_id = autopools.create_auto_pool(account, auto_pool, now).id
+        try:
+            pool_id = autopools.create_auto_pool(account, auto_pool, now).id
+        except BatchError as error:
+            if not scheduled:
+                raise
+            _log.warning("job %s: its auto pool cannot be created: %s", job_id, error)
     job = Job(account, job_id, spec, account.next_seq(), now)
     job.auto_pool_id = pool_id
-    account.jobs[key] = job
+    account.jobs[job.key] = job
     if spec.get("jobManagerTask"):
         add_manager_task(account, job, now)
     account.changes.jobs.add(job)
