@@ -174,7 +174,7 @@ def node_extension_wire(extension: NodeExtension) -> dict[str, Any]:
 def job_wire(job: Job, base: str) -> dict[str, Any]:
     """Render a job."""
     body: dict[str, Any] = {"id": job.id}
-    body.update(job.spec)
+    body.update(without_secrets(job.spec))
     constraints = dict(job.spec.get("constraints") or {})
     constraints.setdefault("maxWallClockTime", UNLIMITED_DURATION)
     constraints.setdefault("maxTaskRetryCount", 0)
@@ -217,7 +217,7 @@ def job_specification_wire(spec: dict[str, Any]) -> dict[str, Any]:
         "onAllTasksComplete": "noaction",
         "onTaskFailure": "noaction",
     }
-    body.update(spec)
+    body.update(without_secrets(spec))
     constraints = dict(spec.get("constraints") or {})
     constraints.setdefault("maxWallClockTime", UNLIMITED_DURATION)
     constraints.setdefault("maxTaskRetryCount", 0)
