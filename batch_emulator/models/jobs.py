@@ -10,6 +10,7 @@ from batch_emulator.errors import (
     ActiveJobAndScheduleQuotaReached,
     BatchError,
     Conflict,
+    InvalidPropertyValue,
     JobBeingDeleted,
     JobBeingTerminated,
     JobCompleted,
@@ -201,8 +202,6 @@ def _validate_updatable(data: dict[str, Any]) -> None:
     optional_int(data, "priority", 0, minimum=-1000, maximum=1000)
     max_parallel = optional_int(data, "maxParallelTasks", -1, minimum=-1)
     if max_parallel == 0:
-        from batch_emulator.errors import InvalidPropertyValue
-
         raise InvalidPropertyValue("maxParallelTasks", 0, "The value must be -1 or greater than 0.")
     optional_bool(data, "allowTaskPreemption", False)
     optional_enum(data, "onAllTasksComplete", ALL_TASKS_COMPLETE, "noaction")
@@ -318,19 +317,13 @@ def update_job(account: Account, job_id: str, body: object, now: float, *, repla
     _validate_updatable(data)
     if data.get("networkConfiguration") is not None:
         raise OperationNotImplemented("updating the job networkConfiguration")
-    if "poolInfo" in data and data["poolInfo"] is not None:
-        pool_info = require_object(data["poolInfo"], "poolInfo")
-        if pool_info.get("autoPoolSpecification") is not None:
-            raise OperationNotImplemented("auto pools (poolInfo.autoPoolSpecification)")
-        validate_id(require_str(pool_info, "poolId", path="poolInfo.poolId"), "poolInfo.poolId")
-        if job.state != "disabled" and id_key(pool_info["poolId"]) != id_key(job.pool_id):
-            raise Conflict("The pool of a job can only be changed while the job is disabled.")
+    if data.get("poolInfo") is not None:
+        _change_pool(account, job, data["poolInfo"], now)
     updatable = (
         "priority",
         "maxParallelTasks",
         "allowTaskPreemption",
         "constraints",
-        "poolInfo",
         "onAllTasksComplete",
         "metadata",
     )
@@ -340,13 +333,55 @@ def update_job(account: Account, job_id: str, body: object, now: float, *, repla
             if name == "onAllTasksComplete":
                 value = str(value).lower()
             job.spec[name] = value
-        elif replace and name not in ("poolInfo",):
+        elif replace:
             job.spec.pop(name, None)
     job.touch(now)
     account.changes.jobs.add(job)
     account.pending_jobs.add(job)
     account.notify()
     return job
+
+
+def _require_disabled(job: Job) -> None:
+    if job.state != "disabled":
+        raise Conflict("The pool of a job can only be changed while the job is disabled.")
+
+
+def _change_pool(account: Account, job: Job, value: object, now: float) -> None:
+    """Apply the ``poolInfo`` of a job update, as the REST reference says: the pool changes only while the job
+    is disabled (to another pool, or to a new auto pool, which is created now); of an auto pool specification
+    only ``keepAlive`` can change, and only with ``poolLifetimeOption: job``. A job leaving its auto pool
+    releases it (deleted unless ``keepAlive``). An unchanged ``poolInfo`` is accepted in any state.
+
+    Raises:
+        BatchError: an invalid ``poolInfo`` (400), or a change while the job is not disabled (409).
+    """
+    pool_info = require_object(value, "poolInfo")
+    current = job.auto_pool_spec
+    auto = pool_info.get("autoPoolSpecification")
+    if auto is None:
+        pool_id = validate_id(require_str(pool_info, "poolId", path="poolInfo.poolId"), "poolInfo.poolId")
+        if current is None and id_key(pool_id) == id_key(job.pool_id):
+            return
+        _require_disabled(job)
+        job_ended(job, now)  # the job leaves its auto pool, if it had one
+        job.auto_pool_id = None
+        job.spec["poolInfo"] = {"poolId": pool_id}
+        return
+    path = "poolInfo.autoPoolSpecification"
+    if current is not None and current["poolLifetimeOption"] != "job":
+        raise InvalidPropertyValue(path, "…", "The auto pool of a job schedule's job cannot be changed.")
+    spec = autopools.validate(auto, owner="job")
+    if current is not None:
+        if {**spec, "keepAlive": None} != {**current, "keepAlive": None}:
+            raise InvalidPropertyValue(path, "…", "Only keepAlive of the job's auto pool specification can change.")
+        if spec["keepAlive"] != current["keepAlive"]:
+            _require_disabled(job)
+            current["keepAlive"] = spec["keepAlive"]
+        return
+    _require_disabled(job)
+    job.auto_pool_id = autopools.create_auto_pool(account, spec, now).id
+    job.spec["poolInfo"] = {"autoPoolSpecification": spec}
 
 
 def terminate_job(account: Account, job_id: str, reason: str | None, now: float) -> Job:

@@ -92,3 +92,49 @@ def test_job_schedule_lifetime_is_refused_on_a_job(client: BatchClient) -> None:
     assert caught.value.status_code == 400
     assert caught.value.error is not None
     assert caught.value.error.code == "InvalidPropertyValue"
+
+
+def error_of(call: Any) -> tuple[int, str]:
+    with pytest.raises(HttpResponseError) as caught:
+        call()
+    assert caught.value.error is not None
+    return caught.value.status_code, caught.value.error.code
+
+
+def disable(client: BatchClient, job_id: str, helpers: Any) -> None:
+    client.begin_disable_job(job_id, M.BatchJobDisableOptions(disable_tasks="requeue"), polling_interval=0).result()
+    helpers.wait_until(lambda: client.get_job(job_id).state == "disabled", what=f"{job_id} disabled")
+
+
+def test_a_disabled_job_moves_to_an_auto_pool_of_which_only_keep_alive_changes_after(
+    client: BatchClient, helpers: Any
+) -> None:
+    client.create_job(M.BatchJobCreateOptions(id="moving-job", pool_info=M.BatchPoolInfo(pool_id="no-such-pool")))
+    client.create_task("moving-job", M.BatchTaskCreateOptions(id="t", command_line="/bin/true"))
+    move = M.BatchJobUpdateOptions(pool_info=auto_pool(auto_pool_id_prefix="moved"))
+    assert error_of(lambda: client.update_job("moving-job", move)) == (409, "OperationInvalidForCurrentState")
+
+    disable(client, "moving-job", helpers)
+    client.update_job("moving-job", move)
+    pool_id = client.get_job("moving-job").execution_info.pool_id
+    assert re.fullmatch(f"moved_{GUID}", pool_id)
+    client.begin_enable_job("moving-job", polling_interval=0).result()
+    helpers.wait_for_tasks(client, "moving-job", 1)
+    assert client.get_task("moving-job", "t").node_info.pool_id == pool_id
+
+    disable(client, "moving-job", helpers)
+    bigger = auto_pool(auto_pool_id_prefix="moved")
+    bigger.auto_pool_specification.pool.target_dedicated_nodes = 2
+    assert error_of(lambda: client.update_job("moving-job", M.BatchJobUpdateOptions(pool_info=bigger))) == (
+        400,
+        "InvalidPropertyValue",
+    )
+    kept = M.BatchJobUpdateOptions(pool_info=auto_pool(auto_pool_id_prefix="moved", keep_alive=True))
+    client.update_job("moving-job", kept)
+    assert client.get_job("moving-job").pool_info.auto_pool_specification.keep_alive is True
+    # Leaving the auto pool releases it: kept alive here, so it stays.
+    client.update_job("moving-job", M.BatchJobUpdateOptions(pool_info=M.BatchPoolInfo(pool_id="no-such-pool")))
+    assert client.get_job("moving-job").execution_info.pool_id == "no-such-pool"
+    assert client.get_pool(pool_id).state == "active"
+    client.begin_delete_job("moving-job", polling_interval=0).result()
+    client.begin_delete_pool(pool_id, polling_interval=0).result()
