@@ -20,7 +20,10 @@ RUN_METADATA = "/$metadata#Microsoft.Azure.Batch.Protocol.Entities.AutoScaleRun"
 def enable_autoscale(ctx: RequestContext) -> Response:
     """``POST /pools/{poolId}/enableautoscale`` → 200; the formula is evaluated at once, then every interval."""
     body = ctx.json()
-    return _change(ctx, "enableautoscale", lambda account, pool: model.enable_autoscale(account, pool, body, ctx.now))
+    clock = ctx.service.clock
+    return _change(
+        ctx, "enableautoscale", lambda account, pool: model.enable_autoscale(account, pool, body, ctx.now, clock)
+    )
 
 
 def disable_autoscale(ctx: RequestContext) -> Response:
