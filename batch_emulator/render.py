@@ -178,11 +178,15 @@ def job_wire(job: Job, base: str) -> dict[str, Any]:
     constraints = dict(job.spec.get("constraints") or {})
     constraints.setdefault("maxWallClockTime", UNLIMITED_DURATION)
     constraints.setdefault("maxTaskRetryCount", 0)
-    execution: dict[str, Any] = {"startTime": iso(job.creation_time), "poolId": job.pool_id}
+    execution: dict[str, Any] = {"startTime": iso(job.creation_time)}
+    if job.pool_id:  # none when its auto pool could not be created
+        execution["poolId"] = job.pool_id
     if job.end_time is not None:
         execution["endTime"] = iso(job.end_time)
     if job.terminate_reason is not None:
         execution["terminateReason"] = job.terminate_reason
+    if job.scheduling_error is not None:
+        execution["schedulingError"] = job.scheduling_error
     body.update(
         {
             "url": f"{base}/jobs/{seg(job.id)}",

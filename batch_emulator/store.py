@@ -126,6 +126,7 @@ def _job_doc(job: Job) -> str:
             "disableOption": job.disable_option,
             "taskSeq": job.task_seq,
             "autoPoolId": job.auto_pool_id,
+            "schedulingError": job.scheduling_error,
         },
         separators=_COMPACT,
     )
@@ -376,6 +377,7 @@ def _load_job(account: Account, doc: dict[str, Any]) -> Job:
     job.disable_option = doc["disableOption"]
     job.task_seq = doc["taskSeq"]
     job.auto_pool_id = doc.get("autoPoolId")
+    job.scheduling_error = doc.get("schedulingError")
     return job
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
@@ -46,7 +45,6 @@ ALL_TASKS_COMPLETE = ("noaction", "terminatejob")
 TASK_FAILURE = ("noaction", "performexitoptionsjobaction")
 DISABLE_OPTIONS = ("requeue", "terminate", "wait")
 _COUNT_NAMES = ("active", "running", "completed", "succeeded", "failed")
-_log = logging.getLogger(__name__)
 
 
 class Job:
@@ -68,6 +66,7 @@ class Job:
         "prev_state_time",
         "queue",
         "removed",
+        "scheduling_error",
         "seq",
         "side_runs",
         "slot_counts",
@@ -106,6 +105,7 @@ class Job:
         self.deps = DependencyGraph(self) if spec.get("usesTaskDependencies") else None
         self.side_runs = JobTaskRuns()
         self.auto_pool_id: str | None = None
+        self.scheduling_error: dict[str, Any] | None = None  # why the job could not be scheduled (its auto pool)
         self.multi_runs: dict[str, MultiInstanceRun] = {}  # task key → its latest multi-instance run
 
     @property
@@ -244,7 +244,7 @@ def add_job(
     now: float,
     *,
     schedule_pool_id: str | None = None,
-    scheduled: bool = False,
+    pool_error: BatchError | None = None,
 ) -> Job:
     """Add a job from a validated specification: the one path by which jobs are made (by ``create_job`` and by
     job schedules). Creates its auto pool (``poolLifetimeOption: job``) and its job manager task.
@@ -256,32 +256,39 @@ def add_job(
         now: Current time.
         schedule_pool_id: For a job schedule's job whose auto pool has ``poolLifetimeOption: jobschedule``:
             the id of the schedule's auto pool.
-        scheduled: The job is made by a job schedule: it is made even when its auto pool cannot be (its
-            tasks then stay active and the reason is logged; Batch reports it as the job's scheduling error).
+        pool_error: Why the job's auto pool could not be created (a job schedule's job): as in Batch, the job
+            is made ``completed``, with the error as its ``executionInfo.schedulingError``.
 
     Raises:
-        BatchError: the auto pool cannot be created (its pool's own error), unless ``scheduled``.
+        BatchError: the auto pool cannot be created (its pool's own error).
     """
     auto_pool = spec["poolInfo"].get("autoPoolSpecification")
     pool_id = None
     if auto_pool is not None and auto_pool["poolLifetimeOption"] == "jobschedule":
         pool_id = schedule_pool_id  # the schedule's own auto pool (it creates and deletes it)
-    elif auto_pool is not None:
-        try:
-            pool_id = autopools.create_auto_pool(account, auto_pool, now).id
-        except BatchError as error:
-            if not scheduled:
-                raise
-            _log.warning("job %s: its auto pool cannot be created: %s", job_id, error)
+    elif auto_pool is not None and pool_error is None:
+        pool_id = autopools.create_auto_pool(account, auto_pool, now).id
     job = Job(account, job_id, spec, account.next_seq(), now)
     job.auto_pool_id = pool_id
     account.jobs[job.key] = job
-    if spec.get("jobManagerTask"):
+    if pool_error is not None:
+        job.scheduling_error = scheduling_error(pool_error)
+        job.end_time = now
+        job.set_state("completed", now)
+    elif spec.get("jobManagerTask"):
         add_manager_task(account, job, now)
     account.changes.jobs.add(job)
     account.pending_jobs.add(job)
     account.notify()
     return job
+
+
+def scheduling_error(error: BatchError) -> dict[str, Any]:
+    """A job's ``executionInfo.schedulingError`` for an error that kept it from being scheduled."""
+    body: dict[str, Any] = {"category": "usererror", "code": error.code, "message": error.message}
+    if error.values:
+        body["details"] = [{"name": name, "value": value} for name, value in error.values]
+    return body
 
 
 def get_job(account: Account, job_id: str) -> Job:

@@ -329,18 +329,17 @@ def make_job(account: Account, schedule: Schedule, now: float) -> Job:
     """Create the schedule's next job (``<scheduleId>:job-<n>``) from its ``jobSpecification``, by the same
     path as ``create_job``: its auto pool and job manager task are made with it.
 
-    An auto pool that cannot be created (an invalid ``pool``, the pool quota) leaves the job without a pool:
-    its tasks stay active, and the reason is logged.
+    A job whose auto pool cannot be created (an invalid ``pool``, the pool quota) is made ``completed`` with
+    the pool's error as its ``executionInfo.schedulingError``, as in Batch.
     """
     schedule.job_counter += 1
     job_id = f"{schedule.id}:job-{schedule.job_counter}"
     spec = copy.deepcopy(schedule.spec["jobSpecification"])
     try:
-        pool_id = _schedule_pool(account, schedule, now)
-    except BatchError as error:
-        _log.warning("job schedule %s: its auto pool cannot be created: %s", schedule.id, error)
-        pool_id = None
-    job = add_job(account, job_id, spec, now, schedule_pool_id=pool_id, scheduled=True)
+        job = add_job(account, job_id, spec, now, schedule_pool_id=_schedule_pool(account, schedule, now))
+    except BatchError as error:  # its auto pool cannot be created
+        _log.warning("job schedule %s: the auto pool of %s cannot be created: %s", schedule.id, job_id, error)
+        job = add_job(account, job_id, spec, now, pool_error=error)
     schedule.job_keys.append(job.key)
     schedule.touch(now)
     account.changes.schedules.add(schedule)

@@ -125,3 +125,18 @@ def test_a_job_lifetime_pool_per_job_with_preparation_and_release(client: BatchC
     for pool_id in pool_ids:  # each pool goes with its job
         helpers.wait_until(lambda pool_id=pool_id: pool_gone(client, pool_id), what=f"{pool_id} deleted")
     client.begin_delete_job_schedule("own-pools", polling_interval=0).result()
+
+
+def test_a_job_whose_auto_pool_cannot_be_created_completes_with_a_scheduling_error(
+    client: BatchClient, helpers: Any
+) -> None:
+    pool_info = auto_pool("job")
+    pool_info.auto_pool_specification.pool.vm_size = "standard_no_such_size"
+    create_schedule(client, "bad-pool", M.BatchJobSpecification(pool_info=pool_info))
+    jobs = completed_jobs(helpers, client, "bad-pool", 2)  # a failed job does not hold up the next one
+    for job in jobs:
+        error = job.execution_info.scheduling_error
+        assert (error.category, error.code) == ("usererror", "InvalidPropertyValue")
+        assert {item.name: item.value for item in error.details}["PropertyValue"] == "standard_no_such_size"
+        assert job.execution_info.pool_id is None
+    client.begin_delete_job_schedule("bad-pool", polling_interval=0).result()
