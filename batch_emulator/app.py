@@ -48,7 +48,7 @@ from batch_emulator.handlers import (
     unimplemented,
     usage,
 )
-from batch_emulator.handlers.common import JSON_MEDIA_TYPE
+from batch_emulator.handlers.common import json_response
 from batch_emulator.routing import Route, Router
 from batch_emulator.service import BatchService
 from batch_emulator.timefmt import from_ts, now_ts
@@ -155,14 +155,10 @@ class RequestLogMiddleware:
             _log.warning("answering %d %s: %s", error.status, error.code, error.message)
         if error.status == 304 or scope["method"] == "HEAD":
             return Response(b"", status_code=error.status, headers=error.headers)
-        import json
-
         if is_arm_path(_raw_path(scope)):
-            body = arm_error_body(error)
-        else:
-            body = error.to_body(state["base_url"], state["request_id"], from_ts(now_ts()))
-        content = json.dumps(body, separators=(",", ":")).encode("utf-8")
-        return Response(content, status_code=error.status, headers=error.headers, media_type=JSON_MEDIA_TYPE)
+            return arm.arm_json(arm_error_body(error), error.status, error.headers)
+        body = error.to_body(state["base_url"], state["request_id"], from_ts(now_ts()))
+        return json_response(body, error.status, error.headers)
 
 
 class RouteMiddleware:

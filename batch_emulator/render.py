@@ -51,7 +51,7 @@ def pool_wire(pool: Pool, base: str) -> dict[str, Any]:
     """Render a pool."""
     body: dict[str, Any] = {"id": pool.id}
     body.update(pool.spec)
-    for name in ("virtualMachineConfiguration", "startTask", "mountConfiguration"):
+    for name in ("virtualMachineConfiguration", "startTask", "mountConfiguration", "userAccounts"):
         if name in body:
             body[name] = without_secrets(body[name])
     body.update(

@@ -6,7 +6,6 @@ Microsoft.Batch/...``), matched case-insensitively; every answer is JSON (errors
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,16 +15,17 @@ from starlette.responses import Response
 from batch_emulator.arm import models, shapes
 from batch_emulator.arm.errors import ResourceNotFound
 from batch_emulator.arm.shapes import AccountScope
-from batch_emulator.arm.translate import pool_create_body, pool_update
+from batch_emulator.arm.translate import in_arm_terms, pool_create_body
 from batch_emulator.context import RequestContext
-from batch_emulator.errors import OperationNotImplemented
+from batch_emulator.errors import BatchError, OperationNotImplemented
 from batch_emulator.handlers.admin import ADMIN_PREFIX
-from batch_emulator.handlers.common import check_conditions
+from batch_emulator.handlers.common import check_conditions, json_response
+from batch_emulator.models import autoscale
 from batch_emulator.models import pools as pool_model
 from batch_emulator.models.account import Account
 from batch_emulator.models.pools import Pool
 from batch_emulator.models.validation import id_key
-from batch_emulator.render import pool_wire, seg
+from batch_emulator.render import seg
 from batch_emulator.routing import Route
 
 ARM_MEDIA_TYPE = "application/json; charset=utf-8"
@@ -42,8 +42,7 @@ _DELETE_OPERATION = "delete-"
 
 def arm_json(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
     """A JSON response with ARM's content type."""
-    content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    return Response(content, status_code=status, headers=dict(headers or {}), media_type=ARM_MEDIA_TYPE)
+    return json_response(body, status, headers, ARM_MEDIA_TYPE)
 
 
 def _scope(ctx: RequestContext) -> AccountScope:
@@ -118,48 +117,44 @@ def list_pools(ctx: RequestContext) -> Response:
         return arm_json({"value": [shapes.pool_resource(pool, scope, ctx.origin) for pool in pools]})
 
 
-def _update(ctx: RequestContext, pool: Pool) -> Pool:
-    account = ctx.service.account
-    resize, update = pool_update(ctx.json(), pool_wire(pool, ctx.origin))
-    if update:
-        pool = pool_model.update_pool_properties(account, pool.id, update, ctx.now, replace=False)
-    if resize is not None:
-        pool = pool_model.resize_pool(account, pool.id, resize, ctx.now)
-    return pool
-
-
-def _changed_pool(ctx: RequestContext, change: Callable[[Account, Pool | None], Pool]) -> Response:
-    """Apply ``change`` to the named pool (None when there is none) under the lock, save, answer the pool."""
+def _answer_pool(ctx: RequestContext, apply: Callable[[Account], Pool]) -> Response:
+    """Apply a change under the account lock, save, and answer the pool it returns."""
     scope = _scope(ctx)
     account = ctx.service.account
     with account.lock:
-        pool = change(account, account.pools.get(id_key(ctx.params["poolName"])))
+        try:
+            pool = apply(account)
+        except BatchError as error:
+            raise in_arm_terms(error) from None
         response = _pool_response(ctx, pool, scope)
     ctx.service.persist()
     return response
 
 
+def _existing(ctx: RequestContext, account: Account) -> Pool:
+    """The named pool, not being deleted, its ``If-Match``/``If-None-Match`` conditions met."""
+    pool = pool_model.active_pool(account, ctx.params["poolName"])
+    check_conditions(ctx, pool.last_modified)
+    return pool
+
+
 def put_pool(ctx: RequestContext) -> Response:
     """``PUT .../pools/{poolName}``: create the pool (200, as Azure answers), or update an existing one."""
+    name = ctx.params["poolName"]
+    body = ctx.json()
 
-    def create_or_update(account: Account, existing: Pool | None) -> Pool:
-        if existing is None:
-            return pool_model.create_pool(account, pool_create_body(ctx.params["poolName"], ctx.json()), ctx.now)
-        check_conditions(ctx, existing.last_modified)
-        return _update(ctx, existing)
+    def create_or_update(account: Account) -> Pool:
+        if id_key(name) in account.pools:
+            return models.update_pool(account, _existing(ctx, account), body, ctx.now)
+        return pool_model.create_pool(account, pool_create_body(name, body), ctx.now)
 
-    return _changed_pool(ctx, create_or_update)
+    return _answer_pool(ctx, create_or_update)
 
 
 def patch_pool(ctx: RequestContext) -> Response:
-    """``PATCH .../pools/{poolName}``: scale settings resize; start task, metadata and display name update."""
-
-    def update(account: Account, existing: Pool | None) -> Pool:
-        pool = pool_model.get_pool(account, ctx.params["poolName"]) if existing is None else existing
-        check_conditions(ctx, pool.last_modified)
-        return _update(ctx, pool)
-
-    return _changed_pool(ctx, update)
+    """``PATCH .../pools/{poolName}``: scale settings (fixed or autoscale), start task, metadata, display name."""
+    body = ctx.json()
+    return _answer_pool(ctx, lambda account: models.update_pool(account, _existing(ctx, account), body, ctx.now))
 
 
 def _delete_poll_headers(ctx: RequestContext, scope: AccountScope, pool_name: str) -> dict[str, str]:
@@ -197,13 +192,13 @@ def pool_operation_result(ctx: RequestContext) -> Response:
 
 
 def disable_autoscale(ctx: RequestContext) -> Response:
-    """``POST .../disableAutoScale``: pools here are fixed-scale, so the pool is answered as it is."""
-    return get_pool(ctx)
+    """``POST .../disableAutoScale``: the pool keeps its current targets as a fixed scale."""
+    return _answer_pool(ctx, lambda account: autoscale.disable_autoscale(account, _existing(ctx, account), ctx.now))
 
 
 def stop_resize(ctx: RequestContext) -> Response:
     """``POST .../stopResize``."""
-    return _changed_pool(ctx, lambda account, _: pool_model.stop_resize(account, ctx.params["poolName"], ctx.now))
+    return _answer_pool(ctx, lambda account: pool_model.stop_resize(account, _existing(ctx, account).id, ctx.now))
 
 
 # --- locations --------------------------------------------------------------------------------------------

@@ -12,13 +12,18 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from batch_emulator.arm.errors import ResourceNotFound
+from batch_emulator.arm.translate import pool_update
 from batch_emulator.errors import InvalidPropertyValue, MissingRequiredProperty
+from batch_emulator.models import autoscale
+from batch_emulator.models import pools as pool_model
 from batch_emulator.models.validation import require_object
+from batch_emulator.render import pool_wire
 from batch_emulator.vmfamily import sku_name, vm_family
 
 if TYPE_CHECKING:
     from batch_emulator.catalog import Catalog
-    from batch_emulator.models.account import Quotas
+    from batch_emulator.models.account import Account, Quotas
+    from batch_emulator.models.pools import Pool
     from batch_emulator.service import BatchService
 
 #: The Azure region the local account reports (any location is answered with the same catalogue).
@@ -75,6 +80,37 @@ def regenerate_key(service: BatchService, body: object) -> None:
     if which is None:
         raise InvalidPropertyValue("keyName", key_name, "Use Primary or Secondary.")
     service.verifier.regenerate(which)
+
+
+def update_pool(account: Account, pool: Pool, resource: object, now: float) -> Pool:
+    """Apply an ARM ``PATCH`` (or a ``PUT`` of an existing pool) through the data plane's pool and autoscale rules.
+
+    Scale settings go first, so that a refusal there (``PoolBeingResized`` for autoscale on a resizing pool)
+    leaves the pool as it was: ``autoScale`` enables autoscale or changes its formula (the settings the pool
+    already has change nothing); ``fixedScale`` on an autoscale pool disables autoscale, then resizes. Then the
+    updatable properties change.
+
+    Raises:
+        BatchError: a fixed property with a new value, invalid scale settings or properties, a pool being deleted.
+    """
+    scale, update = pool_update(resource, {**pool_wire(pool, ""), **pool.spec})
+    if scale is not None and scale.get("enableAutoScale"):
+        if not _same_autoscale(pool, scale):
+            autoscale.enable_autoscale(account, pool, scale, now)
+    elif scale is not None:
+        if autoscale.is_enabled(pool):
+            autoscale.disable_autoscale(account, pool, now)
+        pool_model.resize_pool(account, pool.id, scale, now)
+    if update:
+        pool_model.update_pool_properties(account, pool.id, update, now, replace=False)
+    return pool
+
+
+def _same_autoscale(pool: Pool, scale: dict[str, Any]) -> bool:
+    """Whether autoscale settings are those the pool has (a re-applied template then changes nothing)."""
+    settings = ("autoScaleFormula", "autoScaleEvaluationInterval")
+    unchanged = all(scale.get(name) in (None, pool.spec.get(name)) for name in settings)
+    return autoscale.is_enabled(pool) and unchanged
 
 
 def vm_skus(catalog: Catalog) -> list[VmSku]:

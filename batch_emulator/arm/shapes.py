@@ -92,7 +92,7 @@ def pool_resource(pool: Pool, scope: AccountScope, data_plane_url: str) -> dict[
         "name": pool.id,
         "type": POOL_TYPE,
         "etag": f'W/"{etag}"',
-        "properties": pool_properties(pool_wire(pool, data_plane_url), pool.deallocation_option),
+        "properties": pool_properties(pool_wire(pool, data_plane_url), pool.deallocation_option, scope.account_id),
     }
 
 

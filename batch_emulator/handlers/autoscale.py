@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from starlette.responses import Response
 
 from batch_emulator.context import RequestContext
-from batch_emulator.handlers.common import check_conditions, empty_response, entity_headers, json_response
+from batch_emulator.handlers.common import json_response
+from batch_emulator.handlers.pools import change_pool
 from batch_emulator.models import autoscale as model
 from batch_emulator.models.account import Account
 from batch_emulator.models.pools import Pool, active_pool
@@ -21,25 +20,20 @@ def enable_autoscale(ctx: RequestContext) -> Response:
     """``POST /pools/{poolId}/enableautoscale`` → 200; the formula is evaluated at once, then every interval."""
     body = ctx.json()
     clock = ctx.service.clock
-    return _change(
-        ctx, "enableautoscale", lambda account, pool: model.enable_autoscale(account, pool, body, ctx.now, clock)
-    )
+
+    def enable(account: Account, pool: Pool) -> Pool:
+        return model.enable_autoscale(account, pool, body, ctx.now, clock=clock)
+
+    return change_pool(ctx, enable, status=200, action="enableautoscale")
 
 
 def disable_autoscale(ctx: RequestContext) -> Response:
     """``POST /pools/{poolId}/disableautoscale`` → 200; the pool keeps its current targets."""
-    return _change(ctx, "disableautoscale", lambda account, pool: model.disable_autoscale(account, pool, ctx.now))
 
+    def disable(account: Account, pool: Pool) -> Pool:
+        return model.disable_autoscale(account, pool, ctx.now)
 
-def _change(ctx: RequestContext, action: str, apply: Callable[[Account, Pool], Pool]) -> Response:
-    account = ctx.service.account
-    with account.lock:
-        pool = active_pool(account, ctx.params["poolId"])
-        check_conditions(ctx, pool.last_modified)
-        apply(account, pool)
-        headers = entity_headers(pool.last_modified, f"{ctx.base_url}/pools/{seg(pool.id)}/{action}")
-    ctx.service.persist()
-    return empty_response(200, headers)
+    return change_pool(ctx, disable, status=200, action="disableautoscale")
 
 
 def evaluate_autoscale(ctx: RequestContext) -> Response:

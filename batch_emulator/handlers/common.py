@@ -35,10 +35,12 @@ class NotModified(BatchError):
     default_message = "The resource has not been modified."
 
 
-def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
-    """A JSON response with Batch's content type."""
+def json_response(
+    body: Any, status: int = 200, headers: Mapping[str, str] | None = None, media_type: str = JSON_MEDIA_TYPE
+) -> Response:
+    """A compact UTF-8 JSON response, with Batch's content type unless another is given."""
     content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    return Response(content, status_code=status, headers=dict(headers or {}), media_type=JSON_MEDIA_TYPE)
+    return Response(content, status_code=status, headers=dict(headers or {}), media_type=media_type)
 
 
 def empty_response(status: int, headers: Mapping[str, str] | None = None) -> Response:

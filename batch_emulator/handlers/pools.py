@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from starlette.responses import Response
@@ -17,6 +18,7 @@ from batch_emulator.handlers.common import (
 )
 from batch_emulator.models import pools as model
 from batch_emulator.models import stats
+from batch_emulator.models.account import Account
 from batch_emulator.models.pools import Pool
 from batch_emulator.render import pool_stats, pool_wire, seg
 from batch_emulator.routing import Route
@@ -71,42 +73,43 @@ def list_pools(ctx: RequestContext) -> Response:
         )
 
 
-def _accepted(ctx: RequestContext, pool: Pool) -> Response:
-    return empty_response(202, entity_headers(pool.last_modified, f"{ctx.base_url}/pools/{seg(pool.id)}"))
+def change_pool(
+    ctx: RequestContext, apply: Callable[[Account, Pool], Pool], *, status: int, action: str = ""
+) -> Response:
+    """Apply a change to the pool named in the path under the lock, save, and answer ``status`` without a body.
+
+    The pool must not be being deleted and the request's conditions (``If-Match``...) must hold; the answer
+    carries the pool's ``ETag``, ``Last-Modified`` and ``DataServiceId`` (the pool's URL, or its ``action``'s).
+
+    Raises:
+        BatchError: no such pool, a pool being deleted, a failed condition, or what ``apply`` raises.
+    """
+    account = ctx.service.account
+    with account.lock:
+        pool = model.active_pool(account, ctx.params["poolId"])
+        check_conditions(ctx, pool.last_modified)
+        pool = apply(account, pool)
+        location = f"{ctx.base_url}/pools/{seg(pool.id)}" + (f"/{action}" if action else "")
+        headers = entity_headers(pool.last_modified, location)
+    ctx.service.persist()
+    return empty_response(status, headers)
 
 
 def resize_pool(ctx: RequestContext) -> Response:
     """``POST /pools/{poolId}/resize`` → 202 (v15 then polls until ``allocationState`` is steady)."""
-    account = ctx.service.account
     body = ctx.json()
-    with account.lock:
-        pool = model.get_pool(account, ctx.params["poolId"])
-        check_conditions(ctx, pool.last_modified)
-        pool = model.resize_pool(account, ctx.params["poolId"], body, ctx.now)
-        response = _accepted(ctx, pool)
-    ctx.service.persist()
-    return response
+    return change_pool(ctx, lambda account, pool: model.resize_pool(account, pool.id, body, ctx.now), status=202)
 
 
 def stop_resize(ctx: RequestContext) -> Response:
     """``POST /pools/{poolId}/stopresize`` → 202."""
-    account = ctx.service.account
-    with account.lock:
-        pool = model.stop_resize(account, ctx.params["poolId"], ctx.now)
-        response = _accepted(ctx, pool)
-    ctx.service.persist()
-    return response
+    return change_pool(ctx, lambda account, pool: model.stop_resize(account, pool.id, ctx.now), status=202)
 
 
 def remove_nodes(ctx: RequestContext) -> Response:
     """``POST /pools/{poolId}/removenodes`` → 202."""
-    account = ctx.service.account
     body = ctx.json()
-    with account.lock:
-        pool = model.remove_nodes(account, ctx.params["poolId"], body, ctx.now)
-        response = _accepted(ctx, pool)
-    ctx.service.persist()
-    return response
+    return change_pool(ctx, lambda account, pool: model.remove_nodes(account, pool.id, body, ctx.now), status=202)
 
 
 def delete_pool(ctx: RequestContext) -> Response:
@@ -132,15 +135,12 @@ def replace_pool_properties(ctx: RequestContext) -> Response:
 
 
 def _update(ctx: RequestContext, *, replace: bool, status: int) -> Response:
-    account = ctx.service.account
     body = ctx.json()
-    with account.lock:
-        pool = model.get_pool(account, ctx.params["poolId"])
-        check_conditions(ctx, pool.last_modified)
-        pool = model.update_pool_properties(account, ctx.params["poolId"], body, ctx.now, replace=replace)
-        headers = entity_headers(pool.last_modified, f"{ctx.base_url}/pools/{seg(pool.id)}")
-    ctx.service.persist()
-    return empty_response(status, headers)
+
+    def update(account: Account, pool: Pool) -> Pool:
+        return model.update_pool_properties(account, pool.id, body, ctx.now, replace=replace)
+
+    return change_pool(ctx, update, status=status)
 
 
 def node_counts(ctx: RequestContext) -> Response:

@@ -115,10 +115,13 @@ def _changed(account: Account, pool: Pool, now: float) -> None:
     account.notify()
 
 
-def enable_autoscale(account: Account, pool: Pool, body: object, now: float, clock: ServiceClock) -> Pool:
+def enable_autoscale(
+    account: Account, pool: Pool, body: object, now: float, *, clock: ServiceClock | None = None
+) -> Pool:
     """Apply ``POST /pools/{id}/enableautoscale``: set or change the formula and interval; the
-    scheduler evaluates the formula at once and then every interval. Two calls on a pool must be
-    ``ENABLE_INTERVAL_SECONDS`` service seconds apart.
+    scheduler evaluates the formula at once and then every interval. With the service ``clock`` (the data
+    plane's ``enableautoscale``), two calls on a pool must be ``ENABLE_INTERVAL_SECONDS`` service seconds apart;
+    ARM's pool update passes none.
 
     Raises:
         BatchError: invalid body, no formula for a pool without autoscale, pool resizing (409), or the
@@ -131,7 +134,7 @@ def enable_autoscale(account: Account, pool: Pool, body: object, now: float, clo
         raise MissingRequiredProperty("autoScaleFormula")
     if pool.allocation_state != "steady":
         raise PoolBeingResized()
-    if pool.autoscale_enabled_at is not None:
+    if clock is not None and pool.autoscale_enabled_at is not None:
         wait = pool.autoscale_enabled_at + clock.real_seconds(ENABLE_INTERVAL_SECONDS) - now
         if wait > 0:
             after = str(math.ceil(wait)) if wait >= 1 else f"{wait:.3f}"  # fractional only when time runs faster

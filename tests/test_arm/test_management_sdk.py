@@ -5,6 +5,7 @@ from __future__ import annotations
 import ssl
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any, TypeVar
 
 import httpx
@@ -250,17 +251,234 @@ def test_patch_resizes_the_pool_and_refuses_to_change_its_vm_size(
     assert caught.value.error.target == "properties.vmSize"
 
 
-def test_stop_resize_and_disable_autoscale_answer_the_pool(mgmt: BatchManagementClient) -> None:
+def test_stop_resize_answers_the_pool(mgmt: BatchManagementClient) -> None:
     mgmt.pool.create(RESOURCE_GROUP, ACCOUNT, "stopped", arm_pool(dedicated=3))
 
     stopped = mgmt.pool.stop_resize(RESOURCE_GROUP, ACCOUNT, "stopped")
-    fixed_scale = mgmt.pool.disable_auto_scale(RESOURCE_GROUP, ACCOUNT, "stopped")
 
     assert stopped.properties is not None
     assert stopped.properties.allocation_state in ("Stopping", "Steady")
-    assert fixed_scale.properties is not None
-    assert fixed_scale.properties.scale_settings is not None
-    assert fixed_scale.properties.scale_settings.fixed_scale is not None
+
+
+def scale(formula: str | None = None, dedicated: int | None = None) -> arm_models.Pool:
+    """A PATCH body with only scale settings: autoscale with ``formula``, or a fixed scale of ``dedicated`` nodes."""
+    settings = (
+        arm_models.ScaleSettings(auto_scale=arm_models.AutoScaleSettings(formula=formula))
+        if formula is not None
+        else arm_models.ScaleSettings(fixed_scale=arm_models.FixedScaleSettings(target_dedicated_nodes=dedicated))
+    )
+    return arm_models.Pool(properties=arm_models.PoolProperties(scale_settings=settings))
+
+
+def steady_data_plane_pool(data_plane: BatchClient, pool_id: str, **expected: Any) -> batch_models.BatchPool:
+    """The data-plane pool once it is steady with the ``expected`` attribute values."""
+
+    def settled() -> batch_models.BatchPool | None:
+        pool = data_plane.get_pool(pool_id)
+        matches = all(getattr(pool, name) == value for name, value in expected.items())
+        return pool if pool.allocation_state == "steady" and matches else None
+
+    return wait_until(settled, what=f"{pool_id} steady with {expected}")
+
+
+def test_patch_switches_a_pool_between_fixed_scale_and_autoscale_and_disable_keeps_the_targets(
+    mgmt: BatchManagementClient, data_plane: BatchClient
+) -> None:
+    mgmt.pool.create(RESOURCE_GROUP, ACCOUNT, "switching", arm_pool(dedicated=0))
+    steady_data_plane_pool(data_plane, "switching")
+
+    patched = mgmt.pool.update(RESOURCE_GROUP, ACCOUNT, "switching", scale(formula="$TargetDedicatedNodes=2"))
+
+    assert patched.properties is not None
+    auto = patched.properties.scale_settings.auto_scale  # type: ignore[union-attr]
+    assert auto.formula == "$TargetDedicatedNodes=2"  # type: ignore[union-attr]
+    assert auto.evaluation_interval == timedelta(minutes=15)  # type: ignore[union-attr]  # the data plane's default
+    seen = steady_data_plane_pool(data_plane, "switching", current_dedicated_nodes=2)
+    assert (seen.enable_auto_scale, seen.auto_scale_formula) == (True, "$TargetDedicatedNodes=2")
+    run = mgmt.pool.get(RESOURCE_GROUP, ACCOUNT, "switching").properties.auto_scale_run  # type: ignore[union-attr]
+    assert run is not None
+    assert run.evaluation_time is not None
+    assert run.results is not None
+    assert run.results.startswith("$TargetDedicatedNodes=2;")
+
+    fixed = mgmt.pool.update(RESOURCE_GROUP, ACCOUNT, "switching", scale(dedicated=1))
+
+    assert fixed.properties is not None
+    assert fixed.properties.auto_scale_run is None
+    fixed_scale = fixed.properties.scale_settings.fixed_scale  # type: ignore[union-attr]
+    assert fixed_scale.target_dedicated_nodes == 1  # type: ignore[union-attr]
+    seen = steady_data_plane_pool(data_plane, "switching", current_dedicated_nodes=1)
+    assert (seen.enable_auto_scale, seen.auto_scale_formula, seen.target_dedicated_nodes) == (False, None, 1)
+
+    mgmt.pool.update(RESOURCE_GROUP, ACCOUNT, "switching", scale(formula="$TargetDedicatedNodes=3"))
+    steady_data_plane_pool(data_plane, "switching", current_dedicated_nodes=3)
+    disabled = mgmt.pool.disable_auto_scale(RESOURCE_GROUP, ACCOUNT, "switching")
+
+    assert disabled.properties is not None
+    kept = disabled.properties.scale_settings.fixed_scale  # type: ignore[union-attr]
+    assert kept.target_dedicated_nodes == 3  # type: ignore[union-attr]
+    assert data_plane.get_pool("switching").enable_auto_scale is False
+
+
+@pytest.mark.parametrize(
+    ("settings", "code", "target"),
+    [
+        ({"autoScale": {"formula": "$TargetDedicatedNodes = ("}}, "AutoScalingFormulaSyntaxError", None),
+        (
+            {"autoScale": {"formula": "$TargetDedicatedNodes=1", "evaluationInterval": "PT1M"}},
+            "InvalidPropertyValue",
+            "properties.scaleSettings.autoScale.evaluationInterval",
+        ),
+    ],
+)
+def test_bad_autoscale_settings_are_refused_in_the_arm_shape_and_the_pool_stays_fixed(
+    arm_emulator: ThreadedEmulator,
+    local_tls: LocalTls,
+    mgmt: BatchManagementClient,
+    settings: dict[str, Any],
+    code: str,
+    target: str | None,
+) -> None:
+    mgmt.pool.create(RESOURCE_GROUP, ACCOUNT, "refusing", arm_pool(dedicated=0))
+    token = LocalDevelopmentCredential().get_token("https://management.azure.com/.default").token
+    path = f"/subscriptions/any/resourceGroups/{RESOURCE_GROUP}/providers/Microsoft.Batch/batchAccounts/localbatch"
+
+    response = arm_request(
+        arm_emulator,
+        local_tls,
+        f"{path}/pools/refusing",
+        token,
+        method="PATCH",
+        body={"properties": {"scaleSettings": settings}},
+    )
+
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert (error["code"], error.get("target")) == (code, target)
+    pool = mgmt.pool.get(RESOURCE_GROUP, ACCOUNT, "refusing")
+    assert pool.properties.scale_settings.fixed_scale is not None  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("plane", ["arm", "data"])
+def test_an_autoscale_pool_made_on_either_plane_shows_on_both_and_evaluates_formulas(
+    plane: str, mgmt: BatchManagementClient, data_plane: BatchClient
+) -> None:
+    formula = "$TargetDedicatedNodes=1"
+    if plane == "arm":
+        pool = arm_pool()
+        pool.properties.scale_settings = scale(formula=formula).properties.scale_settings  # type: ignore[union-attr]
+        mgmt.pool.create(RESOURCE_GROUP, ACCOUNT, "autoscaled", pool)
+    else:
+        data_plane.create_pool(data_plane_pool("autoscaled", enable_auto_scale=True, auto_scale_formula=formula))
+
+    seen = steady_data_plane_pool(data_plane, "autoscaled", current_dedicated_nodes=1)
+    evaluated = data_plane.evaluate_pool_auto_scale(
+        "autoscaled", batch_models.BatchPoolEvaluateAutoScaleOptions(auto_scale_formula="$TargetDedicatedNodes=4")
+    )
+    arm_view = mgmt.pool.get(RESOURCE_GROUP, ACCOUNT, "autoscaled").properties
+
+    assert (seen.enable_auto_scale, seen.auto_scale_formula) == (True, formula)
+    assert evaluated.results is not None
+    assert evaluated.results.startswith("$TargetDedicatedNodes=4;")
+    assert arm_view is not None
+    assert arm_view.scale_settings.auto_scale.formula == formula  # type: ignore[union-attr]
+    assert arm_view.auto_scale_run is not None
+    assert arm_view.auto_scale_run.results == seen.auto_scale_run.results  # type: ignore[union-attr]
+    assert arm_view.current_dedicated_nodes == 1
+
+
+def test_a_pool_the_data_plane_refuses_is_refused_naming_the_arm_property(mgmt: BatchManagementClient) -> None:
+    pool = arm_pool()
+    vm = pool.properties.deployment_configuration.virtual_machine_configuration  # type: ignore[union-attr]
+    vm.node_agent_sku_id = "batch.node.centos 7"  # type: ignore[union-attr]
+
+    with pytest.raises(HttpResponseError) as caught:
+        mgmt.pool.create(RESOURCE_GROUP, ACCOUNT, "unsupported", pool)
+
+    assert caught.value.status_code == 400
+    assert caught.value.error is not None
+    assert caught.value.error.code == "InvalidPropertyValue"
+    assert caught.value.error.target == "properties.deploymentConfiguration.virtualMachineConfiguration.nodeAgentSkuId"
+
+
+def test_user_accounts_keep_their_passwords_to_themselves_on_both_planes(
+    mgmt: BatchManagementClient, data_plane: BatchClient
+) -> None:
+    pool = arm_pool(dedicated=0)
+    pool.properties.user_accounts = [  # type: ignore[union-attr]
+        arm_models.UserAccount(name="builder", password="pa55-word", elevation_level="Admin"),
+        arm_models.UserAccount(name="reader", password="pa55-word"),
+    ]
+
+    mgmt.pool.create(RESOURCE_GROUP, ACCOUNT, "users", pool)
+
+    arm_users = mgmt.pool.get(RESOURCE_GROUP, ACCOUNT, "users").properties.user_accounts  # type: ignore[union-attr]
+    data_users = data_plane.get_pool("users").user_accounts or []
+    assert [(u.name, u.elevation_level, u.password) for u in arm_users or []] == [
+        ("builder", "Admin", None),
+        ("reader", "NonAdmin", None),
+    ]
+    assert [(u.name, u.elevation_level, u.password) for u in data_users] == [
+        ("builder", "admin", None),
+        ("reader", None, None),
+    ]
+
+
+def test_a_resizing_autoscale_pool_takes_its_template_again_but_refuses_a_new_formula(
+    mgmt: BatchManagementClient, data_plane: BatchClient, arm_emulator: ThreadedEmulator, local_tls: LocalTls
+) -> None:
+    response = httpx.put(
+        f"{arm_emulator.url}/_emulator/faults", json={"spec": "slow_allocation=3s"}, verify=_trust(local_tls)
+    )
+    response.raise_for_status()
+    pool = arm_pool()
+    pool.properties.scale_settings = scale(formula="$TargetDedicatedNodes=1").properties.scale_settings  # type: ignore[union-attr]
+    mgmt.pool.create(RESOURCE_GROUP, ACCOUNT, "growing", pool)
+
+    def resizing_to_one() -> bool:
+        seen = data_plane.get_pool("growing")
+        return seen.auto_scale_run is not None and (seen.allocation_state, seen.target_dedicated_nodes) == (
+            "resizing",
+            1,
+        )
+
+    wait_until(resizing_to_one, what="the first evaluation to resize the pool")
+
+    again = mgmt.pool.create(RESOURCE_GROUP, ACCOUNT, "growing", pool)  # a re-applied template: nothing to change
+    with pytest.raises(HttpResponseError) as caught:
+        mgmt.pool.update(RESOURCE_GROUP, ACCOUNT, "growing", scale(formula="$TargetDedicatedNodes=2"))
+
+    assert again.properties.scale_settings.auto_scale.formula == "$TargetDedicatedNodes=1"  # type: ignore[union-attr]
+    assert caught.value.status_code == 409
+    assert caught.value.error is not None
+    assert caught.value.error.code == "PoolBeingResized"
+
+
+def test_nat_pools_of_an_arm_pool_become_the_nodes_inbound_endpoints(
+    mgmt: BatchManagementClient, data_plane: BatchClient
+) -> None:
+    pool = arm_pool(dedicated=1)
+    pool.properties.network_configuration = arm_models.NetworkConfiguration(  # type: ignore[union-attr]
+        endpoint_configuration=arm_models.PoolEndpointConfiguration(
+            inbound_nat_pools=[
+                arm_models.InboundNatPool(
+                    name="web",
+                    protocol="TCP",
+                    backend_port=8080,
+                    frontend_port_range_start=15000,
+                    frontend_port_range_end=15099,
+                )
+            ]
+        )
+    )
+
+    created = mgmt.pool.create(RESOURCE_GROUP, ACCOUNT, "served", pool)
+    [node] = wait_until(lambda: list(data_plane.list_nodes("served")), what="the node")
+
+    endpoints = node.endpoint_configuration.inbound_endpoints  # type: ignore[union-attr]
+    assert [(e.name, e.protocol, e.frontend_port, e.backend_port) for e in endpoints] == [("web.0", "tcp", 15000, 8080)]
+    [nat] = created.properties.network_configuration.endpoint_configuration.inbound_nat_pools  # type: ignore[union-attr]
+    assert (nat.name, nat.protocol) == ("web", "TCP")
 
 
 def test_delete_is_a_long_running_operation_the_sdk_poller_completes(
@@ -362,6 +580,7 @@ def test_requests_without_a_management_token_are_refused_with_401_in_the_arm_sha
     wrong_audience = arm_request(arm_emulator, local_tls, path, batch_token)
 
     assert missing.status_code == 401
+    assert missing.headers["content-type"] == "application/json; charset=utf-8"  # ARM's, not the data plane's
     assert missing.json()["error"]["code"] == "AuthenticationFailed"
     assert wrong_audience.status_code == 401
     assert wrong_audience.json()["error"]["code"] == "InvalidAuthenticationTokenAudience"

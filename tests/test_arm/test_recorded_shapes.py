@@ -120,6 +120,24 @@ def test_pool_put_list_and_get_answer_the_recorded_shape(arm: Arm) -> None:
     assert created.json()["id"] == path
 
 
+def test_a_patch_to_autoscale_answers_the_recorded_shape(arm: Arm) -> None:
+    put, patch, get, *_ = recorded("pools.json")
+    path = f"{arm.account}/pools/test_iaas_pool"
+    arm.request("PUT", path, local_pool_request(put["RequestBody"]))
+    deadline = time.monotonic() + 15
+    while arm.request("GET", path).json()["properties"]["allocationState"] != "Steady":
+        assert time.monotonic() < deadline, "the pool never became steady"
+        time.sleep(0.02)  # polling interval of a condition with a deadline
+
+    patched = arm.request("PATCH", path, patch["RequestBody"])
+    got = arm.request("GET", path)
+
+    assert patched.status_code == patch["StatusCode"]
+    assert mismatches(patch["ResponseBody"], patched.json()) == []
+    assert mismatches(get["ResponseBody"], got.json()) == []
+    assert got.json()["properties"]["scaleSettings"] == get["ResponseBody"]["properties"]["scaleSettings"]
+
+
 def test_pool_delete_answers_202_with_a_location_polled_until_200(arm: Arm) -> None:
     *_, delete, poll_busy, poll_done = recorded("pools.json")
     path = f"{arm.account}/pools/test_iaas_pool"

@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 
 from batch_emulator.arm.errors import PropertyCannotBeUpdated
-from batch_emulator.arm.translate import pool_create_body, pool_properties, pool_update
-from batch_emulator.errors import OperationNotImplemented
+from batch_emulator.arm.translate import arm_property_path, pool_create_body, pool_properties, pool_update
+from batch_emulator.errors import BatchError
+from batch_emulator.render import without_secrets
 from batch_emulator.vmfamily import sku_name, vm_family
 
 ARM_BODY: dict[str, Any] = {
@@ -121,12 +122,186 @@ def test_an_update_splits_into_a_resize_and_a_property_update() -> None:
     assert update == {"metadata": [{"name": "a", "value": "b"}]}
 
 
-def test_an_update_refuses_a_fixed_property_and_autoscale() -> None:
+def test_an_update_refuses_a_fixed_property() -> None:
     with pytest.raises(PropertyCannotBeUpdated) as caught:
         pool_update({"properties": {"vmSize": "Standard_F2s_v2"}}, WIRE)
     assert caught.value.values == [("PropertyName", "properties.vmSize")]
-    with pytest.raises(OperationNotImplemented):
-        pool_update({"properties": {"scaleSettings": {"autoScale": {"formula": "x"}}}}, WIRE)
+
+
+def test_autoscale_settings_of_an_update_become_the_data_plane_autoscale_fields() -> None:
+    scale, update = pool_update(
+        {
+            "properties": {
+                "scaleSettings": {"autoScale": {"formula": "$TargetDedicatedNodes=0", "evaluationInterval": "PT06M00S"}}
+            }
+        },
+        WIRE,
+    )
+
+    assert scale == {
+        "enableAutoScale": True,
+        "autoScaleFormula": "$TargetDedicatedNodes=0",
+        "autoScaleEvaluationInterval": "PT6M",
+    }
+    assert update == {}
+
+
+@pytest.mark.parametrize(
+    ("scale", "code", "named"),
+    [
+        ({"autoScale": {"formula": "$TargetDedicatedNodes = ("}}, "AutoScalingFormulaSyntaxError", None),
+        ({"autoScale": {}}, "MissingRequiredProperty", "properties.scaleSettings.autoScale.formula"),
+        (
+            {"autoScale": {"formula": "$TargetDedicatedNodes=1", "evaluationInterval": "PT1M"}},
+            "InvalidPropertyValue",
+            "properties.scaleSettings.autoScale.evaluationInterval",
+        ),
+        (
+            {"autoScale": {"formula": "$TargetDedicatedNodes=1"}, "fixedScale": {"targetDedicatedNodes": 1}},
+            "InvalidPropertyValue",
+            "properties.scaleSettings",
+        ),
+        (
+            {"fixedScale": {"targetDedicatedNodes": -1}},
+            "InvalidPropertyValue",
+            "properties.scaleSettings.fixedScale.targetDedicatedNodes",
+        ),
+        (
+            {"fixedScale": {"targetDedicatedNodes": 1, "nodeDeallocationOption": "Later"}},
+            "InvalidPropertyValue",
+            "properties.scaleSettings.fixedScale.nodeDeallocationOption",
+        ),
+    ],
+)
+def test_bad_scale_settings_are_refused_with_the_data_plane_code_and_the_arm_property_name(
+    scale: dict[str, Any], code: str, named: str | None
+) -> None:
+    with pytest.raises(BatchError) as caught:
+        pool_update({"properties": {"scaleSettings": scale}}, WIRE)
+
+    assert caught.value.code == code
+    assert dict(caught.value.values).get("PropertyName") == named
+
+
+def test_container_mount_network_user_and_policy_settings_are_respelled_both_ways() -> None:
+    arm = {
+        "deploymentConfiguration": {
+            "virtualMachineConfiguration": {
+                "imageReference": {"publisher": "microsoft-azure-batch", "offer": "ubuntu-server-container"},
+                "nodeAgentSkuId": "batch.node.ubuntu 20.04",
+                "containerConfiguration": {
+                    "type": "DockerCompatible",
+                    "containerImageNames": ["busybox"],
+                    "containerRegistries": [{"registryServer": "localhost", "username": "u", "password": "p"}],
+                },
+            }
+        },
+        "startTask": {
+            "commandLine": "true",
+            "userIdentity": {"userName": "worker"},
+            "containerSettings": {"imageName": "busybox", "workingDirectory": "ContainerImageDefault"},
+        },
+        "mountConfiguration": [
+            {"cifsMountConfiguration": {"userName": "u", "source": "//s/x", "relativeMountPath": "x", "password": "p"}}
+        ],
+        "networkConfiguration": {
+            "dynamicVnetAssignmentScope": "none",
+            "endpointConfiguration": {
+                "inboundNatPools": [
+                    {
+                        "name": "ssh",
+                        "protocol": "TCP",
+                        "backendPort": 22,
+                        "frontendPortRangeStart": 15000,
+                        "frontendPortRangeEnd": 15099,
+                        "networkSecurityGroupRules": [{"priority": 150, "access": "Allow", "sourceAddressPrefix": "*"}],
+                    }
+                ]
+            },
+            "publicIPAddressConfiguration": {"provision": "BatchManaged"},
+        },
+        "userAccounts": [
+            {"name": "admin", "password": "p", "elevationLevel": "Admin", "linuxUserConfiguration": {"uid": 1001}},
+            {"name": "win", "password": "p", "windowsUserConfiguration": {"loginMode": "Interactive"}},
+        ],
+        "taskSchedulingPolicy": {"nodeFillType": "Pack", "jobDefaultOrder": "CreationTime"},
+        "metadata": [{"name": "owner", "value": "snakemake"}],
+        "applicationPackages": [
+            {
+                "id": "/subscriptions/s/resourceGroups/g/providers/Microsoft.Batch/batchAccounts/a"
+                "/applications/tool/versions/2"
+            }
+        ],
+    }
+
+    body = pool_create_body("p1", {"properties": arm})
+
+    config = body["virtualMachineConfiguration"]
+    assert config["nodeAgentSKUId"] == "batch.node.ubuntu 20.04"
+    assert config["containerConfiguration"]["type"] == "dockerCompatible"
+    assert body["startTask"]["userIdentity"] == {"username": "worker"}
+    assert body["startTask"]["containerSettings"]["workingDirectory"] == "containerImageDefault"
+    assert body["mountConfiguration"][0]["cifsMountConfiguration"]["username"] == "u"
+    network = body["networkConfiguration"]
+    assert network["dynamicVNetAssignmentScope"] == "none"
+    [nat] = network["endpointConfiguration"]["inboundNATPools"]
+    assert (nat["protocol"], nat["networkSecurityGroupRules"][0]["access"]) == ("tcp", "allow")
+    assert network["publicIPAddressConfiguration"] == {"provision": "batchmanaged"}
+    assert [user.get("elevationLevel") for user in body["userAccounts"]] == ["admin", None]
+    assert body["userAccounts"][1]["windowsUserConfiguration"] == {"loginMode": "interactive"}
+    assert body["taskSchedulingPolicy"] == {"nodeFillType": "pack", "jobDefaultOrder": "creationtime"}
+    assert body["metadata"] == [{"name": "owner", "value": "snakemake"}]
+    assert body["applicationPackageReferences"] == [{"applicationId": "tool", "version": "2"}]
+
+    wire = {**WIRE, **{name: value for name, value in body.items() if name != "id"}, **_SCALE_WIRE}
+    back = pool_properties(without_secrets(wire), "requeue", "/acct")
+
+    expected = without_secrets(arm)
+    expected["userAccounts"][1]["elevationLevel"] = "NonAdmin"
+    expected["applicationPackages"] = [{"id": "/acct/applications/tool", "version": "2"}]
+    assert {name: back[name] for name in expected} == expected
+
+
+_SCALE_WIRE: dict[str, Any] = {"targetDedicatedNodes": 0, "enableAutoScale": False}
+
+
+def test_an_autoscale_pool_shows_its_formula_and_last_evaluation_in_arm_shape() -> None:
+    run = {
+        "timestamp": "2026-01-01T00:00:00.000Z",
+        "error": {"code": "E", "message": "m", "values": [{"name": "Message", "value": "v"}]},
+    }
+    wire = {**WIRE, "enableAutoScale": True, "autoScaleFormula": "f", "autoScaleEvaluationInterval": "PT5M"}
+
+    properties = pool_properties({**wire, "autoScaleRun": run}, "requeue")
+
+    assert properties["scaleSettings"] == {"autoScale": {"formula": "f", "evaluationInterval": "PT5M"}}
+    assert properties["autoScaleRun"] == {
+        "evaluationTime": "2026-01-01T00:00:00.000Z",
+        "error": {"code": "E", "message": "m", "details": [{"code": "Message", "message": "v"}]},
+    }
+    assert "resizeOperationStatus" in properties
+
+
+@pytest.mark.parametrize(
+    ("wire", "arm"),
+    [
+        (
+            "virtualMachineConfiguration.nodeAgentSKUId",
+            "properties.deploymentConfiguration.virtualMachineConfiguration.nodeAgentSkuId",
+        ),
+        (
+            "networkConfiguration.endpointConfiguration.inboundNATPools[1].protocol",
+            "properties.networkConfiguration.endpointConfiguration.inboundNatPools[1].protocol",
+        ),
+        ("startTask.userIdentity.username", "properties.startTask.userIdentity.userName"),
+        ("autoScaleFormula", "properties.scaleSettings.autoScale.formula"),
+        ("applicationPackageReferences", "properties.applicationPackages"),
+        ("id", "name"),
+        ("properties.scaleSettings", "properties.scaleSettings"),
+    ],
+)
+def test_errors_name_data_plane_properties_as_the_arm_request_spells_them(wire: str, arm: str) -> None:
+    assert arm_property_path(wire) == arm
 
 
 @pytest.mark.parametrize(
