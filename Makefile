@@ -30,7 +30,13 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
 	@touch $@
 
-deps: $(VENV)/.installed node_modules/.installed
+# The legacy client azure-batch 14.2 in an environment of its own (tests/test_emulator/test_clients_v14.py).
+.venv-v14/.installed: constraints-v14.txt
+	test -x .venv-v14/bin/python || $(PYTHON) -m venv .venv-v14
+	.venv-v14/bin/python -m pip install --quiet --disable-pip-version-check -c constraints-v14.txt azure-batch
+	@touch $@
+
+deps: $(VENV)/.installed node_modules/.installed .venv-v14/.installed
 
 run: deps
 	$(BIN)/batchpipe run --approve yes $(RUN_ARGS)

@@ -10,6 +10,7 @@ from pathlib import Path
 from batch_emulator.clock import ServiceClock
 from batch_emulator.config import DEFAULT_ACCOUNT_KEY, DEFAULT_ACCOUNT_NAME, EmulatorConfig
 from batch_emulator.faults import FaultSpec, FaultSpecError
+from batch_emulator.node.transfer import check_storage_endpoint
 from batch_emulator.server import run_forever
 
 
@@ -36,6 +37,11 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[EmulatorConfig, Path 
     )
     parser.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host")
     parser.add_argument(
+        "--storage-endpoint",
+        default=None,
+        help="reach <account>.blob.core.windows.net at this endpoint, path-style (e.g. http://127.0.0.1:10000)",
+    )
+    parser.add_argument(
         "--time-scale",
         type=float,
         default=1.0,
@@ -58,6 +64,10 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[EmulatorConfig, Path 
         FaultSpec.parse(args.faults)
     except FaultSpecError as error:
         parser.error(f"--faults: {error}")
+    try:
+        check_storage_endpoint(args.storage_endpoint)
+    except ValueError as error:
+        parser.error(f"--storage-endpoint: {error}")
     config = EmulatorConfig(
         host=args.host,
         port=args.port,
@@ -69,6 +79,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[EmulatorConfig, Path 
         keyfile=args.key_file,
         allow_bearer=args.allow_bearer,
         allow_remote=args.allow_remote,
+        storage_endpoint=args.storage_endpoint,
         time_scale=args.time_scale,
         container_runtime=args.container_runtime,
     )

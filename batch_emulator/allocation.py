@@ -101,8 +101,9 @@ class NodeAllocator:
             elif node.operation is not None:
                 self.operations.progress(node, now)
         if pool.allocation_state != "steady":
-            for dedicated in (True, False):
-                self._resize(pool, dedicated, now)
+            if pool.allocation_state != "stopping":  # a stopped resize only waits for nodes already coming
+                for dedicated in (True, False):
+                    self._resize(pool, dedicated, now)
             busy = any(node.state == "creating" or node.removing is not None for node in pool.nodes.values())
             if not busy:
                 pool.allocation_state = "steady"
@@ -172,7 +173,8 @@ class NodeAllocator:
         pool.node_counter += 1
         number = pool.node_counter
         node_id = make_node_id(pool.id, int(pool.creation_time * 1e6), number, dedicated)
-        address = f"10.0.{(number // 250) % 250}.{4 + number % 250}"
+        index = number - 1  # the first node of a pool gets 10.0.0.4, as in Batch
+        address = f"10.0.{(index // 250) % 250}.{4 + index % 250}"
         node = Node(node_id, pool, self.account.next_seq(), dedicated=dedicated, ip_address=address, now=now)
         node.number = number
         root = self.account.node_root(pool.id, node_id)

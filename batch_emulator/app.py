@@ -52,6 +52,7 @@ from batch_emulator.handlers.common import json_response
 from batch_emulator.routing import Route, Router
 from batch_emulator.service import BatchService
 from batch_emulator.timefmt import from_ts, now_ts
+from batch_emulator.wire_versions import check_api_version
 
 _access_log = logging.getLogger("batch_emulator.access")
 _log = logging.getLogger("batch_emulator")
@@ -193,8 +194,11 @@ class RouteMiddleware:
         route, params, prefix = self._match(scope["method"], raw_path)
         raw_query = bytes(scope.get("query_string") or b"").decode("latin-1")
         query = _first_values(raw_query)
-        if not route.admin and not query.get("api-version"):
-            raise MissingRequiredQueryParameter("api-version")
+        if not route.admin:
+            if not query.get("api-version"):
+                raise MissingRequiredQueryParameter("api-version")
+            if not route.arm:  # the management plane has api-versions of its own
+                check_api_version(query["api-version"])
         state = scope[_STATE]
         state.update(route=route, params=params, raw_path=raw_path, raw_query=raw_query, query=query)
         state["base_url"] += prefix

@@ -42,6 +42,9 @@ class EmulatorConfig:
         runner: Executes one task on a node; None uses ``batch_emulator.node.runner.run_task``.
         allocation_seconds: Time a node takes from ``creating`` to ``idle`` (without its start task).
         max_workers: Upper bound of task processes running at the same time.
+        storage_endpoint: Where nodes reach production blob hosts: with ``http://127.0.0.1:10000`` (Azurite),
+            ``https://<account>.blob.core.windows.net/<path>`` in resource files and output files is fetched
+            from ``http://127.0.0.1:10000/<account>/<path>`` (path-style). None reaches the hosts as named.
         time_scale: Service-defined intervals (autoscale evaluation and sampling, schedule recurrence)
             pass this many times faster than real time; 1 is real time.
         container_runtime: The container runtime client to use (``podman``, ``docker`` or a path); None
@@ -61,6 +64,7 @@ class EmulatorConfig:
     runner: TaskRunner | None = field(default=None, repr=False)
     allocation_seconds: float = 0.5
     max_workers: int = 32
+    storage_endpoint: str | None = None
     time_scale: float = 1.0
     container_runtime: str | None = None
 

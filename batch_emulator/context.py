@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 from starlette.datastructures import Headers
 
 from batch_emulator.errors import InvalidRequestBody
+from batch_emulator.models.validation import normalise_enums
+from batch_emulator.wire_versions import LATEST, read_request
 
 if TYPE_CHECKING:
     from batch_emulator.service import BatchService
@@ -43,10 +45,15 @@ class RequestContext:
             if not self.body.strip():
                 raise InvalidRequestBody("The request body is empty.")
             try:
-                self._json = json.loads(self.body)
+                self._json = normalise_enums(read_request(json.loads(self.body)))
             except (ValueError, UnicodeDecodeError) as error:
                 raise InvalidRequestBody(f"The request body is not valid JSON: {error}.") from error
         return self._json
+
+    @property
+    def api_version(self) -> str:
+        """The request's api-version (checked by the routing middleware)."""
+        return self.query.get("api-version", LATEST)
 
     def json_or_empty(self) -> Any:
         """The body as JSON, or ``{}`` when there is none (v14 sends some POSTs without a body)."""

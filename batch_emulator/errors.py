@@ -380,6 +380,12 @@ class TaskCompleted(Conflict):
     default_message = "The specified task is already completed."
 
 
+class OperationInvalidForCurrentState(Conflict):
+    """The operation is not valid in the resource's state (e.g. the files of a task that has not run)."""
+
+    default_message = "The specified operation is not valid for the current state of the resource."
+
+
 class TaskFilesUnavailable(Conflict):
     """The task has not run on a node (or its node is gone)."""
 

@@ -186,6 +186,7 @@ def start_task_spec(account: Account, node: Node, retry: int, batch_url: str) ->
         max_wall_clock_seconds=None,
         retry_count=retry,
         batch_url=batch_url,
+        storage_endpoint=account.storage_endpoint,
         **container_fields(account, pool, start_task.get("containerSettings")),
     )
 
@@ -278,6 +279,7 @@ def _job_spec(
         max_wall_clock_seconds=max_wall,
         retry_count=retry,
         batch_url=batch_url,
+        storage_endpoint=account.storage_endpoint,
         attempt=attempt,
         **container_fields(account, node.pool, body.get("containerSettings")),
     )

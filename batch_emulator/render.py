@@ -34,6 +34,85 @@ def metadata(base: str, entity_set: str, element: bool) -> str:
     return f"{base}/$metadata#{entity_set}" + ("/@Element" if element else "")
 
 
+def _user_account(account: dict[str, Any], windows: bool) -> dict[str, Any]:
+    """A pool user account as Batch shows it: never its password or SSH key, with the defaults filled in."""
+    shown = {key: value for key, value in account.items() if key != "password"}
+    shown.setdefault("elevationLevel", "nonadmin")
+    if "linuxUserConfiguration" in shown:
+        shown["linuxUserConfiguration"] = {
+            key: value for key, value in shown["linuxUserConfiguration"].items() if key != "sshPrivateKey"
+        }
+    if windows:
+        shown["windowsUserConfiguration"] = {"loginMode": "batch", **(shown.get("windowsUserConfiguration") or {})}
+    return shown
+
+
+def _data_disk(disk: dict[str, Any]) -> dict[str, Any]:
+    """A data disk with Batch's defaults: the storage type sits in ``managedDisk`` when the disk has one."""
+    managed = disk.get("managedDisk")
+    if isinstance(managed, dict):
+        return {"caching": "none", **disk, "managedDisk": {"storageAccountType": "standard_lrs", **managed}}
+    return {"caching": "none", "storageAccountType": "standard_lrs", **disk}
+
+
+def _vm_configuration(config: dict[str, Any]) -> dict[str, Any]:
+    """``virtualMachineConfiguration`` with the defaults Batch fills in (image version, OS and data disk settings)."""
+    shown = dict(config)
+    shown["imageReference"] = {**config.get("imageReference", {})}
+    if "virtualMachineImageId" not in shown["imageReference"]:
+        shown["imageReference"].setdefault("version", "latest")
+    os_disk = config.get("osDisk")
+    if isinstance(os_disk, dict):
+        managed = os_disk.get("managedDisk")
+        shown["osDisk"] = {
+            "ephemeralOSDiskSettings": {},
+            **os_disk,
+            "managedDisk": {"storageAccountType": "standard_lrs", **(managed if isinstance(managed, dict) else {})},
+        }
+    if isinstance(config.get("dataDisks"), list):
+        shown["dataDisks"] = [_data_disk(disk) for disk in config["dataDisks"] if isinstance(disk, dict)]
+    return shown
+
+
+def _network_configuration(config: dict[str, Any]) -> dict[str, Any]:
+    """``networkConfiguration`` with Batch's defaults (assignment scope, accelerated networking, NSG port ranges)."""
+    shown: dict[str, Any] = {
+        "dynamicVNetAssignmentScope": "none",
+        **config,
+        "enableAcceleratedNetworking": bool(config.get("enableAcceleratedNetworking", False)),
+    }
+    endpoints = config.get("endpointConfiguration")
+    if isinstance(endpoints, dict) and isinstance(endpoints.get("inboundNATPools"), list):
+        shown["endpointConfiguration"] = {
+            **endpoints,
+            "inboundNATPools": [
+                {
+                    **nat_pool,
+                    "networkSecurityGroupRules": [
+                        {"sourcePortRanges": ["*"], **rule} for rule in nat_pool.get("networkSecurityGroupRules") or []
+                    ],
+                }
+                if isinstance(nat_pool, dict) and nat_pool.get("networkSecurityGroupRules")
+                else nat_pool
+                for nat_pool in endpoints["inboundNATPools"]
+            ],
+        }
+    return shown
+
+
+def _pool_spec(pool: Pool) -> dict[str, Any]:
+    """The pool's specification as Batch echoes it (secrets removed, defaults filled in)."""
+    spec = dict(pool.spec)
+    config = spec.get("virtualMachineConfiguration") or {}
+    windows = str(config.get("nodeAgentSKUId", "")).lower().startswith("batch.node.windows")
+    spec["virtualMachineConfiguration"] = _vm_configuration(config)
+    if isinstance(spec.get("userAccounts"), list):
+        spec["userAccounts"] = [_user_account(item, windows) for item in spec["userAccounts"] if isinstance(item, dict)]
+    if isinstance(spec.get("networkConfiguration"), dict):
+        spec["networkConfiguration"] = _network_configuration(spec["networkConfiguration"])
+    return spec
+
+
 #: Properties Batch never returns: passwords, mount credentials and extension secrets.
 SECRET_PROPERTIES = frozenset({"accountKey", "sasKey", "password", "protectedSettings"})
 
@@ -50,7 +129,7 @@ def without_secrets(value: Any) -> Any:
 def pool_wire(pool: Pool, base: str) -> dict[str, Any]:
     """Render a pool."""
     body: dict[str, Any] = {"id": pool.id}
-    body.update(pool.spec)
+    body.update(_pool_spec(pool))
     for name in ("virtualMachineConfiguration", "startTask", "mountConfiguration", "userAccounts"):
         if name in body:
             body[name] = without_secrets(body[name])
@@ -72,14 +151,25 @@ def pool_wire(pool: Pool, base: str) -> dict[str, Any]:
             "enableAutoScale": bool(pool.spec.get("enableAutoScale", False)),
             "enableInterNodeCommunication": bool(pool.spec.get("enableInterNodeCommunication", False)),
             "taskSlotsPerNode": pool.slots_per_node,
-            "taskSchedulingPolicy": {"nodeFillType": pool.fill_type},
+            "taskSchedulingPolicy": {
+                "nodeFillType": pool.fill_type.capitalize(),  # the service answers "Spread"/"Pack"
+                "jobDefaultOrder": str(pool.spec.get("taskSchedulingPolicy", {}).get("jobDefaultOrder", "none")),
+            },
         }
     )
-    if pool.resize_errors:
+    if pool.resize_errors and pool.allocation_state != "stopping":  # reported once the stop has completed
         body["resizeErrors"] = pool.resize_errors
     if pool.autoscale_run is not None and body["enableAutoScale"]:
         body["autoScaleRun"] = pool.autoscale_run
     return body
+
+
+def node_image(pool: Pool) -> dict[str, Any]:
+    """A node's image reference: the pool's, with ``version`` and the ``exactVersion`` it runs."""
+    reference: dict[str, Any] = _vm_configuration(pool.spec.get("virtualMachineConfiguration") or {})["imageReference"]
+    if "version" in reference:
+        reference["exactVersion"] = reference["version"]
+    return reference
 
 
 def node_wire(node: Node, base: str) -> dict[str, Any]:
@@ -101,12 +191,12 @@ def node_wire(node: Node, base: str) -> dict[str, Any]:
         "runningTaskSlotsCount": node.slots_used,
         "totalTasksSucceeded": node.total_tasks_succeeded,
         "isDedicated": node.is_dedicated,
-        "nodeAgentInfo": {"version": NODE_AGENT_VERSION, "lastUpdateTime": iso(node.allocation_time)},
-        "virtualMachineInfo": {"imageReference": pool.spec["virtualMachineConfiguration"]["imageReference"]},
+        "virtualMachineInfo": {"imageReference": node_image(pool)},
         "endpointConfiguration": {"inboundEndpoints": inbound_endpoints(node)},
     }
-    if node.last_boot_time is not None:
+    if node.last_boot_time is not None:  # the node agent reports once the node has booted
         body["lastBootTime"] = iso(node.last_boot_time)
+        body["nodeAgentInfo"] = {"version": NODE_AGENT_VERSION, "lastUpdateTime": iso(node.last_boot_time)}
     if node.tasks:
         body["recentTasks"] = [
             {

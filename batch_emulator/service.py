@@ -13,6 +13,7 @@ from batch_emulator.faults import FaultInjector, FaultSpec
 from batch_emulator.janitor import Janitor
 from batch_emulator.models.account import Account
 from batch_emulator.node.containers.runtime import RuntimeLocator
+from batch_emulator.node.transfer import check_storage_endpoint
 from batch_emulator.scheduler import Scheduler
 from batch_emulator.store import Store
 from batch_emulator.timefmt import now_ts
@@ -49,6 +50,7 @@ class BatchService:
         self.janitor = Janitor(account_root / "trash")
         self.store = Store(account_root / "batch.sqlite3")
         self.account = Account(config.account_name, account_root)
+        self.account.storage_endpoint = check_storage_endpoint(config.storage_endpoint)
         self.account.containers = RuntimeLocator(config.container_runtime, data_dir / "containers")
         self.faults.apply_quotas(self.account.quotas)
         self.store.load(self.account, now_ts())

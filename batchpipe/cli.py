@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
-from batchpipe import __version__, cli_stack
+from batchpipe import __version__, cli_map, cli_stack
 from batchpipe.cli_support import console, err_console, one_line_errors
 
 if TYPE_CHECKING:
@@ -63,6 +63,10 @@ def emulator(
     key_file: Annotated[Path | None, typer.Option(help="TLS private key (PEM).")] = None,
     allow_bearer: Annotated[bool, typer.Option(help="Accept Bearer tokens (development Entra ID).")] = False,
     allow_remote: Annotated[bool, typer.Option(help="Allow binding a non-loopback address.")] = False,
+    storage_endpoint: Annotated[
+        str | None,
+        typer.Option(help="Reach <account>.blob.core.windows.net here, path-style (e.g. http://127.0.0.1:10000)."),
+    ] = None,
     container_runtime: Annotated[
         str | None, typer.Option(help="Container runtime client: podman, docker or a path (default: podman, docker).")
     ] = None,
@@ -75,10 +79,15 @@ def emulator(
         raise typer.BadParameter(f"must be a positive number, not {time_scale}", param_hint="--time-scale")
     try:
         from batch_emulator.config import DEFAULT_ACCOUNT_KEY, DEFAULT_ACCOUNT_NAME
+        from batch_emulator.node.transfer import check_storage_endpoint
         from batch_emulator.server import EmulatorConfig, run_forever
     except ImportError:
         _not_implemented("the local Azure Batch service (batch_emulator) has not landed")
         return
+    try:
+        check_storage_endpoint(storage_endpoint)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--storage-endpoint") from None
     run_forever(
         EmulatorConfig(
             host=host,
@@ -91,6 +100,7 @@ def emulator(
             keyfile=key_file,
             allow_bearer=allow_bearer,
             allow_remote=allow_remote,
+            storage_endpoint=storage_endpoint,
             container_runtime=container_runtime,
             time_scale=time_scale,
         )
@@ -145,6 +155,8 @@ def run(
     check_output_dir(output)
     if settings.target == "azure":
         settings.require_azure()
+    else:
+        _check_local_image(settings.image)
     job_id = settings.job_id or job_id_for(files, settings.num_words, settings.pool_id)
     _prefect_offline(Path.cwd())
     summary = _run_guarded(
@@ -156,6 +168,19 @@ def run(
         settings_overrides={"target": target, "num_words": numwords, "local_auth": local_auth},
     )
     _print_summary(summary)
+
+
+def _check_local_image(image: str) -> None:
+    """The local Batch service's images are data (its catalogue): an unsupported one fails now, once, before any
+    service starts.
+
+    Raises:
+        ConfigurationError: no supported image matches; the message lists them as ``distro:version``.
+    """
+    from batch_emulator.catalog import load_catalog
+    from tasks.pool import choose_image
+
+    choose_image(load_catalog().supported_images(), image)
 
 
 @dataclass
@@ -188,7 +213,7 @@ def _run_guarded(
     Raises:
         Interrupted: Ctrl-C or SIGTERM.
     """
-    from batchpipe.local import environment, local_stack
+    from batchpipe.local import environment, local_stack, owned_state_dir
     from batchpipe.run_guard import Interrupted, exit_code_for, interrupted_message, left_in_place, signals_as_interrupt
     from batchpipe.settings import load_settings
 
@@ -196,6 +221,8 @@ def _run_guarded(
     left: list[str] | None = None
     with contextlib.ExitStack() as stack:
         stack.enter_context(signals_as_interrupt(received))
+        if local:
+            stack.enter_context(owned_state_dir(state_dir))  # a second run on it stops here, having started nothing
         api = _temporary_prefect_api()
         if api is not None:
             stack.callback(_stop_prefect_api, api)
@@ -212,10 +239,21 @@ def _run_guarded(
                 raise
             with contextlib.suppress(Exception):
                 left = left_in_place(load_settings(**settings_overrides), job_id)
-            signum = received[-1] if received else signal.SIGINT
+            signum = received[-1] if received else _signal_of(error)
             flow_run = _flow_run_outcome()
             message = interrupted_message(signum, flow_run, left)
     raise Interrupted(message, exit_code_for(signum))
+
+
+def _signal_of(error: BaseException) -> int:
+    """The signal behind an interrupt: Prefect's TerminationSignal carries it (SIGTERM); Ctrl-C is SIGINT."""
+    seen: BaseException | None = error
+    while seen is not None:
+        number = getattr(seen, "signal", None)
+        if isinstance(number, int):
+            return number
+        seen = seen.__context__
+    return signal.SIGINT
 
 
 def _is_interrupt(error: BaseException) -> bool:
@@ -270,10 +308,16 @@ def _default_samples() -> Path:
 
 @contextlib.contextmanager
 def _using_api(api_url: str) -> Iterator[None]:
-    """Prefect clients of this process use ``api_url`` for the block (the flow, and reading its final state)."""
+    """Prefect clients of this process use ``api_url`` for the block (the flow, and reading its final state).
+
+    Also in the environment: threads the flow starts (the terminal prompt, the approval timer) do not inherit the
+    settings context and read the environment instead.
+    """
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    with temporary_settings(updates={PREFECT_API_URL: api_url}):
+    from batchpipe.local import environment
+
+    with environment({"PREFECT_API_URL": api_url}), temporary_settings(updates={PREFECT_API_URL: api_url}):
         yield
 
 
@@ -299,6 +343,15 @@ def _run_flow(
     return result
 
 
+#: How the summary shows the empty word, and what it means (the tutorial's rule, kept: the node application strips
+#: ASCII punctuation from each token, so a token made only of punctuation, such as Markdown's `#`, `-` or `---`,
+#: counts as '').
+EMPTY_WORD = "''"
+EMPTY_WORD_MEANING = (
+    "tokens made only of punctuation (Markdown's #, -, ---, ...), which the tutorial's rule strips to an empty word"
+)
+
+
 def _print_summary(summary: dict[str, Any]) -> None:
     from rich.markup import escape
     from rich.table import Table
@@ -307,9 +360,13 @@ def _print_summary(summary: dict[str, Any]) -> None:
     table = Table(title=f"Top words (job {summary['job_id']})")
     table.add_column("file")
     table.add_column("top words")
+    empty = False
     for item in summary["outputs"]:
-        words = ", ".join(f"{word} ({count})" for word, count in item["top_words"])
+        words = ", ".join(f"{word or EMPTY_WORD} ({count})" for word, count in item["top_words"])
+        empty = empty or any(not word for word, _ in item["top_words"])
         table.add_row(escape(item["file"]), escape(words))
+    if empty:
+        table.caption = escape(f"{EMPTY_WORD}: {EMPTY_WORD_MEANING}")
     console.print(table)
     console.print(f"Outputs: [bold]{escape(summary['output_dir'])}[/]")
     console.print(
@@ -575,6 +632,7 @@ def _print_pools(statuses: list[PoolStatus]) -> None:
 
 
 cli_stack.register(app)
+cli_map.register(app)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())

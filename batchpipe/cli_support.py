@@ -67,9 +67,22 @@ def log_console() -> Console:
     A rich ``Progress`` on this console keeps one bar at the bottom with the log lines scrolling above it; on a
     console of its own, every log line would carry a copy of the bar.
     """
-    for logger in (logging.getLogger("prefect"), logging.getLogger("prefect.flow_runs"), logging.getLogger()):
+    for logger in (logging.getLogger(), logging.getLogger("prefect")):
         for handler in logger.handlers:
             console = getattr(handler, "console", None)
             if isinstance(console, Console):
-                return console
+                return _with_progress_styles(console)
     return err_console
+
+
+def _with_progress_styles(console: Console) -> Console:
+    """Prefect's console has a theme of its own, without rich's progress styles (``bar.back``, ...): add those."""
+    from rich.default_styles import DEFAULT_STYLES
+    from rich.errors import MissingStyle
+    from rich.theme import Theme
+
+    try:
+        console.get_style("bar.back")
+    except MissingStyle:
+        console.push_theme(Theme({k: v for k, v in DEFAULT_STYLES.items() if k.startswith(("bar.", "progress."))}))
+    return console

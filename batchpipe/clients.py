@@ -16,10 +16,24 @@ from azure.mgmt.batch import BatchManagementClient
 from azure.storage.blob import BlobServiceClient
 
 from batchpipe.errors import ConfigurationError
+from batchpipe.services import check_services
 from batchpipe.settings import ENV_PREFIX, Settings
 
-# Client-side limits: fail a dead endpoint in seconds, not the SDK default of 5 minutes per attempt.
-_TRANSPORT_OPTIONS: dict[str, Any] = {"connection_timeout": 20, "read_timeout": 120, "retry_total": 4}
+
+def _services_alive(request: Any) -> None:
+    """Before every attempt of every request: fail at once if a local service this process started has died
+    (:func:`~batchpipe.services.check_services`), instead of retrying against it."""
+    check_services()
+
+
+# Client-side limits: fail a dead endpoint in seconds, not the SDK default of 5 minutes per attempt. The hook runs
+# once per attempt (after the retry policy), so the SDK's own retries stop too when a local service is gone.
+_TRANSPORT_OPTIONS: dict[str, Any] = {
+    "connection_timeout": 20,
+    "read_timeout": 120,
+    "retry_total": 4,
+    "raw_request_hook": _services_alive,
+}
 
 
 def _token_credential(settings: Settings) -> TokenCredential:

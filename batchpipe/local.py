@@ -90,6 +90,10 @@ def local_stack(state_dir: Path, *, faults: str | None = None, auth: LocalAuth =
                 yield endpoints
 
 
+#: State directories this process owns (see :func:`owned_state_dir`).
+_OWNED: set[Path] = set()
+
+
 @contextlib.contextmanager
 def owned_state_dir(state_dir: Path) -> Iterator[None]:
     """Own ``state_dir`` for the block: ``<state_dir>/lock`` is locked (``fcntl.flock``) and holds our PID.
@@ -102,6 +106,10 @@ def owned_state_dir(state_dir: Path) -> Iterator[None]:
         StateDirBusy: another process holds it; the message names its PID and what to do.
     """
     state_dir.mkdir(parents=True, exist_ok=True)
+    key = state_dir.resolve()
+    if key in _OWNED:  # this process owns it already (the CLI takes it before it says it starts services)
+        yield
+        return
     lock_path = state_dir / "lock"
     with lock_path.open("a+") as handle:
         try:
@@ -117,9 +125,11 @@ def owned_state_dir(state_dir: Path) -> Iterator[None]:
         handle.truncate()
         handle.write(f"{os.getpid()}\n")
         handle.flush()
+        _OWNED.add(key)
         try:
             yield
         finally:
+            _OWNED.discard(key)
             handle.seek(0)
             handle.truncate()
             handle.flush()

@@ -24,6 +24,14 @@ class InputFile:
     blob_name: str
     sha256: str
     size: int
+    #: For an input already in storage (``blob://container/prefix``): its container and blob; not uploaded.
+    container: str | None = None
+    source_blob: str | None = None
+
+    @property
+    def source(self) -> str:
+        """Where the input comes from: a local path, or ``blob://container/blob``."""
+        return f"blob://{self.container}/{self.source_blob}" if self.container else str(self.path)
 
 
 def file_sha256(path: Path) -> str:

@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 
 from batchpipe.errors import ServiceStartError
-from batchpipe.services import ServiceProcess, _popen_options, prefect_environment
+from batchpipe.services import ServiceProcess, prefect_environment, spawn_logged
 
 #: The port users know the Prefect UI by.
 DEFAULT_PREFECT_PORT = 4200
@@ -175,15 +175,7 @@ def _start_server_process(
     # The server is the API: it must not try to reach itself (or anything else) as a client.
     env.pop("PREFECT_API_URL", None)
     command = [prefect_executable(), "server", "start", "--host", "127.0.0.1", "--port", str(port), "--analytics-off"]
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            command,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            **_popen_options(),  # type: ignore[call-overload]
-        )
+    process = spawn_logged(command, log_path, env=env)
     server = PrefectServer(ServiceProcess("Prefect server", process, f"http://127.0.0.1:{port}", log_path), home, port)
     try:
         wait_until_healthy(server.api_url, process, log_path, timeout)
@@ -236,7 +228,7 @@ class TemporaryPrefectApi:
     the home's start lock is held until it answers (its database is migrated).
     """
 
-    def __init__(self, home: Path, *, timeout: float = 120.0) -> None:
+    def __init__(self, home: Path, *, timeout: float = 300.0) -> None:
         home.mkdir(parents=True, exist_ok=True)
         self.home = home
         self.port = free_loopback_port()
@@ -267,15 +259,7 @@ class TemporaryPrefectApi:
         command = [sys.executable, "-m", "uvicorn", "--app-dir", str(Path(spec.origin).parent.parent)]
         command += ["--factory", "prefect.server.api.server:create_app", "--host", "127.0.0.1"]
         command += ["--port", str(self.port), "--log-level", "error", "--lifespan", "on"]
-        with log_path.open("ab") as log:
-            process = subprocess.Popen(
-                command,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=env,
-                **_popen_options(),  # type: ignore[call-overload]
-            )
+        process = spawn_logged(command, log_path, env=env)
         return ServiceProcess("Prefect API server", process, self.api_url, log_path)
 
     def _wait(self, timeout: float) -> None:
@@ -349,16 +333,7 @@ def start_process_worker(
         ServiceStartError: it exited or did not start in time.
     """
     command = [prefect_executable(), "worker", "start", "--pool", pool, "--name", name, "--type", "process"]
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            command,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=dict(env),
-            cwd=cwd,
-            **_popen_options(),  # type: ignore[call-overload]
-        )
+    process = spawn_logged(command, log_path, env=env, cwd=cwd)
     worker = ServiceProcess(f"Prefect worker {name}", process, "", log_path)
     deadline = time.monotonic() + timeout
     while "started!" not in log_path.read_text("utf-8", "replace"):

@@ -54,6 +54,32 @@ def _popen_options(extra_env: Mapping[str, str] | None = None) -> dict[str, obje
     return options
 
 
+def spawn_logged(
+    command: list[str],
+    log_path: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    extra_env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start a service with its output appended to ``log_path``, in a session of its own, dying with us.
+
+    Args:
+        command: the command line.
+        log_path: where its stdout and stderr go.
+        env: its whole environment (default: ours, plus ``extra_env``).
+        extra_env: variables added to our environment.
+        cwd: its working directory.
+    """
+    options = _popen_options(extra_env)
+    if env is not None:
+        options["env"] = dict(env)
+    with log_path.open("ab") as log:
+        return subprocess.Popen(  # type: ignore[call-overload, no-any-return]
+            command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=cwd, **options
+        )
+
+
 @dataclass
 class ServiceProcess:
     """A child process we started, with the URL it reported once it was listening."""
@@ -243,14 +269,7 @@ def start_batch_emulator(
     if faults:
         command += ["--faults", faults]
     command += extra_args or []
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            command,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            **_popen_options(extra_env),  # type: ignore[call-overload]
-        )
+    process = spawn_logged(command, log_path, extra_env=extra_env)
     deadline = time.monotonic() + timeout
     while not ready_file.exists() or not ready_file.read_text().strip():
         if process.poll() is not None or time.monotonic() > deadline:

@@ -189,16 +189,16 @@ def unknown_variables(names: list[str]) -> list[str]:
     Returns:
         The warnings, e.g. ``BATCHPIPE_NODE_COUNTS is not a setting (did you mean BATCHPIPE_NODE_COUNT?)``.
     """
-    known = [f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields]
+    known = [name.upper() for name in Settings.model_fields]
     warnings = []
     for name in sorted(names):
         upper = name.upper()
-        if not upper.startswith(ENV_PREFIX) or upper in known or upper in OTHER_VARIABLES:
+        if not upper.startswith(ENV_PREFIX) or upper.removeprefix(ENV_PREFIX) in known or upper in OTHER_VARIABLES:
             continue
         if upper.startswith(OTHER_PREFIXES):
             continue
-        close = difflib.get_close_matches(upper, known, n=1, cutoff=0.6)
-        hint = f"did you mean {close[0]}?" if close else "see the settings table in README.md"
+        close = difflib.get_close_matches(upper.removeprefix(ENV_PREFIX), known, n=1, cutoff=0.7)
+        hint = f"did you mean {ENV_PREFIX}{close[0]}?" if close else "see the settings table in README.md"
         warnings.append(f"{name} is not a batchpipe setting and is ignored ({hint})")
     return warnings
 

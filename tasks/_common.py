@@ -9,6 +9,7 @@ from typing import Any
 from azure.core.exceptions import ServiceRequestError
 
 from batchpipe.azure_errors import explain, is_transient, retry_transient
+from batchpipe.services import check_services
 
 # Transient failures (throttling, 5xx, broken connections) get these waits; permanent ones fail at once.
 RETRY_DELAYS = [2, 5, 15]
@@ -32,11 +33,14 @@ def azure_call(service: str, action: str, *, first_contact: bool = False) -> Ite
     Transient errors keep their type so that Prefect's ``retry_condition_fn`` recognises and retries them.
     With ``first_contact`` (the run's first request to the service, made with :data:`FIRST_CONTACT`), an endpoint
     that refuses connections or does not resolve is a setting to fix: it fails at once instead of after a minute
-    of retries. Later in the run the same error is a blip (a restarting service) and is retried.
+    of retries. Later in the run the same error is a blip (a restarting service) and is retried, unless a local
+    service this process started has died: that fails at once, naming it (:func:`~batchpipe.services.check_services`).
     """
+    check_services()
     try:
         yield
     except Exception as error:
+        check_services()
         if is_transient(error) and not (first_contact and isinstance(error, ServiceRequestError)):
             raise
         raise explain(error, service, action) from None

@@ -207,10 +207,16 @@ class _TerminalProgress:
     def __init__(self, total: int) -> None:
         self._progress: Any = None
         if sys.stderr.isatty():
+            from rich.default_styles import DEFAULT_STYLES
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+            from rich.theme import Theme
 
             from batchpipe.cli_support import log_console
 
+            console = log_console()
+            # Prefect's log console has a theme without rich's defaults: lend it the bar's styles while it shows.
+            self._console = console
+            console.push_theme(Theme({k: v for k, v in DEFAULT_STYLES.items() if k.startswith(("bar.", "progress."))}))
             self._progress = Progress(
                 TextColumn("[bold]tasks"),
                 BarColumn(),
@@ -218,7 +224,7 @@ class _TerminalProgress:
                 TextColumn("{task.description}"),
                 TimeElapsedColumn(),
                 transient=True,
-                console=log_console(),  # one bar below the log lines, not a copy glued to each of them
+                console=console,  # one bar below the log lines, not a copy glued to each of them
             )
             self._task = self._progress.add_task("", total=total)
             self._progress.start()
@@ -232,6 +238,7 @@ class _TerminalProgress:
     def close(self) -> None:
         if self._progress is not None:
             self._progress.stop()
+            self._console.pop_theme()
 
 
 @task(name="monitor-tasks", cache_policy=NO_CACHE, **AZURE_RETRIES)

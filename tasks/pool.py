@@ -38,6 +38,12 @@ class ImageChoice:
         return f"{self.publisher}/{self.offer}/{self.sku} ({self.node_agent_sku_id})"
 
 
+def image_label(node_agent_sku_id: str) -> str:
+    """``distro:version`` (what ``BATCHPIPE_IMAGE`` takes) from a node agent SKU such as ``batch.node.ubuntu 22.04``."""
+    distro, _, version = node_agent_sku_id.removeprefix("batch.node.").partition(" ")
+    return f"{distro}:{version}" if version else node_agent_sku_id
+
+
 def choose_image(images: Iterable[Any], image: str) -> ImageChoice:
     """Pick the supported Linux image for ``<distro>:<version>``, like the tutorial's distro lookup.
 
@@ -62,7 +68,7 @@ def choose_image(images: Iterable[Any], image: str) -> ImageChoice:
         agent = str(item.get("nodeAgentSKUId") or "")
         if os_type != "linux":
             continue
-        available.append(f"{offer}/{sku}")
+        available.append(f"{image_label(agent)} ({offer}/{sku})")
         names = f"{publisher} {offer} {sku} {agent}".lower()
         where = f"{offer} {sku} {agent}".lower()
         if distro in names and any(form in where for form in version_forms):
@@ -109,11 +115,45 @@ def start_task_command(artifact_name: str) -> str:
 
 
 def pool_definition(
-    settings: Settings, image: ImageChoice, artifact_name: str, artifact_url: str
+    settings: Settings,
+    image: ImageChoice,
+    artifact_name: str | None,
+    artifact_url: str | None,
+    *,
+    start_command: str | None = None,
+    container_image: str | None = None,
 ) -> batchmodels.BatchPoolCreateOptions:
-    """The pool we create: size, image, start task staging the node application."""
+    """The pool we create: size, image, start task staging the application (none without an artifact).
+
+    Args:
+        settings: the run's settings (VM size, node count, Spot, task slots).
+        image: the chosen image.
+        artifact_name: the staged application's blob name (None: nothing to stage).
+        artifact_url: read-only SAS URL of that blob.
+        start_command: the start task's command (default: the node application's, see :func:`start_task_command`).
+        container_image: a container image the nodes pre-fetch (tasks then run in it).
+
+    Returns:
+        The pool definition.
+    """
     dedicated = 0 if settings.use_spot_nodes else settings.node_count
     spot = settings.node_count if settings.use_spot_nodes else 0
+    start_task = None
+    if artifact_name is not None and artifact_url is not None:
+        start_task = batchmodels.BatchStartTask(
+            command_line=start_command or start_task_command(artifact_name),
+            resource_files=[batchmodels.ResourceFile(http_url=artifact_url, file_path=artifact_name)],
+            wait_for_success=True,
+            max_task_retry_count=1,
+            user_identity=batchmodels.UserIdentity(
+                auto_user=batchmodels.AutoUserSpecification(scope="pool", elevation_level="nonadmin")
+            ),
+        )
+    containers = None
+    if container_image:
+        containers = batchmodels.BatchContainerConfiguration(
+            type="dockerCompatible", container_image_names=[container_image]
+        )
     return batchmodels.BatchPoolCreateOptions(
         id=settings.pool_id,
         vm_size=settings.vm_size,
@@ -122,22 +162,18 @@ def pool_definition(
                 publisher=image.publisher, offer=image.offer, sku=image.sku, version=image.version
             ),
             node_agent_sku_id=image.node_agent_sku_id,
+            container_configuration=containers,
         ),
         target_dedicated_nodes=dedicated,
         target_low_priority_nodes=spot,
         task_slots_per_node=settings.task_slots_per_node,
-        start_task=batchmodels.BatchStartTask(
-            command_line=start_task_command(artifact_name),
-            resource_files=[batchmodels.ResourceFile(http_url=artifact_url, file_path=artifact_name)],
-            wait_for_success=True,
-            max_task_retry_count=1,
-            user_identity=batchmodels.UserIdentity(
-                auto_user=batchmodels.AutoUserSpecification(scope="pool", elevation_level="nonadmin")
-            ),
-        ),
+        start_task=start_task,
         metadata=[
             batchmodels.BatchMetadataItem(name=CREATED_BY_KEY, value=CREATED_BY_VALUE),
-            batchmodels.BatchMetadataItem(name=NODE_APP_KEY, value=artifact_name),
+            batchmodels.BatchMetadataItem(
+                name=NODE_APP_KEY,
+                value=artifact_name or (f"container {container_image}" if container_image else "none"),
+            ),
         ],
     )
 
@@ -169,14 +205,23 @@ def incompatibilities(existing: Any, wanted: batchmodels.BatchPoolCreateOptions)
 
 
 @task(name="create-pool", cache_policy=NO_CACHE, **AZURE_RETRIES)
-def ensure_pool(settings: Settings, image: ImageChoice, artifact_name: str, artifact_url: str) -> dict[str, Any]:
+def ensure_pool(
+    settings: Settings,
+    image: ImageChoice,
+    artifact_name: str | None,
+    artifact_url: str | None,
+    start_command: str | None = None,
+    container_image: str | None = None,
+) -> dict[str, Any]:
     """Create the pool, or reuse an existing compatible one.
 
     Args:
         settings: the run's settings (pool id, VM size, node count).
         image: the chosen image.
-        artifact_name: the node application's file name.
-        artifact_url: read-only SAS URL of the node application blob.
+        artifact_name: the staged application's file name (None: nothing to stage).
+        artifact_url: read-only SAS URL of the application blob.
+        start_command: the start task's command (default: the node application's).
+        container_image: a container image for the nodes (tasks run in it).
 
     Returns:
         ``{"pool_id", "created"}``.
@@ -187,7 +232,9 @@ def ensure_pool(settings: Settings, image: ImageChoice, artifact_name: str, arti
     """
     logger = get_run_logger()
     client = batch_client(settings)
-    wanted = pool_definition(settings, image, artifact_name, artifact_url)
+    wanted = pool_definition(
+        settings, image, artifact_name, artifact_url, start_command=start_command, container_image=container_image
+    )
     with azure_call("Batch", f"creating pool {settings.pool_id!r}"):
         try:
             client.create_pool(wanted)

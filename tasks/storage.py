@@ -19,7 +19,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
 from batchpipe.clients import blob_service_client
-from batchpipe.errors import BatchpipeError, OutputWriteError, PipelineFailed
+from batchpipe.errors import BatchpipeError, InputError, OutputWriteError, PipelineFailed
 from batchpipe.naming import InputFile
 from batchpipe.settings import Settings
 from tasks._common import AZURE_RETRIES, FIRST_CONTACT, azure_call
@@ -131,6 +131,43 @@ def upload_files(settings: Settings, container: str, items: list[InputFile]) -> 
     return UploadReport(container, uploaded, unchanged)
 
 
+@task(name="list-blob-inputs", cache_policy=NO_CACHE, **AZURE_RETRIES)
+def list_blob_inputs(settings: Settings, container: str, prefix: str) -> list[InputFile]:
+    """Inputs that are already in storage: every blob under a prefix (one listing; nothing is uploaded).
+
+    Args:
+        settings: the run's settings.
+        container: the container holding them.
+        prefix: the blob name prefix (``incoming/`` or ``incoming/2024-``).
+
+    Returns:
+        One input per blob, keyed by its name relative to the prefix's directory; its content hash is the blob's
+        Content-MD5 (or its ETag), so a changed blob makes a new run.
+
+    Raises:
+        InputError: the container does not exist or nothing is under the prefix.
+        CloudError: Storage refused.
+    """
+    from batchpipe.workload import blob_input_key
+
+    container_client = blob_service_client(settings).get_container_client(container)
+    with azure_call("Storage", f"listing blobs under {prefix!r} in {container!r}"):
+        try:
+            blobs = [b for b in container_client.list_blobs(name_starts_with=prefix or None) if b.size]
+        except ResourceNotFoundError:
+            raise InputError(f"input blob://{container}/{prefix}: container {container!r} does not exist") from None
+    if not blobs:
+        raise InputError(f"input blob://{container}/{prefix}: no non-empty blob has this prefix")
+    items = []
+    for blob in blobs:
+        md5 = blob.content_settings.content_md5 if blob.content_settings else None
+        identity = "md5:" + bytes(md5).hex() if md5 else f"etag:{blob.etag}"
+        key = blob_input_key(blob.name, prefix)
+        items.append(InputFile(Path(blob.name), key, identity, blob.size, container=container, source_blob=blob.name))
+    get_run_logger().info("Inputs in blob://%s/%s: %d blobs", container, prefix, len(items))
+    return items
+
+
 def output_write_error(path: Path, size: int, error: OSError) -> OutputWriteError:
     """One line for an output that cannot be written: the path, why, and (disk full) the free space needed.
 
@@ -157,23 +194,29 @@ class DownloadedOutput:
     blob_name: str
     path: Path
     size: int
+    sha256: str = ""
 
 
-def _download_one(client: BlobServiceClient, container: str, blob_name: str, output_dir: Path) -> DownloadedOutput:
+def _download_one(
+    client: BlobServiceClient, container: str, blob_name: str, output_dir: Path, strip_prefix: str = ""
+) -> DownloadedOutput:
     """Download one blob to a temporary name, verify size and MD5, then move it into place."""
-    final = output_dir / blob_name
-    partial = output_dir / f".{blob_name}.partial"
+    final = output_dir / blob_name.removeprefix(strip_prefix)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    partial = final.with_name(f".{final.name}.partial")
     with azure_call("Storage", f"downloading {blob_name!r} from {container!r}"):
         downloader = client.get_blob_client(container, blob_name).download_blob()
         expected_size = downloader.properties.size
         expected_md5 = downloader.properties.content_settings.content_md5
         md5 = hashlib.md5(usedforsecurity=False)
+        sha256 = hashlib.sha256()
         size = 0
         try:
             with partial.open("wb") as handle:
                 for chunk in downloader.chunks():
                     handle.write(chunk)
                     md5.update(chunk)
+                    sha256.update(chunk)
                     size += len(chunk)
                 handle.flush()
                 os.fsync(handle.fileno())
@@ -192,7 +235,7 @@ def _download_one(client: BlobServiceClient, container: str, blob_name: str, out
             f"({base64.b64encode(md5.digest()).decode()} != {base64.b64encode(bytes(expected_md5)).decode()})"
         )
     partial.replace(final)
-    return DownloadedOutput(blob_name, final, size)
+    return DownloadedOutput(blob_name, final, size, sha256.hexdigest())
 
 
 @dataclass(frozen=True)
@@ -204,7 +247,9 @@ class DownloadReport:
 
 
 @task(name="download-outputs", cache_policy=NO_CACHE, **AZURE_RETRIES)
-def download_outputs(settings: Settings, container: str, blob_names: list[str], output_dir: Path) -> DownloadReport:
+def download_outputs(
+    settings: Settings, container: str, blob_names: list[str], output_dir: Path, strip_prefix: str = ""
+) -> DownloadReport:
     """Download and verify every output; a file appears under its final name only once verified.
 
     Args:
@@ -212,6 +257,8 @@ def download_outputs(settings: Settings, container: str, blob_names: list[str], 
         container: the output container.
         blob_names: the outputs to fetch.
         output_dir: local directory for the outputs.
+        strip_prefix: removed from blob names to make their path under ``output_dir`` (blob directories
+            become local directories).
 
     Returns:
         The verified files, and the blobs that could not be downloaded with the reason.
@@ -225,7 +272,7 @@ def download_outputs(settings: Settings, container: str, blob_names: list[str], 
 
     def fetch(name: str) -> DownloadedOutput | str:
         try:
-            return _download_one(client, container, name, output_dir)
+            return _download_one(client, container, name, output_dir, strip_prefix)
         except OutputWriteError:
             raise  # the output directory cannot take it (disk full, read-only): the other outputs cannot either
         except BatchpipeError as error:

@@ -55,6 +55,9 @@ _SCALE = "properties.scaleSettings"
 _ARM_PATHS = {
     "virtualMachineConfiguration": "deploymentConfiguration.virtualMachineConfiguration",
     "cloudServiceConfiguration": "deploymentConfiguration.cloudServiceConfiguration",
+    # the data plane names these image properties bare, as the service does
+    "imageReference": "deploymentConfiguration.virtualMachineConfiguration.imageReference",
+    "nodeAgentSKUId": "deploymentConfiguration.virtualMachineConfiguration.nodeAgentSkuId",
     "autoScaleFormula": "scaleSettings.autoScale.formula",
     "autoScaleEvaluationInterval": "scaleSettings.autoScale.evaluationInterval",
     "targetDedicatedNodes": "scaleSettings.fixedScale.targetDedicatedNodes",

@@ -22,6 +22,7 @@ from batch_emulator.odata import (
 )
 from batch_emulator.render import metadata
 from batch_emulator.timefmt import etag_for, parse_http_date, rfc1123
+from batch_emulator.wire_versions import adapt
 
 JSON_MEDIA_TYPE = "application/json;odata=minimalmetadata"
 T = TypeVar("T")
@@ -113,7 +114,7 @@ def entity_response(
     """
     check_conditions(ctx, last_modified)
     body: dict[str, Any] = {"odata.metadata": metadata(ctx.base_url, entity_set, element=True)}
-    body.update(select_one(ctx, wire))
+    body.update(select_one(ctx, adapt(entity_set, wire, ctx.api_version)))
     return json_response(body, headers=entity_headers(last_modified, location))
 
 
@@ -158,7 +159,7 @@ def list_response(
     page, resume = paginate(items, seq=seq, after=after, limit=limit, keep=keep)
     body: dict[str, Any] = {
         "odata.metadata": metadata(ctx.base_url, entity_set, element=False),
-        "value": [apply_select(render(item), names) for item in page],
+        "value": [apply_select(adapt(entity_set, render(item), ctx.api_version), names) for item in page],
     }
     if resume is not None:
         body["odata.nextLink"] = next_link(ctx.origin, ctx.raw_path, ctx.query, resume)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mimetypes
 import os
 import re
 import shutil
@@ -14,7 +15,13 @@ from typing import Any
 from starlette.responses import Response, StreamingResponse
 
 from batch_emulator.context import RequestContext
-from batch_emulator.errors import BadRequest, FileNotFound, InvalidRange, TaskFilesUnavailable
+from batch_emulator.errors import (
+    BadRequest,
+    FileNotFound,
+    InvalidRange,
+    OperationInvalidForCurrentState,
+    TaskFilesUnavailable,
+)
 from batch_emulator.handlers.common import empty_response, list_response
 from batch_emulator.models.jobs import get_job
 from batch_emulator.models.nodes import find_node
@@ -51,14 +58,14 @@ def _task_place(ctx: RequestContext) -> _Place:
         job = get_job(account, ctx.params["jobId"])
         task = get_task(job, ctx.params["taskId"])
         if task.node_id is None or task.pool_id is None:
-            raise TaskFilesUnavailable()
+            raise OperationInvalidForCurrentState(values=[("Reason", "The task has not run on a node.")])
         pool = account.pools.get(task.pool_id.lower())
         if pool is None or task.node_id not in pool.nodes:
             raise TaskFilesUnavailable("The node the task ran on no longer exists.")
         root = account.node_root(pool.id, task.node_id) / task_dir_relative(task)
         url = f"{ctx.base_url}/jobs/{seg(job.id)}/tasks/{seg(task.id)}/files"
     if not root.is_dir():
-        raise TaskFilesUnavailable("The task has not created its directory yet.")
+        raise OperationInvalidForCurrentState(values=[("Reason", "The task has not started on its node yet.")])
     return _Place(root, url)
 
 
@@ -80,14 +87,21 @@ def _entry(place: _Place, path: Path) -> dict[str, Any]:
     info = path.stat()
     name = path.relative_to(place.root).as_posix()
     directory = stat.S_ISDIR(info.st_mode)
-    properties: dict[str, Any] = {
-        "creationTime": iso(float(info.st_ctime)),
-        "lastModified": iso(float(info.st_mtime)),
-        "contentLength": 0 if directory else info.st_size,
-        "contentType": "application/octet-stream",
-        "fileMode": _mode(info),
-    }
-    return {"name": name, "url": f"{place.url}/{seg(name)}", "isDirectory": directory, "properties": properties}
+    entry: dict[str, Any] = {"name": name, "url": f"{place.url}/{seg(name)}", "isDirectory": directory}
+    if not directory:  # the service gives directories no properties, and the length as a string
+        entry["properties"] = {
+            "creationTime": iso(float(info.st_ctime)),
+            "lastModified": iso(float(info.st_mtime)),
+            "contentLength": str(info.st_size),
+            "contentType": content_type(name),
+            "fileMode": _mode(info),
+        }
+    return entry
+
+
+def content_type(name: str) -> str:
+    """The content type the service gives a node file (``text/plain`` for ``stdout.txt``)."""
+    return mimetypes.guess_type(name, strict=False)[0] or "application/octet-stream"
 
 
 def _walk(root: Path, recursive: bool) -> list[Path]:
@@ -169,10 +183,8 @@ def _download(ctx: RequestContext, place: _Place, name: str) -> Response:
         with path.open("rb") as handle:
             handle.seek(start)
             content = handle.read(end - start)
-        return Response(content, status_code=200, headers=headers, media_type="application/octet-stream")
-    return StreamingResponse(
-        _chunks(path, start, end), status_code=200, headers=headers, media_type="application/octet-stream"
-    )
+        return Response(content, status_code=200, headers=headers, media_type=content_type(name))
+    return StreamingResponse(_chunks(path, start, end), status_code=200, headers=headers, media_type=content_type(name))
 
 
 def _delete(ctx: RequestContext, place: _Place, name: str) -> Response:

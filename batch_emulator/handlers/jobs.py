@@ -23,6 +23,7 @@ from batch_emulator.models.jobs import Job
 from batch_emulator.models.validation import require_object
 from batch_emulator.render import job_stats, job_wire, metadata, preparation_status_wire, seg
 from batch_emulator.routing import Route
+from batch_emulator.wire_versions import adapt
 
 
 def _location(ctx: RequestContext, job: Job) -> str:
@@ -73,7 +74,7 @@ def task_counts(ctx: RequestContext) -> Response:
     with account.lock:
         job = model.get_job(account, ctx.params["jobId"])
         body = {"odata.metadata": metadata(ctx.base_url, "taskcountsresult", element=True)}
-        body.update(model.task_counts(job))
+        body.update(adapt("taskcountsresult", model.task_counts(job), ctx.api_version))
         return json_response(body, headers=entity_headers(job.last_modified))
 
 

@@ -16,16 +16,18 @@ from batch_emulator.routing import Route
 
 
 def list_nodes(ctx: RequestContext) -> Response:
-    """``GET /pools/{poolId}/nodes``."""
+    """``GET /pools/{poolId}/nodes``, in id order as the service lists them."""
     account = ctx.service.account
     with account.lock:
         pool = get_pool(account, ctx.params["poolId"])
+        nodes = sorted(pool.nodes.values(), key=lambda node: node.id)
+        position = {node.id: index + 1 for index, node in enumerate(nodes)}
         return list_response(
             ctx,
-            list(pool.nodes.values()),
+            nodes,
             entity_set="nodes",
             render=lambda node: node_wire(node, ctx.base_url),
-            seq=lambda node: node.seq,
+            seq=lambda node: position[node.id],
         )
 
 

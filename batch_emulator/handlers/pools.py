@@ -61,15 +61,17 @@ def get_pool(ctx: RequestContext) -> Response:
 
 
 def list_pools(ctx: RequestContext) -> Response:
-    """``GET /pools`` with ``$filter``, ``$select``, ``maxresults``."""
+    """``GET /pools`` with ``$filter``, ``$select``, ``maxresults``; in id order, as the service lists them."""
     account = ctx.service.account
     with account.lock:
+        pools = sorted(account.pools.values(), key=lambda pool: pool.key)
+        position = {pool.key: index + 1 for index, pool in enumerate(pools)}
         return list_response(
             ctx,
-            list(account.pools.values()),
+            pools,
             entity_set="pools",
             render=lambda pool: _pool_wire(ctx, pool),
-            seq=lambda pool: pool.seq,
+            seq=lambda pool: position[pool.key],
         )
 
 

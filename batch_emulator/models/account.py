@@ -96,6 +96,7 @@ class Account:
         self.name = name
         self.root = root
         self.catalog = catalog or load_catalog()
+        self.storage_endpoint: str | None = None  # where nodes reach production blob hosts (path-style)
         # The container runtime (podman or docker); the service replaces it with one honouring its config.
         self.containers = RuntimeLocator(None, root / "containers")
         self.lock = threading.RLock()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import re
 from typing import Any
 
 from batch_emulator.autoscale.samples import SampleHistory
@@ -40,7 +42,14 @@ from batch_emulator.models.validation import (
     validate_id,
     validate_resource_files,
 )
+from batch_emulator.timefmt import from_ts
 
+_log = logging.getLogger("batch_emulator")
+_IMAGE_ID = re.compile(
+    r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Compute/"
+    r"(images/[^/]+|galleries/[^/]+/images/[^/]+(/versions/[^/]+)?)$",
+    re.IGNORECASE,
+)
 MAX_TASK_SLOTS_PER_NODE = 256
 DEALLOCATION_OPTIONS = ("requeue", "terminate", "taskcompletion", "retaineddata")
 
@@ -157,7 +166,7 @@ def validate_start_task(start_task: object, path: str = "startTask", *, containe
     return result
 
 
-def _validate_vm_configuration(account: Account, body: dict[str, Any]) -> dict[str, Any]:
+def _validate_vm_configuration(account: Account, body: dict[str, Any], now: float) -> dict[str, Any]:
     config = body.get("virtualMachineConfiguration")
     if config is None:
         if body.get("cloudServiceConfiguration") is not None:
@@ -171,14 +180,38 @@ def _validate_vm_configuration(account: Account, body: dict[str, Any]) -> dict[s
         raise MissingRequiredProperty("virtualMachineConfiguration.imageReference")
     reference = require_object(reference, "virtualMachineConfiguration.imageReference")
     sku = require_str(config, "nodeAgentSKUId", path="virtualMachineConfiguration.nodeAgentSKUId")
-    if reference.get("virtualMachineImageId") or reference.get("sharedGalleryImageId"):
-        raise OperationNotImplemented("custom images (virtualMachineImageId)")
-    if account.catalog.find_image(reference, sku) is None:
+    image_id = reference.get("virtualMachineImageId")
+    if image_id and not _IMAGE_ID.match(str(image_id)):
         raise InvalidPropertyValue(
-            "virtualMachineConfiguration.nodeAgentSKUId",
-            sku,
-            "The image reference and node agent SKU are not a supported combination "
+            "virtualMachineImageId",
+            image_id,
+            "The specified resource id must be of the format /subscriptions/{subscriptionId}/resourceGroups/"
+            "{resourceGroupName}/providers/Microsoft.Compute/images/{imageName}, or a gallery image "
+            "(.../galleries/{galleryName}/images/{galleryImageName}[/versions/{galleryImageVersionName}]).",
+        )
+    if image_id or reference.get("sharedGalleryImageId") or reference.get("communityGalleryImageId"):
+        raise OperationNotImplemented("custom images (virtualMachineImageId)")
+    image = account.catalog.find_image(reference)
+    if image is None:
+        described = "/".join(str(reference.get(name, "")) for name in ("publisher", "offer", "sku"))
+        raise InvalidPropertyValue(
+            "imageReference",
+            described,
+            f"The specified imageReference ({described}) is not supported "
             "(see GET /supportedimages of the local Batch service).",
+        )
+    if image["nodeAgentSKUId"].lower() != sku.lower():
+        raise InvalidPropertyValue(
+            "nodeAgentSKUId",
+            sku,
+            f"The node agent SKU does not match the image; use {image['nodeAgentSKUId']!r}.",
+        )
+    if account.catalog.retired(image, from_ts(now)):
+        _log.warning(
+            "image %s (%s) is past its Batch end of life (%s); accepted as the service accepts it",
+            "/".join(image["imageReference"][name] for name in ("publisher", "offer", "sku")),
+            image["nodeAgentSKUId"],
+            image["batchSupportEndOfLife"],
         )
     if config.get("containerConfiguration") is not None:
         require_runtime(account, validate_container_configuration(config["containerConfiguration"]))
@@ -207,7 +240,7 @@ def create_pool(account: Account, body: object, now: float) -> Pool:
     cores = account.catalog.cores(vm_size)
     if cores is None:
         raise InvalidPropertyValue("vmSize", vm_size, "The VM size is not in the local Batch service's catalogue.")
-    _validate_vm_configuration(account, data)
+    _validate_vm_configuration(account, data, now)
     optional_bool(data, "enableAutoScale", False)
     scaling = autoscale.create_settings(data)
     optional_int(data, "targetDedicatedNodes", 0, minimum=0)
@@ -219,6 +252,9 @@ def create_pool(account: Account, body: object, now: float) -> Pool:
         policy = require_object(policy, "taskSchedulingPolicy")
         policy["nodeFillType"] = optional_enum(
             policy, "nodeFillType", ("spread", "pack"), "spread", path="taskSchedulingPolicy.nodeFillType"
+        )
+        optional_enum(
+            policy, "jobDefaultOrder", ("none", "creationtime"), "none", path="taskSchedulingPolicy.jobDefaultOrder"
         )
     validate_mount_configuration(data)
     validate_network_configuration(data)
@@ -301,20 +337,29 @@ def apply_targets(account: Account, pool: Pool, dedicated: int, low_priority: in
 
 
 def stop_resize(account: Account, pool_id: str, now: float) -> Pool:
-    """Stop an ongoing resize: the targets become the nodes the pool has now.
+    """Stop an ongoing resize: nodes not allocated yet are given up; the targets stay as requested (as in Batch).
+
+    The pool goes ``stopping`` until nodes already being created are there, then ``steady`` with a
+    ``ResizeStopped`` resize error for each kind of node whose target was not reached.
 
     Raises:
         BatchError: unknown pool or pool being deleted.
     """
     pool = active_pool(account, pool_id)
     if pool.allocation_state != "steady":
-        pool.target_dedicated = sum(1 for n in pool.nodes.values() if n.is_dedicated and n.removing is None)
-        pool.target_low_priority = sum(1 for n in pool.nodes.values() if not n.is_dedicated and n.removing is None)
+        for node in pool.nodes.values():
+            if node.state == "creating" and node.removing is None:  # VMs not allocated yet are given up
+                node.removing = "requeue"
         pool.resize_errors = [
             {
                 "code": "ResizeStopped",
-                "message": "Desired number of dedicated nodes could not be allocated due to a stop resize operation",
+                "message": f"Desired number of {kind} nodes could not be allocated due to a stop resize operation",
             }
+            for kind, dedicated, target in (
+                ("dedicated", True, pool.target_dedicated),
+                ("low priority", False, pool.target_low_priority),
+            )
+            if sum(1 for n in pool.nodes.values() if n.is_dedicated == dedicated and n.removing is None) != target
         ]
         _start_resizing(account, pool, now, state="stopping")
     return pool
@@ -375,14 +420,22 @@ def delete_pool(account: Account, pool_id: str, now: float) -> Pool:
 def update_pool_properties(account: Account, pool_id: str, body: object, now: float, *, replace: bool) -> Pool:
     """Apply ``PATCH /pools/{id}`` (merge) or ``POST .../updateproperties`` (replace) for the supported fields.
 
-    Supported: ``startTask``, ``metadata``, ``displayName``. Other fields answer 501.
+    Supported: ``startTask``, ``metadata``, ``displayName``, ``targetNodeCommunicationMode`` (kept and shown;
+    local nodes need no communication mode). Other fields answer 501.
 
     Raises:
         BatchError: unknown pool, invalid body, unsupported field.
     """
     data = require_object(body)
     pool = active_pool(account, pool_id)
-    supported = {"startTask", "metadata", "displayName", "applicationPackageReferences", "certificateReferences"}
+    supported = {
+        "startTask",
+        "metadata",
+        "displayName",
+        "applicationPackageReferences",
+        "certificateReferences",
+        "targetNodeCommunicationMode",
+    }
     for name, value in data.items():
         if name not in supported:
             raise OperationNotImplemented(f"updating the pool property {name}")
@@ -397,6 +450,10 @@ def update_pool_properties(account: Account, pool_id: str, body: object, now: fl
         pool.spec["metadata"] = optional_list(data, "metadata")
     if "displayName" in data:
         pool.spec["displayName"] = data["displayName"]
+    if data.get("targetNodeCommunicationMode") is not None:
+        pool.spec["targetNodeCommunicationMode"] = optional_enum(
+            data, "targetNodeCommunicationMode", ("default", "classic", "simplified"), "default"
+        )
     pool.touch(now)
     account.changes.pools.add(pool)
     return pool

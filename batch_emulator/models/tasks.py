@@ -420,7 +420,8 @@ def finish_run(task: Task, outcome: RunOutcome, now: float) -> bool:
     node = task.node
     release_node(task, now)
     task.cancel = None
-    task.start_time = outcome.start_time
+    if task.start_time is None:  # a run's startTime, once shown, never changes (terminate included)
+        task.start_time = outcome.start_time
     task.end_time = outcome.end_time
     task.exit_code = outcome.exit_code
     task.usage = task.usage + replace(outcome.usage, wall=max(0.0, outcome.end_time - outcome.start_time))

@@ -10,6 +10,8 @@ from batch_emulator.errors import InvalidPropertyValue, InvalidRequestBody, Miss
 from batch_emulator.timefmt import parse_duration
 
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_INTEGER_TEXT = re.compile(r"^\s*[+-]?\d+\s*$")
+_BOOLEAN_TEXT = {"true": True, "false": False}
 MAX_ID_LENGTH = 64
 
 
@@ -72,6 +74,17 @@ def require_str(body: Mapping[str, Any], name: str, *, path: str | None = None) 
     return value
 
 
+def _store(body: Mapping[str, Any], name: str, value: Any) -> Any:
+    """Write a value read as the service reads it back into a mutable body, so that it is kept as such.
+
+    The service reads ``"2"`` as ``2`` and ``"True"`` as ``true`` (Azure CLI 2.91 sends integers as JSON
+    strings) and renders what it read, not the text that was sent.
+    """
+    if isinstance(body, dict):
+        body[name] = value
+    return value
+
+
 def optional_int(
     body: Mapping[str, Any],
     name: str,
@@ -81,7 +94,7 @@ def optional_int(
     maximum: int | None = None,
     path: str | None = None,
 ) -> int:
-    """Return an optional integer property within bounds.
+    """Return an optional integer property within bounds (an integer in a JSON string is read as the integer).
 
     Raises:
         InvalidPropertyValue: not an integer or out of bounds.
@@ -90,6 +103,8 @@ def optional_int(
     label = path or name
     if value is None:
         return default
+    if isinstance(value, str) and _INTEGER_TEXT.match(value):
+        value = _store(body, name, int(value))
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidPropertyValue(label, value, "The value must be an integer.")
     if minimum is not None and value < minimum:
@@ -100,7 +115,7 @@ def optional_int(
 
 
 def optional_bool(body: Mapping[str, Any], name: str, default: bool, *, path: str | None = None) -> bool:
-    """Return an optional boolean property.
+    """Return an optional boolean property (``"true"``/``"false"`` in any case are read as booleans).
 
     Raises:
         InvalidPropertyValue: not a boolean.
@@ -108,6 +123,8 @@ def optional_bool(body: Mapping[str, Any], name: str, default: bool, *, path: st
     value = body.get(name)
     if value is None:
         return default
+    if isinstance(value, str) and value.strip().lower() in _BOOLEAN_TEXT:
+        value = _store(body, name, _BOOLEAN_TEXT[value.strip().lower()])
     if not isinstance(value, bool):
         raise InvalidPropertyValue(path or name, value, "The value must be a boolean.")
     return value
@@ -130,7 +147,7 @@ def optional_enum(
 
 
 def optional_duration_seconds(body: Mapping[str, Any], name: str, *, path: str | None = None) -> float | None:
-    """Return an optional ISO-8601 duration property in seconds.
+    """Return an optional ISO-8601 duration property in seconds (designators in any case).
 
     Raises:
         InvalidPropertyValue: not a duration, or negative.
@@ -139,6 +156,8 @@ def optional_duration_seconds(body: Mapping[str, Any], name: str, *, path: str |
     if value is None:
         return None
     label = path or name
+    if isinstance(value, str) and value != value.upper():
+        value = _store(body, name, value.upper())  # ``pt1h`` reads as ``PT1H``
     try:
         seconds = parse_duration(value).total_seconds()
     except (ValueError, AttributeError) as error:
@@ -195,3 +214,40 @@ def validate_resource_files(files: list[Any], path: str) -> None:
             )
         if item.get("httpUrl") and not item.get("filePath"):
             raise MissingRequiredProperty(f"{label}.filePath")
+
+
+#: Enum-valued properties of request bodies; the service reads their values case-insensitively and
+#: answers with the lower-case spelling (``"scope": "Pool"`` comes back as ``"pool"``).
+ENUM_PROPERTIES = frozenset(
+    {
+        "scope",
+        "elevationLevel",
+        "nodeFillType",
+        "jobDefaultOrder",
+        "nodeDeallocationOption",
+        "onAllTasksComplete",
+        "onTaskFailure",
+        "targetNodeCommunicationMode",
+        "caching",
+        "storageAccountType",
+        "uploadCondition",
+        "loginMode",
+        "dependencyAction",
+        "jobAction",
+        "computeNodeFillType",
+    }
+)
+
+
+def normalise_enums(body: Any) -> Any:
+    """Lower-case the values of enum properties anywhere in a request body (changed in place and returned)."""
+    if isinstance(body, dict):
+        for name, value in body.items():
+            if name in ENUM_PROPERTIES and isinstance(value, str):
+                body[name] = value.lower()
+            else:
+                normalise_enums(value)
+    elif isinstance(body, list):
+        for item in body:
+            normalise_enums(item)
+    return body

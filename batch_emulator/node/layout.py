@@ -17,6 +17,8 @@ SHARED_DIR = "shared"
 STARTUP_DIR = "startup"
 WORKITEMS_DIR = "workitems"
 MOUNTS_DIR = "fsmounts"
+APPLICATIONS_DIR = "applications"
+VOLATILE_DIR = "volatile"
 WORKING_DIR = "wd"
 STDOUT_FILE = "stdout.txt"
 STDERR_FILE = "stderr.txt"
@@ -50,7 +52,7 @@ def ensure_node_layout(node_root: Path) -> None:
     # One stat keeps the cache honest if something else deleted the node directory.
     if key in _prepared_nodes and os.path.isdir(os.path.join(key, SHARED_DIR)):
         return
-    for name in (SHARED_DIR, STARTUP_DIR, WORKITEMS_DIR, MOUNTS_DIR):
+    for name in (SHARED_DIR, STARTUP_DIR, WORKITEMS_DIR, MOUNTS_DIR, APPLICATIONS_DIR, VOLATILE_DIR):
         os.makedirs(os.path.join(key, name), exist_ok=True)
     _prepared_nodes.add(key)
 

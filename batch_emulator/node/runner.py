@@ -15,6 +15,7 @@ from batch_emulator.node.outputs import upload_output_files
 from batch_emulator.node.process import ProcessOutcome, launch_process
 from batch_emulator.node.resources import download_resource_files
 from batch_emulator.node.spec import TaskRunResult, TaskRunSpec
+from batch_emulator.node.transfer import map_storage_urls
 from batch_emulator.usage import NO_USAGE, Usage
 
 # A clean base like a fresh login on an Ubuntu node; no variable leaks in from the emulator's own process.
@@ -126,11 +127,14 @@ def run_task(spec: TaskRunSpec, cancel: threading.Event) -> TaskRunResult:
     env = task_environment(spec, paths)
     downloaded = NO_USAGE
     if spec.common_resource_files:
-        failure = download_resource_files(spec.common_resource_files, paths.task_dir, cancel)
+        failure = download_resource_files(
+            map_storage_urls(spec.common_resource_files, spec.storage_endpoint), paths.task_dir, cancel
+        )
         if failure is not None:
             return _result(paths, start, None, failure)
     if spec.resource_files:
-        failure = download_resource_files(spec.resource_files, paths.working_dir, cancel)
+        resource_files = map_storage_urls(spec.resource_files, spec.storage_endpoint)
+        failure = download_resource_files(resource_files, paths.working_dir, cancel)
         downloaded = _written(paths.working_dir)
         if failure is not None:
             return _result(paths, start, None, failure, downloaded)
@@ -139,7 +143,7 @@ def run_task(spec: TaskRunSpec, cancel: threading.Event) -> TaskRunResult:
     info = outcome.failure_info
     if spec.output_files and outcome.ended_by in ("exit", "timeout"):
         upload_failure = upload_output_files(
-            spec.output_files,
+            map_storage_urls(spec.output_files, spec.storage_endpoint),
             task_dir=paths.task_dir,
             working_dir=paths.working_dir,
             env=env,

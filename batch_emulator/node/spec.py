@@ -29,6 +29,7 @@ class TaskRunSpec:
     max_wall_clock_seconds: float | None
     retry_count: int = 0
     batch_url: str = ""  # AZ_BATCH_ACCOUNT_URL
+    storage_endpoint: str | None = None  # production blob hosts are reached here, path-style
     attempt: int = 0  # the scheduler's token of this run (names its container)
     container: ContainerRunSpec | None = None  # run in this container instead of as a process
     refusal: dict[str, Any] | None = None  # a failureInfo: the run fails with it before anything starts

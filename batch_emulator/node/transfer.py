@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Literal, TypeVar
+from typing import IO, Any, Literal, TypeVar
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
@@ -19,6 +19,7 @@ from batch_emulator.node.redact import redact_url
 BACKOFF_SECONDS = (0.1, 0.3, 0.9)
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 STORAGE_API_VERSION = "2021-08-06"
+PRODUCTION_BLOB_SUFFIX = ".blob.core.windows.net"
 _CHUNK = 1 << 20
 
 _client: httpx.Client | None = None
@@ -57,16 +58,23 @@ class _Transient(Exception):
 
 
 def _tls_verification() -> ssl.SSLContext | bool:
-    """Trust ``SSL_CERT_FILE`` when the emulator's environment names one (a local CA for Azurite over HTTPS).
+    """Trust the CA bundle the environment names, as a node's HTTP clients do.
 
-    ``trust_env=False`` keeps proxies and ``.netrc`` out, which would also make httpx ignore this variable.
+    ``REQUESTS_CA_BUNDLE`` (what ``requests`` and the Azure SDKs read) wins over ``SSL_CERT_FILE``; ``SSL_CERT_DIR``
+    adds a directory. Without any of them the default trust store is used.
     """
-    ca_file = os.environ.get("SSL_CERT_FILE")
-    return ssl.create_default_context(cafile=ca_file) if ca_file else True
+    ca_file = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("SSL_CERT_FILE") or None
+    ca_dir = os.environ.get("SSL_CERT_DIR") or None
+    if ca_file is None and ca_dir is None:
+        return True
+    return ssl.create_default_context(cafile=ca_file, capath=ca_dir)
 
 
 def client() -> httpx.Client:
-    """The process-wide client (thread-safe; no proxies or ``.netrc`` from the environment).
+    """The process-wide client (thread-safe).
+
+    Like any HTTP client on a node it honours ``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY`` and ``NO_PROXY``
+    (``trust_env``; httpx reads no ``.netrc`` unless asked) and the CA bundle of :func:`_tls_verification`.
 
     Returns:
         A shared :class:`httpx.Client`.
@@ -75,13 +83,84 @@ def client() -> httpx.Client:
     with _client_lock:
         if _client is None:
             _client = httpx.Client(
-                trust_env=False,
+                trust_env=True,
                 verify=_tls_verification(),
                 follow_redirects=False,
                 timeout=httpx.Timeout(60.0, connect=5.0),
                 headers={"x-ms-version": STORAGE_API_VERSION},
             )
         return _client
+
+
+def check_storage_endpoint(endpoint: str | None) -> str | None:
+    """Check a ``storage_endpoint`` setting (``http://127.0.0.1:10000``): an http(s) URL without query.
+
+    Returns:
+        The endpoint without a trailing slash, or None.
+
+    Raises:
+        ValueError: not an http(s) URL with a host (one line that says what to pass instead).
+    """
+    if not endpoint:
+        return None
+    parts = urlsplit(endpoint)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ValueError(
+            f"storage endpoint {endpoint!r} is not an http(s) URL such as http://127.0.0.1:10000 (Azurite)"
+        )
+    return endpoint.rstrip("/")
+
+
+def map_storage_url(url: str, endpoint: str | None) -> str:
+    """Send a production blob URL to a local endpoint, path-style, as Azurite serves accounts.
+
+    ``https://acct.blob.core.windows.net/c/b?sas`` becomes ``<endpoint>/acct/c/b?sas``; other URLs are kept.
+
+    Args:
+        url: A blob or container URL.
+        endpoint: The configured endpoint (see :func:`check_storage_endpoint`), or None to keep every URL.
+
+    Returns:
+        The URL the node fetches.
+    """
+    if not endpoint:
+        return url
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if not host.endswith(PRODUCTION_BLOB_SUFFIX):
+        return url
+    account = host[: -len(PRODUCTION_BLOB_SUFFIX)]
+    target = urlsplit(endpoint)
+    return urlunsplit((target.scheme, target.netloc, f"{target.path}/{account}{parts.path}", parts.query, ""))
+
+
+def map_storage_urls(files: list[dict[str, Any]], endpoint: str | None) -> list[dict[str, Any]]:
+    """Apply :func:`map_storage_url` to the URLs of wire ``resourceFiles`` or ``outputFiles`` (copies).
+
+    Args:
+        files: ``resourceFiles`` (``httpUrl``, ``storageContainerUrl``) or ``outputFiles``
+            (``destination.container.containerUrl``).
+        endpoint: The configured endpoint, or None.
+
+    Returns:
+        The files with mapped URLs (the input unchanged when there is no endpoint).
+    """
+    if not endpoint:
+        return files
+    mapped = []
+    for item in files:
+        copy = dict(item)
+        for name in ("httpUrl", "storageContainerUrl"):
+            if isinstance(copy.get(name), str):
+                copy[name] = map_storage_url(copy[name], endpoint)
+        container = (copy.get("destination") or {}).get("container")
+        if isinstance(container, dict) and isinstance(container.get("containerUrl"), str):
+            copy["destination"] = {
+                **copy["destination"],
+                "container": {**container, "containerUrl": map_storage_url(container["containerUrl"], endpoint)},
+            }
+        mapped.append(copy)
+    return mapped
 
 
 def blob_url(container_url: str, blob_name: str, extra_query: str = "") -> str:

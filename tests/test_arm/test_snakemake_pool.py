@@ -120,7 +120,7 @@ def test_a_snakemake_style_container_pool_made_through_arm_runs_container_tasks(
     seen = data_plane.get_pool(POOL)
     assert seen.virtual_machine_configuration.container_configuration.type == "dockerCompatible"
     assert seen.start_task.container_settings.working_directory == "taskWorkingDirectory"  # type: ignore[union-attr]
-    assert (seen.task_slots_per_node, seen.task_scheduling_policy.node_fill_type) == (2, "pack")  # type: ignore[union-attr]
+    assert (seen.task_slots_per_node, seen.task_scheduling_policy.node_fill_type) == (2, "Pack")  # type: ignore[union-attr]
     arm_view = mgmt.pool.get(RESOURCE_GROUP, ACCOUNT, POOL).properties
     assert arm_view.start_task.container_settings.working_directory == "TaskWorkingDirectory"  # type: ignore[union-attr]
     assert [(m.name, m.value) for m in arm_view.metadata or []] == [("workflow", "snakemake")]  # type: ignore[union-attr]

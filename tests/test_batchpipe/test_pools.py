@@ -18,6 +18,7 @@ def _pool(pool_id: str = "p", mine: bool = True, allocation: str = "steady") -> 
     return SimpleNamespace(
         id=pool_id,
         state="active",
+        vm_size="standard_d2s_v3",
         metadata=metadata,
         allocation_state=allocation,
         allocation_state_transition_time=NOW - timedelta(hours=5),
@@ -29,14 +30,17 @@ def _node(state: str, minutes_ago: int) -> SimpleNamespace:
     return SimpleNamespace(state=state, state_transition_time=NOW - timedelta(minutes=minutes_ago))
 
 
-@pytest.mark.parametrize(("text", "expected"), [("30m", 1800), ("2h", 7200), ("45s", 45), ("1d", 86400)])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("30m", 1800), ("2h", 7200), ("45s", 45), ("1d", 86400), ("30", 30), ("1.5h", 5400), ("PT30M", 1800)],
+)
 def test_durations(text: str, expected: int) -> None:
     assert parse_duration(text).total_seconds() == expected
 
 
-@pytest.mark.parametrize("text", ["30", "m", "1w", "-5m", "1.5h"])
+@pytest.mark.parametrize("text", ["m", "1w", "-5m", "soon"])
 def test_bad_durations_say_what_is_expected(text: str) -> None:
-    with pytest.raises(ConfigurationError, match="like 30m"):
+    with pytest.raises(ConfigurationError, match=r"--idle takes seconds \(90\) or a duration such as 90s, 30m"):
         parse_duration(text)
 
 
@@ -48,6 +52,7 @@ def test_only_pools_with_batchpipe_metadata_are_ours() -> None:
 def test_a_pool_is_idle_since_its_last_node_went_idle() -> None:
     status = pool_status(_pool(), [_node("idle", 90), _node("idle", 40)])
     assert status.idle_since == NOW - timedelta(minutes=40)
+    assert status.vm_size == "standard_d2s_v3"
     assert [s.pool_id for s in idle_longer_than([status], timedelta(minutes=30), NOW)] == ["p"]
     assert idle_longer_than([status], timedelta(hours=1), NOW) == []
 

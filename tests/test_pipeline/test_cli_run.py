@@ -83,6 +83,10 @@ def test_run_asks_like_the_tutorial_in_a_terminal_and_follows_the_answers(tmp_pa
             process.wait()
         os.close(primary)
     output = "".join(seen)
+    # The questions come after the run says it waits (and how else to answer), not in the middle of the log.
+    waiting = output.index("Waiting for approval to delete job")
+    assert "answer the questions below in this terminal" in output[waiting:]
+    assert output.index("Delete job? [Y/n]") > output.index("Pausing flow", waiting)
     assert "harbour_OUTPUT.txt" in output
     assert "pool batchpipe-pool: kept" in output
     assert re.search(r"Job batchpipe-\w+: deleted", output)

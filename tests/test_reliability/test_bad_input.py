@@ -76,6 +76,18 @@ GOOD = ["--input", "inputs/good"]
               "--numwords must be at least 1"),
         _case("image-syntax", "image without a version (`BATCHPIPE_IMAGE=ubuntu`)", GOOD,
               {"BATCHPIPE_IMAGE": "ubuntu"}, 2, "BATCHPIPE_IMAGE: use `<distro>:<version>`"),
+        _case("image-local", "an image the local Batch service does not offer (`BATCHPIPE_IMAGE=ubuntu:99.04`, local "
+              "target): its catalogue is data, so this is known before any service starts", GOOD,
+              {"BATCHPIPE_IMAGE": "ubuntu:99.04"}, 2, r"no supported Linux image matches BATCHPIPE_IMAGE='ubuntu:99.04'"
+              r"; the service offers: (\w+:[\d.]+ \([^)]+\), )*"
+              r"ubuntu:22\.04 \(0001-com-ubuntu-server-jammy/22_04-lts\)"),
+        _case("duration", "a duration that is not one (`BATCHPIPE_MONITOR_TIMEOUT=soon`)", GOOD,
+              {"BATCHPIPE_MONITOR_TIMEOUT": "soon"}, 2, r"BATCHPIPE_MONITOR_TIMEOUT: use seconds \(90\) or a "
+              r"duration such as 90s, 30m, 2h, 1d, 1h30m or ISO 8601 PT30M \(got 'soon'\)"),
+        _case("output-file", "`--output` is an existing file", [*GOOD, "--output", "inputs/good/words.txt"], {}, 2,
+              "--output is not a directory: give a directory for the outputs"),
+        _case("output-under-file", "`--output` below an existing file", [*GOOD, "--output", "inputs/empty.txt/out"],
+              {}, 2, r"--output 'inputs/empty.txt/out': '.*/inputs/empty.txt' is not a directory"),
     ],
 )  # fmt: skip
 def test_bad_input_is_refused_before_anything_starts(
@@ -84,7 +96,8 @@ def test_bad_input_is_refused_before_anything_starts(
     _files(cli.workdir)
     before = sorted(p.relative_to(cli.workdir) for p in cli.workdir.rglob("*"))
 
-    result = cli.run("run", *args, "--state-dir", "state", "--output", "out", "--approve", "yes", env=env)
+    output = [] if "--output" in args else ["--output", "out"]
+    result = cli.run("run", *args, "--state-dir", "state", *output, "--approve", "yes", env=env)
 
     assert result.returncode == code, result.stderr
     assert "Traceback" not in result.stdout + result.stderr

@@ -24,7 +24,6 @@ from batchpipe.services import PROJECT_ROOT, AzuriteInfo, ServiceProcess, runnin
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 SAMPLES = sorted((PROJECT_ROOT / "samples").glob("*.txt"))
 _AZURITE_URL = re.compile(r"successfully listens on (http://127\.0\.0\.1:\d+)")
-_PREFECT_SERVER = re.compile(r"prefect|uvicorn", re.IGNORECASE)
 
 
 class Output(threading.Thread):
@@ -75,8 +74,8 @@ def _services_on(state_dir: Path) -> Iterator[tuple[str, ServiceProcess]]:
 
 @pytest.mark.scenario(
     "Faults",
-    "`batchpipe run --state-dir S` (samples, ephemeral Prefect) killed with SIGKILL while monitoring, its nodes "
-    "slowed so no task has run; then the same command again",
+    "`batchpipe run --state-dir S` (samples, its temporary Prefect API) killed with SIGKILL while monitoring, its "
+    "nodes slowed so no task has run; then the same command again",
     "no process left behind; the rerun completes the same job with no re-upload and no duplicate task",
 )
 def test_sigkill_mid_monitoring_then_the_same_command_finishes_the_job(
@@ -117,13 +116,12 @@ def test_sigkill_mid_monitoring_then_the_same_command_finishes_the_job(
     survivors = {pid: cmd for pid, cmd in tree.items() if procs.running(pid)}
     for pid in survivors:
         _kill(pid, procs, wait)  # clean up by PID whatever outlived the kill
-    prefect_left = {pid: cmd for pid, cmd in survivors.items() if _PREFECT_SERVER.search(cmd)}
     output.join(30)  # survivors held the run's output pipe open; it ends now that they are gone
     assert not output.is_alive()
     assert process.stdout is not None
     process.stdout.close()
     cli.transcripts.append(("batchpipe run (killed)", output.text()))
-    assert not set(survivors) - set(prefect_left), f"services outlived the killed run: {survivors}"
+    assert not survivors, f"processes outlived the killed run: {survivors}"
     assert all(procs.loopback(a) for addresses in sockets.values() for a in addresses), sockets
 
     rerun = cli.run(*args, env=env)
@@ -143,15 +141,9 @@ def test_sigkill_mid_monitoring_then_the_same_command_finishes_the_job(
     assert sorted(t.id for t in tasks) == sorted(task_id_for(i) for i in resolve_inputs([str(p) for p in SAMPLES]))
     assert all(t.execution_info.exit_code == 0 and t.execution_info.retry_count == 0 for t in tasks)
 
-    services = sorted({_short(cmd) for cmd in tree.values()} - {""})
+    services = sorted({procs.name(cmd) for cmd in tree.values()} - {""})
     observe(f"killed while monitoring; its process tree was: {', '.join(services)}")
-    if prefect_left:
-        observe(
-            f"**ephemeral Prefect server survived the SIGKILL** ({len(prefect_left)} process(es)); killed by the "
-            "test by PID; Azurite and the local Batch service ended with the run"
-        )
-    else:
-        observe("every child process ended with the run (none left behind)")
+    observe("every child process ended with the run (none left behind), the temporary Prefect API server included")
     observe(f"all {sum(len(a) for a in sockets.values())} listening sockets of the run were on 127.0.0.1")
     observe(
         f"rerun exit 0 in {rerun.seconds:.0f}s: same job {job_id.group(1)}, 'Submitted 0 tasks (3 already there)', "
@@ -159,14 +151,79 @@ def test_sigkill_mid_monitoring_then_the_same_command_finishes_the_job(
     )
 
 
-def _short(command: str) -> str:
-    """A readable name for a process of the run's tree."""
-    for marker, name in (
-        ("azurite", "Azurite"),
-        ("batch_emulator", "local Batch service"),
-        ("uvicorn", "ephemeral Prefect server"),
-        ("prefect", "ephemeral Prefect server"),
-    ):
-        if marker in command:
-            return name
-    return command.split(" ", 1)[0].rsplit("/", 1)[-1]
+# --- the kill-point matrix: every step x SIGKILL of the CLI, of Azurite, of the local Batch service ------------
+
+#: Each step of the flow and the log line that shows it was reached (the kill lands right after it).
+STEPS = {
+    "containers": "Containers ready",
+    "uploads": "Container input: uploaded",
+    "pool": "Created pool",
+    "job": "Created job",
+    "submission": "Submitted 3 tasks",
+    "monitoring": "Tasks: ",
+    "download": "Downloaded and verified",
+}
+VICTIMS = {"cli": "the CLI", "azurite": "Azurite", "batch": "the local Batch service"}
+
+
+def _submitted(text: str) -> int:
+    return sum(int(n) for n in re.findall(r"Submitted (\d+) tasks to job", text))
+
+
+#: Azurite acknowledges uploads it has not persisted yet: SIGKILLed seconds after the uploads, it often comes back
+#: without them (6 of 6 cells in one session, 4 of 6 in the next), and the rerun trusts what the first run uploaded
+#: (the node application, the inputs, the outputs). Not strict: whether Azurite persisted in time varies.
+LOST_BLOBS = (
+    "needs reconcile-on-every-run (issue 17 item 1, branch workload): Azurite SIGKILLed after the uploads often loses "
+    "acknowledged blobs, and the rerun must upload again and redo the tasks whose outputs are gone"
+)
+
+
+def _cell(step: str, victim: str) -> Any:
+    marks = [
+        pytest.mark.scenario(
+            "Faults",
+            f"kill point: SIGKILL of {VICTIMS[victim]} once `batchpipe run` logs `{STEPS[step]}` ({step}); then the "
+            "same command again",
+            "no process left behind, no traceback; the rerun completes: every output verified, no task submitted twice",
+        )
+    ]
+    if victim == "azurite" and step != "containers":
+        marks.append(pytest.mark.xfail(strict=False, reason=LOST_BLOBS))
+    return pytest.param(step, victim, id=f"{step}-{victim}", marks=marks)
+
+
+@pytest.mark.parametrize(("step", "victim"), [_cell(step, victim) for step in STEPS for victim in VICTIMS])
+def test_kill_point_then_the_same_command_completes(
+    step: str,
+    victim: str,
+    cli: Any,
+    live: Callable[..., Any],
+    check_outputs: Callable[..., int],
+    observe: Callable[[str], None],
+) -> None:
+    args = ["run", "--state-dir", "state", "--output", "out", "--approve", "yes"]
+    env = {"BATCHPIPE_POLL_INTERVAL": "0.2", "BATCHPIPE_MAX_POLL_INTERVAL": "0.5"}
+    run = live(*args, env=env)
+    run.wait_marker(STEPS[step])
+    if victim == "cli":
+        run.send(signal.SIGKILL)
+    else:
+        run.kill_service("azurite" if victim == "azurite" else "batch_emulator")
+    first = run.finish(timeout=240)
+    left = run.leftovers()
+    observe(f"first run exit {first.returncode} ({first.error_line[:200]}); {len(left)} process(es) left")
+    assert not left, f"processes outlived the run: {left}"
+    if victim != "cli":
+        assert first.returncode != 0 or "Finished in state Completed" in first.stdout, first.stdout[-2000:]
+        assert "Traceback" not in first.stdout, first.stdout[-3000:]
+
+    rerun = cli.run(*args, env=env)
+
+    assert rerun.returncode == 0, first.stdout[-1500:] + rerun.stdout[-1500:] + rerun.stderr[-3000:]
+    job_id = re.search(r"Top words \(job (batchpipe-\w+)\)", rerun.stdout)
+    assert job_id, rerun.stdout[-2000:]
+    check_outputs(cli.workdir / "out" / job_id.group(1), SAMPLES, 3, job_id.group(1), "batchpipe-pool")
+    submitted = _submitted(first.stdout) + _submitted(rerun.stdout + rerun.stderr)
+    assert submitted <= 3, f"{submitted} task submissions for 3 inputs"
+    observe(f"rerun exit 0 in {rerun.seconds:.0f}s: 3 outputs verified, {submitted} task submission(s) in all")
