@@ -473,6 +473,14 @@ class ServerBusy(BatchError):
     default_message = "The server is currently unable to receive requests. Please retry your request."
 
 
+class TooManyEnableAutoScaleRequests(BatchError):
+    """A second ``enableautoscale`` on a pool within 30 service seconds (503, as the Batch error code list says)."""
+
+    status = 503
+    code = "TooManyEnableAutoScaleRequests"
+    default_message = "Too many Enable Pool AutoScale requests are issued on the pool."
+
+
 class InternalError(BatchError):
     """An unexpected failure, or an injected server error (500)."""
 

@@ -264,15 +264,19 @@ def node_extension_wire(extension: NodeExtension) -> dict[str, Any]:
 def job_wire(job: Job, base: str) -> dict[str, Any]:
     """Render a job."""
     body: dict[str, Any] = {"id": job.id}
-    body.update(job.spec)
+    body.update(without_secrets(job.spec))
     constraints = dict(job.spec.get("constraints") or {})
     constraints.setdefault("maxWallClockTime", UNLIMITED_DURATION)
     constraints.setdefault("maxTaskRetryCount", 0)
-    execution: dict[str, Any] = {"startTime": iso(job.creation_time), "poolId": job.pool_id}
+    execution: dict[str, Any] = {"startTime": iso(job.creation_time)}
+    if job.pool_id:  # none when its auto pool could not be created
+        execution["poolId"] = job.pool_id
     if job.end_time is not None:
         execution["endTime"] = iso(job.end_time)
     if job.terminate_reason is not None:
         execution["terminateReason"] = job.terminate_reason
+    if job.scheduling_error is not None:
+        execution["schedulingError"] = job.scheduling_error
     body.update(
         {
             "url": f"{base}/jobs/{seg(job.id)}",
@@ -307,7 +311,7 @@ def job_specification_wire(spec: dict[str, Any]) -> dict[str, Any]:
         "onAllTasksComplete": "noaction",
         "onTaskFailure": "noaction",
     }
-    body.update(spec)
+    body.update(without_secrets(spec))
     constraints = dict(spec.get("constraints") or {})
     constraints.setdefault("maxWallClockTime", UNLIMITED_DURATION)
     constraints.setdefault("maxTaskRetryCount", 0)

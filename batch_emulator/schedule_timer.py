@@ -34,7 +34,7 @@ class ScheduleTimer:
             self._armed.pop(schedule, None)
             return
         if schedule.state == "deleting":
-            if not model.finish_deleting(self.account, schedule):
+            if not model.finish_deleting(self.account, schedule, now):
                 self._waiting.add(schedule)
             return
         due = model.run_due(self.account, schedule, now, self._clock)

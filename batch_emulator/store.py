@@ -126,6 +126,7 @@ def _job_doc(job: Job) -> str:
             "disableOption": job.disable_option,
             "taskSeq": job.task_seq,
             "autoPoolId": job.auto_pool_id,
+            "schedulingError": job.scheduling_error,
         },
         separators=_COMPACT,
     )
@@ -144,11 +145,12 @@ _SCHEDULE_FIELDS = (
     ("last_due", "lastDue"),
     ("next_run", "nextRun"),
 )
+_SCHEDULE_OPTIONAL = (("auto_pool_id", "autoPoolId"),)  # fields newer than the first saved schedules
 
 
 def _schedule_doc(schedule: Schedule) -> str:
     doc = {"id": schedule.id, "spec": schedule.spec}
-    doc.update({short: getattr(schedule, name) for name, short in _SCHEDULE_FIELDS})
+    doc.update({short: getattr(schedule, name) for name, short in _SCHEDULE_FIELDS + _SCHEDULE_OPTIONAL})
     return json.dumps(doc, separators=_COMPACT)
 
 
@@ -156,6 +158,8 @@ def _load_schedule(account: Account, doc: dict[str, Any]) -> Schedule:
     schedule = Schedule(doc["id"], doc["spec"], account.next_seq(), doc["creationTime"])
     for name, short in _SCHEDULE_FIELDS:
         setattr(schedule, name, doc[short])
+    for name, short in _SCHEDULE_OPTIONAL:
+        setattr(schedule, name, doc.get(short))
     return schedule
 
 
@@ -373,6 +377,7 @@ def _load_job(account: Account, doc: dict[str, Any]) -> Job:
     job.disable_option = doc["disableOption"]
     job.task_seq = doc["taskSeq"]
     job.auto_pool_id = doc.get("autoPoolId")
+    job.scheduling_error = doc.get("schedulingError")
     return job
 
 

@@ -19,9 +19,10 @@ RUN_METADATA = "/$metadata#Microsoft.Azure.Batch.Protocol.Entities.AutoScaleRun"
 def enable_autoscale(ctx: RequestContext) -> Response:
     """``POST /pools/{poolId}/enableautoscale`` → 200; the formula is evaluated at once, then every interval."""
     body = ctx.json()
+    clock = ctx.service.clock
 
     def enable(account: Account, pool: Pool) -> Pool:
-        return model.enable_autoscale(account, pool, body, ctx.now)
+        return model.enable_autoscale(account, pool, body, ctx.now, clock=clock)
 
     return change_pool(ctx, enable, status=200, action="enableautoscale")
 

@@ -4,6 +4,7 @@ applying an evaluation's targets to the pool. The formula language itself is :mo
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,7 @@ from batch_emulator.errors import (
     InvalidPropertyValue,
     MissingRequiredProperty,
     PoolBeingResized,
+    TooManyEnableAutoScaleRequests,
 )
 from batch_emulator.models.validation import require_object
 from batch_emulator.timefmt import format_duration, from_ts, iso, parse_duration
@@ -34,6 +36,8 @@ SETTINGS = ("enableAutoScale", "autoScaleFormula", "autoScaleEvaluationInterval"
 DEFAULT_EVALUATION_INTERVAL = "PT15M"
 MIN_EVALUATION_SECONDS = 5 * 60
 MAX_EVALUATION_SECONDS = 168 * 3600
+#: Service seconds that must pass between two ``enableautoscale`` calls on a pool.
+ENABLE_INTERVAL_SECONDS = 30.0
 _USABLE_STATES = frozenset({"idle", "running"})
 
 
@@ -111,12 +115,17 @@ def _changed(account: Account, pool: Pool, now: float) -> None:
     account.notify()
 
 
-def enable_autoscale(account: Account, pool: Pool, body: object, now: float) -> Pool:
+def enable_autoscale(
+    account: Account, pool: Pool, body: object, now: float, *, clock: ServiceClock | None = None
+) -> Pool:
     """Apply ``POST /pools/{id}/enableautoscale``: set or change the formula and interval; the
-    scheduler evaluates the formula at once and then every interval.
+    scheduler evaluates the formula at once and then every interval. With the service ``clock`` (the data
+    plane's ``enableautoscale``), two calls on a pool must be ``ENABLE_INTERVAL_SECONDS`` service seconds apart;
+    ARM's pool update passes none.
 
     Raises:
-        BatchError: invalid body, no formula for a pool without autoscale, pool resizing (409).
+        BatchError: invalid body, no formula for a pool without autoscale, pool resizing (409), or the
+            previous call too recent (503 ``TooManyEnableAutoScaleRequests``, with ``Retry-After``).
     """
     data = require_object(body)
     formula = data.get("autoScaleFormula")
@@ -125,12 +134,18 @@ def enable_autoscale(account: Account, pool: Pool, body: object, now: float) -> 
         raise MissingRequiredProperty("autoScaleFormula")
     if pool.allocation_state != "steady":
         raise PoolBeingResized()
+    if clock is not None and pool.autoscale_enabled_at is not None:
+        wait = pool.autoscale_enabled_at + clock.real_seconds(ENABLE_INTERVAL_SECONDS) - now
+        if wait > 0:
+            after = str(math.ceil(wait)) if wait >= 1 else f"{wait:.3f}"  # fractional only when time runs faster
+            raise TooManyEnableAutoScaleRequests(headers={"Retry-After": after})
     if formula is not None:
         pool.spec["autoScaleFormula"] = validate_formula(formula)
     if interval is not None:
         pool.spec["autoScaleEvaluationInterval"] = validate_interval(interval)
     pool.spec.setdefault("autoScaleEvaluationInterval", DEFAULT_EVALUATION_INTERVAL)
     pool.spec["enableAutoScale"] = True
+    pool.autoscale_enabled_at = now
     _changed(account, pool, now)
     return pool
 

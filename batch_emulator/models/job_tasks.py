@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from batch_emulator.errors import Conflict, InvalidPropertyValue
+from batch_emulator.models.containers import validate_container_settings
 from batch_emulator.models.validation import (
     optional_bool,
     optional_duration_seconds,
@@ -80,6 +81,8 @@ def _validate_common(body: dict[str, Any], path: str) -> None:
         constraints = require_object(constraints, f"{path}.constraints")
         optional_duration_seconds(constraints, "maxWallClockTime", path=f"{path}.constraints.maxWallClockTime")
         optional_int(constraints, "maxTaskRetryCount", 0, minimum=-1, path=f"{path}.constraints.maxTaskRetryCount")
+    if body.get("containerSettings") is not None:
+        validate_container_settings(body["containerSettings"], f"{path}.containerSettings")
 
 
 def validate_manager(value: object) -> dict[str, Any]:

@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 from batch_emulator.errors import (
     ActiveJobAndScheduleQuotaReached,
+    BatchError,
     Conflict,
+    InvalidPropertyValue,
     JobBeingDeleted,
     JobBeingTerminated,
     JobCompleted,
@@ -64,6 +66,7 @@ class Job:
         "prev_state_time",
         "queue",
         "removed",
+        "scheduling_error",
         "seq",
         "side_runs",
         "slot_counts",
@@ -102,12 +105,13 @@ class Job:
         self.deps = DependencyGraph(self) if spec.get("usesTaskDependencies") else None
         self.side_runs = JobTaskRuns()
         self.auto_pool_id: str | None = None
+        self.scheduling_error: dict[str, Any] | None = None  # why the job could not be scheduled (its auto pool)
         self.multi_runs: dict[str, MultiInstanceRun] = {}  # task key → its latest multi-instance run
 
     @property
     def pool_id(self) -> str:
         """The id of the pool the job runs on (its auto pool's, if it has one)."""
-        return self.auto_pool_id or str(self.spec["poolInfo"]["poolId"])
+        return self.auto_pool_id or str(self.spec["poolInfo"].get("poolId", ""))
 
     @property
     def auto_pool_spec(self) -> dict[str, Any] | None:
@@ -162,7 +166,12 @@ class Job:
         return self.task_counts["active"] == 0 and self.task_counts["running"] == 0
 
 
-def _validate_job_spec(data: dict[str, Any], owner: str = "job") -> dict[str, Any]:
+def validate_job_spec(data: dict[str, Any], owner: str = "job") -> dict[str, Any]:
+    """Check a job body (or a schedule's ``jobSpecification``, ``owner="jobschedule"``) and return its spec.
+
+    Raises:
+        BatchError: a missing or invalid property (400).
+    """
     pool_info = data.get("poolInfo")
     if pool_info is None:
         raise MissingRequiredProperty("poolInfo")
@@ -193,8 +202,6 @@ def _validate_updatable(data: dict[str, Any]) -> None:
     optional_int(data, "priority", 0, minimum=-1000, maximum=1000)
     max_parallel = optional_int(data, "maxParallelTasks", -1, minimum=-1)
     if max_parallel == 0:
-        from batch_emulator.errors import InvalidPropertyValue
-
         raise InvalidPropertyValue("maxParallelTasks", 0, "The value must be -1 or greater than 0.")
     optional_bool(data, "allowTaskPreemption", False)
     optional_enum(data, "onAllTasksComplete", ALL_TASKS_COMPLETE, "noaction")
@@ -207,17 +214,8 @@ def _validate_updatable(data: dict[str, Any]) -> None:
     optional_list(data, "metadata")
 
 
-def create_job(account: Account, body: object, now: float, *, schedule_pool_id: str | None = None) -> Job:
+def create_job(account: Account, body: object, now: float) -> Job:
     """Validate a ``BatchJobCreateOptions`` body and add the job.
-
-    Args:
-        account: The account.
-        body: The parsed JSON body.
-        now: Current time.
-        schedule_pool_id: For a job schedule creating a job whose auto pool has ``poolLifetimeOption:
-            jobschedule``: the id of the schedule's auto pool (made with ``autopools.create_auto_pool`` when the
-            schedule creates its first job, deleted with ``autopools.release_auto_pool`` when it ends). Jobs
-            created directly leave it None, and ``jobschedule`` is then refused.
 
     Returns:
         The new ``active`` job (its pool need not exist: its tasks then stay active).
@@ -227,7 +225,7 @@ def create_job(account: Account, body: object, now: float, *, schedule_pool_id: 
     """
     data = require_object(body)
     job_id = validate_id(data.get("id"))
-    spec = _validate_job_spec(data, "jobschedule" if schedule_pool_id else "job")
+    spec = validate_job_spec(data)
     key = id_key(job_id)
     if key in account.jobs:
         raise JobExists()
@@ -236,21 +234,61 @@ def create_job(account: Account, body: object, now: float, *, schedule_pool_id: 
     active = sum(1 for job in account.jobs.values() if job.state != "completed")
     if active >= account.quotas.active_jobs:
         raise ActiveJobAndScheduleQuotaReached()
+    return add_job(account, job_id, spec, now)
+
+
+def add_job(
+    account: Account,
+    job_id: str,
+    spec: dict[str, Any],
+    now: float,
+    *,
+    schedule_pool_id: str | None = None,
+    pool_error: BatchError | None = None,
+) -> Job:
+    """Add a job from a validated specification: the one path by which jobs are made (by ``create_job`` and by
+    job schedules). Creates its auto pool (``poolLifetimeOption: job``) and its job manager task.
+
+    Args:
+        account: The account.
+        job_id: The job's id (a schedule's jobs are ``<scheduleId>:job-<n>``).
+        spec: The validated specification (``validate_job_spec``), owned by the job from now on.
+        now: Current time.
+        schedule_pool_id: For a job schedule's job whose auto pool has ``poolLifetimeOption: jobschedule``:
+            the id of the schedule's auto pool.
+        pool_error: Why the job's auto pool could not be created (a job schedule's job): as in Batch, the job
+            is made ``completed``, with the error as its ``executionInfo.schedulingError``.
+
+    Raises:
+        BatchError: the auto pool cannot be created (its pool's own error).
+    """
     auto_pool = spec["poolInfo"].get("autoPoolSpecification")
     pool_id = None
     if auto_pool is not None and auto_pool["poolLifetimeOption"] == "jobschedule":
         pool_id = schedule_pool_id  # the schedule's own auto pool (it creates and deletes it)
-    elif auto_pool is not None:
+    elif auto_pool is not None and pool_error is None:
         pool_id = autopools.create_auto_pool(account, auto_pool, now).id
     job = Job(account, job_id, spec, account.next_seq(), now)
     job.auto_pool_id = pool_id
-    account.jobs[key] = job
-    if spec.get("jobManagerTask"):
+    account.jobs[job.key] = job
+    if pool_error is not None:
+        job.scheduling_error = scheduling_error(pool_error)
+        job.end_time = now
+        job.set_state("completed", now)
+    elif spec.get("jobManagerTask"):
         add_manager_task(account, job, now)
     account.changes.jobs.add(job)
     account.pending_jobs.add(job)
     account.notify()
     return job
+
+
+def scheduling_error(error: BatchError) -> dict[str, Any]:
+    """A job's ``executionInfo.schedulingError`` for an error that kept it from being scheduled."""
+    body: dict[str, Any] = {"category": "usererror", "code": error.code, "message": error.message}
+    if error.values:
+        body["details"] = [{"name": name, "value": value} for name, value in error.values]
+    return body
 
 
 def get_job(account: Account, job_id: str) -> Job:
@@ -286,19 +324,13 @@ def update_job(account: Account, job_id: str, body: object, now: float, *, repla
     _validate_updatable(data)
     if data.get("networkConfiguration") is not None:
         raise OperationNotImplemented("updating the job networkConfiguration")
-    if "poolInfo" in data and data["poolInfo"] is not None:
-        pool_info = require_object(data["poolInfo"], "poolInfo")
-        if pool_info.get("autoPoolSpecification") is not None:
-            raise OperationNotImplemented("auto pools (poolInfo.autoPoolSpecification)")
-        validate_id(require_str(pool_info, "poolId", path="poolInfo.poolId"), "poolInfo.poolId")
-        if job.state != "disabled" and id_key(pool_info["poolId"]) != id_key(job.pool_id):
-            raise Conflict("The pool of a job can only be changed while the job is disabled.")
+    if data.get("poolInfo") is not None:
+        _change_pool(account, job, data["poolInfo"], now)
     updatable = (
         "priority",
         "maxParallelTasks",
         "allowTaskPreemption",
         "constraints",
-        "poolInfo",
         "onAllTasksComplete",
         "metadata",
     )
@@ -308,13 +340,55 @@ def update_job(account: Account, job_id: str, body: object, now: float, *, repla
             if name == "onAllTasksComplete":
                 value = str(value).lower()
             job.spec[name] = value
-        elif replace and name not in ("poolInfo",):
+        elif replace:
             job.spec.pop(name, None)
     job.touch(now)
     account.changes.jobs.add(job)
     account.pending_jobs.add(job)
     account.notify()
     return job
+
+
+def _require_disabled(job: Job) -> None:
+    if job.state != "disabled":
+        raise Conflict("The pool of a job can only be changed while the job is disabled.")
+
+
+def _change_pool(account: Account, job: Job, value: object, now: float) -> None:
+    """Apply the ``poolInfo`` of a job update, as the REST reference says: the pool changes only while the job
+    is disabled (to another pool, or to a new auto pool, which is created now); of an auto pool specification
+    only ``keepAlive`` can change, and only with ``poolLifetimeOption: job``. A job leaving its auto pool
+    releases it (deleted unless ``keepAlive``). An unchanged ``poolInfo`` is accepted in any state.
+
+    Raises:
+        BatchError: an invalid ``poolInfo`` (400), or a change while the job is not disabled (409).
+    """
+    pool_info = require_object(value, "poolInfo")
+    current = job.auto_pool_spec
+    auto = pool_info.get("autoPoolSpecification")
+    if auto is None:
+        pool_id = validate_id(require_str(pool_info, "poolId", path="poolInfo.poolId"), "poolInfo.poolId")
+        if current is None and id_key(pool_id) == id_key(job.pool_id):
+            return
+        _require_disabled(job)
+        job_ended(job, now)  # the job leaves its auto pool, if it had one
+        job.auto_pool_id = None
+        job.spec["poolInfo"] = {"poolId": pool_id}
+        return
+    path = "poolInfo.autoPoolSpecification"
+    if current is not None and current["poolLifetimeOption"] != "job":
+        raise InvalidPropertyValue(path, "…", "The auto pool of a job schedule's job cannot be changed.")
+    spec = autopools.validate(auto, owner="job")
+    if current is not None:
+        if {**spec, "keepAlive": None} != {**current, "keepAlive": None}:
+            raise InvalidPropertyValue(path, "…", "Only keepAlive of the job's auto pool specification can change.")
+        if spec["keepAlive"] != current["keepAlive"]:
+            _require_disabled(job)
+            current["keepAlive"] = spec["keepAlive"]
+        return
+    _require_disabled(job)
+    job.auto_pool_id = autopools.create_auto_pool(account, spec, now).id
+    job.spec["poolInfo"] = {"autoPoolSpecification": spec}
 
 
 def terminate_job(account: Account, job_id: str, reason: str | None, now: float) -> Job:

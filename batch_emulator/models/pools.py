@@ -60,6 +60,7 @@ class Pool:
     __slots__ = (
         "allocation_state",
         "allocation_time",
+        "autoscale_enabled_at",
         "autoscale_generation",
         "autoscale_run",
         "cores_per_node",
@@ -106,6 +107,7 @@ class Pool:
         self.node_counter = 0
         self.removed = False
         self.autoscale_run: dict[str, Any] | None = None  # the last scheduled evaluation (wire JSON)
+        self.autoscale_enabled_at: float | None = None  # the last enableautoscale (they are rate-limited)
         self.autoscale_generation = 0  # bumps when autoscale settings change; stale timers compare it
         self.samples: SampleHistory | None = None  # metric history for autoscale formulas (not persisted)
 

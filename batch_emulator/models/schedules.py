@@ -8,11 +8,13 @@ intervals: the timer (:mod:`batch_emulator.schedule_timer`) converts them with t
 from __future__ import annotations
 
 import copy
+import logging
 from typing import TYPE_CHECKING, Any
 
 from batch_emulator.clock import ServiceClock
 from batch_emulator.errors import (
     ActiveJobAndScheduleQuotaReached,
+    BatchError,
     InvalidPropertyValue,
     JobScheduleBeingDeleted,
     JobScheduleBeingTerminated,
@@ -22,8 +24,8 @@ from batch_emulator.errors import (
     JobWithSameIdExists,
     MissingRequiredProperty,
 )
-from batch_emulator.models.jobs import Job, begin_termination, delete_job
-from batch_emulator.models.jobs import _validate_job_spec as validate_job_spec  # the rules of a job body
+from batch_emulator.models import autopools
+from batch_emulator.models.jobs import Job, add_job, begin_termination, delete_job, validate_job_spec
 from batch_emulator.models.validation import id_key, optional_list, require_object, validate_id
 from batch_emulator.timefmt import format_duration, parse_duration, parse_iso
 
@@ -33,12 +35,14 @@ if TYPE_CHECKING:
 #: The shortest ``recurrenceInterval`` and ``startWindow`` the service accepts (service seconds).
 MIN_INTERVAL_SECONDS = 60.0
 _UPDATABLE = ("schedule", "jobSpecification", "metadata")
+_log = logging.getLogger(__name__)
 
 
 class Schedule:
     """A job schedule and the jobs it has made."""
 
     __slots__ = (
+        "auto_pool_id",
         "creation_time",
         "end_time",
         "id",
@@ -75,6 +79,7 @@ class Schedule:
         self.last_due: float | None = None  # when the last job was due
         self.next_run: float | None = None  # when the next job is due; None: no more jobs
         self.removed = False
+        self.auto_pool_id: str | None = None  # the pool of ``poolLifetimeOption: jobschedule``, once made
 
     @property
     def schedule(self) -> dict[str, Any]:
@@ -146,7 +151,8 @@ def _validate(data: dict[str, Any], *, partial: bool) -> dict[str, Any]:
     if data.get("schedule") is not None:
         spec["schedule"] = validate_schedule(data["schedule"])
     if data.get("jobSpecification") is not None:
-        spec["jobSpecification"] = validate_job_spec(dict(require_object(data["jobSpecification"], "jobSpecification")))
+        body = dict(require_object(data["jobSpecification"], "jobSpecification"))
+        spec["jobSpecification"] = validate_job_spec(body, owner="jobschedule")
     if "metadata" in data:
         spec["metadata"] = optional_list(data, "metadata")
     return spec
@@ -303,19 +309,48 @@ def recent_job(account: Account, schedule: Schedule) -> Job | None:
     return account.jobs.get(key) if key is not None else None
 
 
+def _auto_pool_spec(schedule: Schedule) -> dict[str, Any] | None:
+    """The ``autoPoolSpecification`` of the schedule's ``jobSpecification``, if it has one."""
+    spec: dict[str, Any] | None = schedule.spec["jobSpecification"]["poolInfo"].get("autoPoolSpecification")
+    return spec
+
+
+def _schedule_pool(account: Account, schedule: Schedule, now: float) -> str | None:
+    """The id of the schedule's own auto pool (``poolLifetimeOption: jobschedule``), made with its first job."""
+    spec = _auto_pool_spec(schedule)
+    if spec is None or spec["poolLifetimeOption"] != "jobschedule":
+        return None
+    if schedule.auto_pool_id is None:
+        schedule.auto_pool_id = autopools.create_auto_pool(account, spec, now).id
+    return schedule.auto_pool_id
+
+
 def make_job(account: Account, schedule: Schedule, now: float) -> Job:
-    """Create the schedule's next job (``<scheduleId>:job-<n>``) from its ``jobSpecification``."""
+    """Create the schedule's next job (``<scheduleId>:job-<n>``) from its ``jobSpecification``, by the same
+    path as ``create_job``: its auto pool and job manager task are made with it.
+
+    A job whose auto pool cannot be created (an invalid ``pool``, the pool quota) is made ``completed`` with
+    the pool's error as its ``executionInfo.schedulingError``, as in Batch.
+    """
     schedule.job_counter += 1
     job_id = f"{schedule.id}:job-{schedule.job_counter}"
-    job = Job(account, job_id, copy.deepcopy(schedule.spec["jobSpecification"]), account.next_seq(), now)
-    account.jobs[job.key] = job
+    spec = copy.deepcopy(schedule.spec["jobSpecification"])
+    try:
+        job = add_job(account, job_id, spec, now, schedule_pool_id=_schedule_pool(account, schedule, now))
+    except BatchError as error:  # its auto pool cannot be created
+        _log.warning("job schedule %s: the auto pool of %s cannot be created: %s", schedule.id, job_id, error)
+        job = add_job(account, job_id, spec, now, pool_error=error)
     schedule.job_keys.append(job.key)
-    account.changes.jobs.add(job)
-    account.pending_jobs.add(job)
     schedule.touch(now)
     account.changes.schedules.add(schedule)
     account.notify()
     return job
+
+
+def _release_pool(account: Account, schedule: Schedule, now: float) -> None:
+    """The schedule ended (completed or deleted): delete its auto pool unless ``keepAlive``."""
+    spec = _auto_pool_spec(schedule) or {}
+    autopools.release_auto_pool(account, spec, schedule.auto_pool_id, now)
 
 
 def run_due(account: Account, schedule: Schedule, now: float, clock: ServiceClock) -> float | None:
@@ -340,6 +375,7 @@ def run_due(account: Account, schedule: Schedule, now: float, clock: ServiceCloc
             schedule.end_time = now
             schedule.set_state("completed", now)
             account.changes.schedules.add(schedule)
+            _release_pool(account, schedule, now)
         return None
     if due > now or schedule.state != "active":
         return due if schedule.state == "active" else None
@@ -368,10 +404,11 @@ def _skip(due: float, now: float, step: float | None) -> float | None:
     return following
 
 
-def finish_deleting(account: Account, schedule: Schedule) -> bool:
-    """Remove a deleting schedule once its jobs are gone; True when it was removed."""
+def finish_deleting(account: Account, schedule: Schedule, now: float) -> bool:
+    """Remove a deleting schedule once its jobs are gone (and its auto pool); True when it was removed."""
     if jobs_of(account, schedule):
         return False
+    _release_pool(account, schedule, now)
     if account.schedules.get(schedule.key) is schedule:
         del account.schedules[schedule.key]
     schedule.removed = True

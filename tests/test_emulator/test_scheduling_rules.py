@@ -110,8 +110,8 @@ def test_a_schedule_job_runs_on_the_schedule_auto_pool(tmp_path: Any) -> None:
         "pool": {"vmSize": "standard_d2s_v3", "virtualMachineConfiguration": IMAGE},
     }
     pool = autopools.create_auto_pool(account, autopools.validate(spec, owner="jobschedule"), now)
-    body = {"id": "sched-job-1", "poolInfo": {"autoPoolSpecification": spec}}
-    job = jobs.create_job(account, body, now, schedule_pool_id=pool.id)
+    job_spec = jobs.validate_job_spec({"poolInfo": {"autoPoolSpecification": spec}}, owner="jobschedule")
+    job = jobs.add_job(account, "sched:job-1", job_spec, now, schedule_pool_id=pool.id)
     assert job.pool_id == pool.id
     assert list(account.pools) == [pool.key]  # no pool of its own
     jobs.job_ended(job, now)

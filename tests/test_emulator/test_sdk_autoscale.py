@@ -3,6 +3,7 @@ service's error codes; the service runs 600 times faster (a 5-minute interval la
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -11,7 +12,7 @@ from azure.batch import BatchClient
 from azure.batch import models as batch_models
 from azure.core.exceptions import HttpResponseError
 
-from batch_emulator.server import ThreadedEmulator
+from batch_emulator.server import EmulatorConfig, ThreadedEmulator
 
 RESULTS = "$TargetDedicatedNodes={};$TargetLowPriorityNodes=0;$NodeDeallocationOption=requeue"
 
@@ -166,3 +167,28 @@ def test_create_refuses_fixed_targets_with_autoscale(client: BatchClient) -> Non
     options.target_dedicated_nodes = 2
     refused = error_of(lambda: client.create_pool(options))
     assert (refused.status_code, refused.error.code) == (400, "InvalidPropertyValue")
+
+
+@pytest.fixture(scope="module")
+def thirty_fold() -> Iterator[ThreadedEmulator]:
+    """A service 30 times faster than real time: 30 service seconds last 1 s."""
+    with ThreadedEmulator(EmulatorConfig(port=0, allocation_seconds=0.05, time_scale=30)) as running:
+        yield running
+
+
+def test_a_second_enable_within_30_service_seconds_is_refused_until_retried(
+    thirty_fold: ThreadedEmulator, helpers: Any
+) -> None:
+    client: BatchClient = helpers.make_client(thirty_fold)
+    client.create_pool(helpers.pool_options("twice", nodes=0))
+    helpers.wait_until(lambda: client.get_pool("twice").allocation_state == "steady", what="steady pool")
+    enable(client, "twice", "$TargetDedicatedNodes = 0;")
+    options = batch_models.BatchPoolEnableAutoScaleOptions(auto_scale_formula="$TargetDedicatedNodes = 1;")
+    too_soon = error_of(lambda: client.enable_pool_auto_scale("twice", options, retry_total=0))
+    assert (too_soon.status_code, too_soon.error.code) == (503, "TooManyEnableAutoScaleRequests")
+    assert too_soon.error.message.startswith("Too many Enable Pool AutoScale requests are issued on the pool.")
+    assert 0 < float(too_soon.response.headers["Retry-After"]) <= 1
+    assert client.get_pool("twice").auto_scale_formula == "$TargetDedicatedNodes = 0;"  # nothing changed
+    # The SDK retries a 503 after its Retry-After: with the default retry policy the same call succeeds.
+    client.enable_pool_auto_scale("twice", options)
+    assert client.get_pool("twice").auto_scale_formula == "$TargetDedicatedNodes = 1;"

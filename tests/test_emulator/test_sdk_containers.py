@@ -213,6 +213,74 @@ def test_image_pull_failures_make_the_node_unusable_or_fail_the_task(client: Bat
     assert {item.name: item.value for item in failure.details}["ContainerImage"] == MISSING_IMAGE
 
 
+def test_job_manager_preparation_and_release_tasks_run_in_containers(client: BatchClient, helpers: Any) -> None:
+    # In the container the image's working directory is /, and /bin/busybox is the image's; on the machine
+    # the command would run in its task directory.
+    in_image = '/bin/sh -c \'test "$(pwd)" = / && test -x /bin/busybox && echo "$AZ_BATCH_TASK_ID in container"\''
+    registry = batch_models.ContainerRegistryReference(registry_server="localhost", username="jm", password="s3cret")
+    settings = in_container(working_directory="containerImageDefault", registry=registry)
+    client.create_job(
+        batch_models.BatchJobCreateOptions(
+            id="side-job",
+            pool_info=batch_models.BatchPoolInfo(pool_id=POOL),
+            job_manager_task=batch_models.BatchJobManagerTask(
+                id="manager", command_line=in_image, container_settings=settings
+            ),
+            job_preparation_task=batch_models.BatchJobPreparationTask(
+                command_line=in_image, container_settings=settings
+            ),
+            job_release_task=batch_models.BatchJobReleaseTask(command_line=in_image, container_settings=settings),
+        )
+    )
+    job = helpers.wait_until(  # the job manager's completion ends the job, after the release task
+        lambda: (found := client.get_job("side-job")).state == "completed" and found, timeout=60, what="job completed"
+    )
+    assert job.execution_info.termination_reason == "JMComplete"
+    manager = client.get_task("side-job", "manager")
+    assert (manager.execution_info.exit_code, manager.container_settings.image_name) == (0, IMAGE_NAME)
+    assert text(client, "side-job", "manager", "stdout.txt") == "manager in container\n"
+    (status,) = client.list_job_preparation_and_release_task_status("side-job")
+    preparation, release = status.job_preparation_task_execution_info, status.job_release_task_execution_info
+    assert (preparation.exit_code, preparation.result) == (0, "success")
+    assert (release.exit_code, release.result) == (0, "success")
+    assert job.job_manager_task.container_settings.registry.password is None  # recorded, never returned
+    assert job.job_preparation_task.container_settings.registry.username == "jm"
+
+
+def test_job_tasks_with_container_settings_need_a_container_pool(client: BatchClient, helpers: Any) -> None:
+    client.create_job(
+        batch_models.BatchJobCreateOptions(
+            id="plain-side-job",
+            pool_info=batch_models.BatchPoolInfo(pool_id=PLAIN_POOL),
+            job_preparation_task=batch_models.BatchJobPreparationTask(
+                command_line="true", container_settings=in_container()
+            ),
+        )
+    )
+    add(client, "plain-side-job", "after-prep", "true")
+    info = helpers.wait_until(
+        lambda: (run := status_of(client, "plain-side-job")) and run.state == "completed" and run,
+        what="the preparation task's run",
+    )
+    assert (info.result, info.failure_info.code) == ("failure", "ContainerInvalidSettings")
+    with pytest.raises(HttpResponseError) as refused:
+        client.create_job(
+            batch_models.BatchJobCreateOptions(
+                id="bad-settings",
+                pool_info=batch_models.BatchPoolInfo(pool_id=POOL),
+                job_manager_task=batch_models.BatchJobManagerTask(
+                    id="m", command_line="true", container_settings=in_container(image_name="")
+                ),
+            )
+        )
+    assert (refused.value.status_code, refused.value.error.code) == (400, "MissingRequiredProperty")  # no imageName
+
+
+def status_of(client: BatchClient, job_id: str) -> Any:
+    statuses = list(client.list_job_preparation_and_release_task_status(job_id))
+    return statuses[0].job_preparation_task_execution_info if statuses else None
+
+
 def test_registry_passwords_are_recorded_but_never_returned(client: BatchClient) -> None:
     config = client.get_pool(POOL).virtual_machine_configuration.container_configuration
     assert config.container_image_names == [IMAGE_NAME]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from batch_emulator.models import jobs, pools, tasks
+from batch_emulator.errors import NotFound
+from batch_emulator.models import jobs, pools, schedules, tasks
 from batch_emulator.models.account import Account
 from batch_emulator.store import Store
 from batch_emulator.timefmt import now_ts
@@ -82,4 +83,30 @@ def test_a_re_created_id_after_a_removal_is_kept(tmp_path: Path) -> None:
     store.load(loaded, now_ts())
     assert loaded.jobs["job-a"].id == "job-A"
     assert loaded.jobs["job-a"].tasks == {}
+    store.close()
+
+
+def test_a_schedules_auto_pool_and_a_scheduling_error_are_kept(tmp_path: Path) -> None:
+    store = Store(tmp_path / "state.sqlite3")
+    account, now = Account("acct", tmp_path), now_ts()
+    pool = {"vmSize": "standard_d2s_v3", "virtualMachineConfiguration": IMAGE}
+    auto = {"autoPoolSpecification": {"poolLifetimeOption": "jobschedule", "pool": pool}}
+    body = {"id": "nightly", "schedule": {}, "jobSpecification": {"poolInfo": auto}}
+    schedule = schedules.create_schedule(account, body, now)
+    made = schedules.make_job(account, schedule, now)
+    broken = {"autoPoolSpecification": {"poolLifetimeOption": "job", "pool": {**pool, "vmSize": "no_such_size"}}}
+    failed = jobs.add_job(
+        account, "nightly:job-x", jobs.validate_job_spec({"poolInfo": broken}), now, pool_error=NotFound("gone")
+    )
+    store.flush(account)
+    loaded = Account("acct", tmp_path)
+    store.load(loaded, now_ts())
+    assert loaded.schedules["nightly"].auto_pool_id == schedule.auto_pool_id == made.pool_id
+    assert loaded.pools[made.pool_id.lower()].id == made.pool_id
+    assert loaded.jobs[failed.key].scheduling_error == {
+        "category": "usererror",
+        "code": "ResourceNotFound",
+        "message": "gone",
+    }
+    assert loaded.jobs[failed.key].state == "completed"
     store.close()
