@@ -128,6 +128,23 @@ class InvalidUri(BadRequest):
     default_message = "The requested URI does not represent any resource on the server."
 
 
+class CertificateRetired(BadRequest):
+    """Certificates left Azure Batch on 29 February 2024: certificate operations and references are refused."""
+
+    code = "CertificateRetired"
+    default_message = "The 'Azure Batch Certificates' feature was retired on 02/29/2024."
+    REASON = (
+        "The operation is blocked because the 'Azure Batch Certificates' feature was retired on 02/29/2024. "
+        "For Certificate APIs, they are no longer supported. For Pool, Job, and Job Schedule APIs, the target "
+        "resource should no longer contain certificate references, please either remove the certificate "
+        "references or delete the resource."
+    )
+
+    def __init__(self) -> None:
+        """Create the error with the service's ``Reason``."""
+        super().__init__(values=[("Reason", self.REASON)])
+
+
 class AutoScalingFormulaSyntaxError(BadRequest):
     """An autoscale formula that does not parse (enable autoscale, create an autoscale pool)."""
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from batch_emulator.autoscale.samples import SampleHistory
 from batch_emulator.errors import (
+    CertificateRetired,
     Conflict,
     InvalidPropertyValue,
     MissingRequiredProperty,
@@ -256,9 +257,10 @@ def create_pool(account: Account, body: object, now: float) -> Pool:
         )
     validate_mount_configuration(data)
     validate_network_configuration(data)
-    for unsupported in ("applicationPackageReferences", "certificateReferences"):
-        if data.get(unsupported):
-            raise OperationNotImplemented(f"pool {unsupported}")
+    if data.get("certificateReferences"):
+        raise CertificateRetired()
+    if data.get("applicationPackageReferences"):
+        raise OperationNotImplemented("pool applicationPackageReferences")
     spec = {name: value for name, value in data.items() if name not in ("id", *autoscale.SETTINGS)}
     spec.update(scaling)
     spec["vmSize"] = vm_size.lower()
@@ -437,7 +439,9 @@ def update_pool_properties(account: Account, pool_id: str, body: object, now: fl
     for name, value in data.items():
         if name not in supported:
             raise OperationNotImplemented(f"updating the pool property {name}")
-        if name in ("applicationPackageReferences", "certificateReferences") and value:
+        if name == "certificateReferences" and value:
+            raise CertificateRetired()
+        if name == "applicationPackageReferences" and value:
             raise OperationNotImplemented(f"pool {name}")
     if "startTask" in data and data["startTask"] is not None:
         containers = pool.container_configuration is not None

@@ -42,6 +42,10 @@ DOCUMENTED: dict[tuple[str, int], str] = {
         "the recording sanitizes the request's `containerUrl` to `Sanitized`, which the local service refuses "
         "as not a URL (the real service got a SAS URL)"
     ),
+    ("scale_pools", 4): (
+        f"{OTHER_ISSUE} (autoscale): follows from exchange 2 (the local service evaluated the formula at once, so "
+        "the pool has nodes, and with them `currentNodeCommunicationMode`, where the real one had none yet)"
+    ),
     ("scale_pools", 7): (
         "timing: the local pool leaves `stopping` at once (nodes not allocated yet are given up), so this poll "
         "already shows the `ResizeStopped` error the real service shows on the next one"

@@ -218,6 +218,30 @@ def test_nodes_show_their_endpoints(rest: Rest, helpers: Any) -> None:
     endpoints = sorted(node["endpointConfiguration"]["inboundEndpoints"][0]["frontendPort"] for node in nodes)
     assert endpoints == [50000, 50001]
     assert {node["endpointConfiguration"]["inboundEndpoints"][0]["backendPort"] for node in nodes} == {22}
+    steady = helpers.wait_until(
+        lambda: (shown := rest("GET", "/pools/ep-pool")[1])["allocationState"] == "steady" and shown, what="steady"
+    )
+    assert steady["currentNodeCommunicationMode"] == "classic"  # shown once nodes are allocated, as Azure shows it
+    assert "currentNodeCommunicationMode" not in rest("GET", "/pools/ep-pool", version="2022-01-01.15.0")[1]
+
+
+def test_certificates_are_retired_as_in_azure(rest: Rest) -> None:
+    certificate = {"thumbprint": "cff2ab63", "thumbprintAlgorithm": "sha1", "data": "MIIG", "certificateFormat": "pfx"}
+    one = "/certificates(thumbprintAlgorithm=sha1,thumbprint=cff2ab63)"
+    for method, path, body in (
+        ("POST", "/certificates", certificate),
+        ("GET", "/certificates", None),
+        ("GET", one, None),
+        ("DELETE", one, None),
+        ("POST", one + "/canceldelete", None),
+    ):
+        status, answer = rest(method, path, body)
+        code, values = error_of(answer)
+        assert (status, code) == (400, "CertificateRetired"), (method, path)
+        assert "remove the certificate references" in values["Reason"]
+    reference = {"thumbprint": "cff2ab63", "thumbprintAlgorithm": "sha1"}
+    status, answer = rest("POST", "/pools", pool("cert-pool", certificateReferences=[reference]))
+    assert (status, answer["code"]) == (400, "CertificateRetired")
 
 
 def test_terminating_a_running_task_keeps_its_start_time(rest: Rest, helpers: Any) -> None:
