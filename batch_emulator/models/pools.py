@@ -236,9 +236,13 @@ def create_pool(account: Account, body: object, now: float) -> Pool:
     pool_id = validate_id(data.get("id"))
     key = id_key(pool_id)
     vm_size = require_str(data, "vmSize")
-    cores = account.catalog.cores(vm_size)
-    if cores is None:
+    size = account.catalog.vm_size(vm_size)
+    if size is None:
         raise InvalidPropertyValue("vmSize", vm_size, "The VM size is not in the local Batch service's catalogue.")
+    if size.retired:
+        _log.warning(
+            "VM size %s was retired by Azure on %s; accepted as the service accepts it", size.name, size.retired
+        )
     _validate_vm_configuration(account, data, now)
     optional_bool(data, "enableAutoScale", False)
     scaling = autoscale.create_settings(data)
@@ -271,7 +275,7 @@ def create_pool(account: Account, body: object, now: float) -> Pool:
         raise PoolExists()
     if len(account.pools) >= account.quotas.pools:
         raise PoolQuotaReached()
-    pool = Pool(pool_id, spec, account.next_seq(), cores, now)
+    pool = Pool(pool_id, spec, account.next_seq(), size.cores, now)
     account.pools[key] = pool
     account.changes.pools.add(pool)
     account.pending_pools.add(pool)

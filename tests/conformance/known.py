@@ -57,19 +57,9 @@ _CLOUD_SERVICE = (
     "them with 400 as the local one does (this 2020 recording predates the retirement)"
 )
 _AFTER_CLOUD_SERVICE = "follows from the refused cloud service pool: " + _CLOUD_SERVICE
-_RETIRED_SIZE = (
-    "`Standard_A1` (A-series v1) was retired in August 2024; today's service refuses retired sizes with 400 naming "
-    "`vmSize`, as the local one does"
-)
 DOCUMENTED.update(
-    {("cli_pools_and_nodes", index): _CLOUD_SERVICE for index in (0, 2)}
+    {("cli_pools_and_nodes", index): _CLOUD_SERVICE for index in (0, 2, 4)}
     | {("cli_pools_and_nodes", index): _AFTER_CLOUD_SERVICE for index in (3, 5, 6, 7, 8)}
-    | {
-        ("cli_pools_and_nodes", 1): _RETIRED_SIZE,
-        ("cli_pools_and_nodes", 4): f"{_CLOUD_SERVICE}; and {_RETIRED_SIZE}",
-        ("cli_pools_and_nodes", 9): "follows from the refused pool: " + _RETIRED_SIZE,
-        ("cli_pools_and_nodes", 10): "follows from the refused pool: " + _RETIRED_SIZE,
-    }
 )
 
 #: Differences explained by a pattern in the difference text, wherever they occur.

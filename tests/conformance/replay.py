@@ -119,6 +119,7 @@ class Exchange:
     status: int
     response: Any
     poll: bool = False
+    headers: dict[str, str] = field(default_factory=dict)  # recorded request headers that change the answer
 
     @property
     def status_only(self) -> bool:
@@ -152,6 +153,7 @@ def load(path: Path) -> tuple[list[Exchange], list[Exchange]]:
                 status=int(entry.get("StatusCode", 0)),
                 response=entry.get("ResponseBody"),
                 poll=bool(entry.get("Poll", False)),
+                headers=dict(entry.get("RequestHeaders") or {}),
             )
             for index, entry in enumerate(document.get(key) or [])
         ]
@@ -348,7 +350,7 @@ class Replayer:
 
     def send(self, exchange: Exchange) -> tuple[int, Any]:
         """Send one recorded request; returns the status and the parsed body (None when empty)."""
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": "application/json", **exchange.headers}
         content = None
         if exchange.body is not None:
             headers["Content-Type"] = CONTENT_TYPE
@@ -395,6 +397,20 @@ class Replayer:
         recorded = json.loads(self._local(json.dumps(exchange.response)))
         return _moved_on(recorded, body, compare(recorded, body))
 
+    def settle_setup(self, step: Exchange) -> None:
+        """Wait until a pool a setup step created is ``steady``, as the test fixtures that made them waited."""
+        if step.method != "POST" or urlsplit(step.uri).path != "/pools" or not isinstance(step.body, dict):
+            return
+        probe = Exchange(
+            step.recording, -1, "GET", f"/pools/{step.body['id']}?{urlsplit(step.uri).query}", None, 200, None
+        )
+        deadline = time.monotonic() + POLL_SECONDS
+        while time.monotonic() < deadline:
+            status, body = self.send(probe)
+            if status != 200 or (isinstance(body, dict) and body.get("allocationState") == "steady"):
+                return
+            time.sleep(0.05)  # polling interval while the fixture's pool is still allocating
+
     def close(self) -> None:
         """Close the client."""
         self.client.close()
@@ -412,6 +428,7 @@ def run_all(paths: list[Path] | None = None) -> Iterator[Outcome]:
                 setup, exchanges = load(path)
                 for step in setup:
                     replayer.send(step)
+                    replayer.settle_setup(step)
                 for exchange in exchanges:
                     yield replayer.replay(exchange)
         finally:

@@ -168,6 +168,13 @@ def test_retired_image_is_accepted_with_a_warning_and_not_listed(rest: Rest, cap
     assert all({"batchSupportEndOfLife", "verificationType"} <= set(item) for item in listed)
 
 
+def test_retired_size_is_accepted_with_a_warning(rest: Rest, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="batch_emulator"):
+        assert rest("POST", "/pools", pool("a-v1", vmSize="Standard_A1"))[0] == 201
+    assert "Standard_A1 was retired by Azure on 2024-08-31" in caplog.text
+    assert rest("GET", "/pools/a-v1")[1]["vmSize"] == "standard_a1"
+
+
 def test_api_versions_of_older_clients_get_their_shapes(rest: Rest) -> None:
     old = "2020-09-01.12.0"
     body = pool("old-pool", maxTasksPerNode=2, targetDedicatedNodes=1)
