@@ -26,8 +26,8 @@ DOCUMENTED: dict[tuple[str, int], str] = {
         "against a subscription"
     ),
     ("scale_pools", 2): (
-        f"{OTHER_ISSUE} (autoscale): the local service evaluates the formula at once and shows `autoScaleRun`; "
-        "the recorded GET came before the real service's first evaluation"
+        "timing: the local service evaluates an autoscale formula as soon as autoscale is enabled and shows "
+        "`autoScaleRun`; the recorded GET came before the real service's first evaluation"
     ),
     ("files", 3): (
         "Windows pools: tasks run as local processes on this machine, so the Windows command line "
@@ -43,8 +43,8 @@ DOCUMENTED: dict[tuple[str, int], str] = {
         "as not a URL (the real service got a SAS URL)"
     ),
     ("scale_pools", 4): (
-        f"{OTHER_ISSUE} (autoscale): follows from exchange 2 (the local service evaluated the formula at once, so "
-        "the pool has nodes, and with them `currentNodeCommunicationMode`, where the real one had none yet)"
+        "timing: follows from exchange 2 (the formula was evaluated at once, so the pool has nodes, and with them "
+        "`currentNodeCommunicationMode`, where the real one had none yet)"
     ),
     ("scale_pools", 7): (
         "timing: the local pool leaves `stopping` at once (nodes not allocated yet are given up), so this poll "
