@@ -81,6 +81,22 @@ class InvalidPropertyValue(BadRequest):
         super().__init__(values=[("PropertyName", name), ("PropertyValue", str(value)), ("Reason", reason)])
 
 
+class UnsupportedImageReference(BadRequest):
+    """An ``imageReference`` the service does not support: ``PropertyName`` and ``Reason`` only, no value.
+
+    The Azure CLI's recording (April 2024) shows the service's answer:
+    ``The specified imageReference with publisher a offer b sku c is not supported.``
+    """
+
+    code = "InvalidPropertyValue"
+    default_message = InvalidPropertyValue.default_message
+
+    def __init__(self, publisher: str, offer: str, sku: str, hint: str) -> None:
+        """Create the error for the image ``publisher``/``offer``/``sku``; ``hint`` says where to look."""
+        reason = f"The specified imageReference with publisher {publisher} offer {offer} sku {sku} is not supported."
+        super().__init__(values=[("PropertyName", "imageReference"), ("Reason", f"{reason} {hint}")])
+
+
 class MissingRequiredProperty(BadRequest):
     """A required body property is missing."""
 

@@ -129,6 +129,16 @@ def test_unknown_size_and_image_get_the_service_errors(rest: Rest) -> None:
     }
     status, body = rest("POST", "/pools", pool("bad-image", virtualMachineConfiguration=image))
     assert (status, error_of(body)[1]["PropertyName"]) == (400, "imageReference")
+    assert set(error_of(body)[1]) == {"PropertyName", "Reason"}  # as the service answers: no PropertyValue
+    assert error_of(body)[1]["Reason"].startswith("The specified imageReference with publisher acme offer os sku 1 ")
+    managed = {
+        "imageReference": {
+            "virtualMachineImageId": "/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/images/i"
+        },
+        "nodeAgentSKUId": "batch.node.ubuntu 22.04",
+    }
+    status, body = rest("POST", "/pools", pool("managed-image", virtualMachineConfiguration=managed))
+    assert (status, error_of(body)[1]["PropertyName"]) == (400, "virtualMachineImageId")  # only gallery images
     wrong_agent = {"imageReference": UBUNTU, "nodeAgentSKUId": "batch.node.windows amd64"}
     status, body = rest("POST", "/pools", pool("bad-agent", virtualMachineConfiguration=wrong_agent))
     assert (status, error_of(body)[1]["PropertyName"]) == (400, "nodeAgentSKUId")
