@@ -195,7 +195,8 @@ def _entra_stack(state_dir: Path, faults: str | None) -> Iterator[LocalEndpoints
             account_key=batch_key,
             faults=faults,
             extra_args=["--cert", str(tls.cert_file), "--key-file", str(tls.key_file), "--allow-bearer"],
-            extra_env={"SSL_CERT_FILE": str(tls.ca_file)},  # node transfers and task programs trust the local CA
+            # node transfers and task programs trust the local CA (REQUESTS_CA_BUNDLE wins over SSL_CERT_FILE)
+            extra_env={"REQUESTS_CA_BUNDLE": str(tls.ca_file), "SSL_CERT_FILE": str(tls.ca_file)},
         )
         with running(emulator):
             yield LocalEndpoints(

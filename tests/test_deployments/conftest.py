@@ -363,16 +363,29 @@ class CdpPage:
     def text(self) -> str:
         return str(self.evaluate("document.body ? document.body.innerText : ''"))
 
-    def wait_for_text(self, *needles: str, timeout: float = 30.0) -> str:
-        """Wait until the page shows every one of ``needles``; return the page's text."""
+    def wait_for_text(self, *needles: str, timeout: float = 30.0, scroll: bool = False) -> str:
+        """Wait until the page shows every one of ``needles``; return the page's text.
+
+        ``scroll``: scroll to the end before each look, for text at the end of a list the UI loads as you scroll.
+        """
         deadline = time.monotonic() + timeout
         while True:
+            if scroll:
+                self.scroll_to_end()
             text = self.text()
             if all(needle in text for needle in needles):
                 return text
             if time.monotonic() > deadline:
                 pytest.fail(f"the page never showed {needles!r}; it shows:\n{text[-1500:]}")
             time.sleep(0.2)  # polling the rendered page, bounded by the deadline
+
+    def scroll_to_end(self) -> None:
+        """Scroll the page and every scrollable pane in it to the end (the UI renders long log lists lazily)."""
+        self.evaluate(
+            """[document.scrollingElement, ...document.querySelectorAll('*')]
+                .filter(e => e && e.scrollHeight > e.clientHeight)
+                .forEach(e => { e.scrollTop = e.scrollHeight; })"""
+        )
 
     def click_text(self, label: str, within: str = "body") -> None:
         """Click the innermost element inside ``within`` (a CSS selector) whose text is exactly ``label``."""

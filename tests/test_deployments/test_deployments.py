@@ -72,7 +72,8 @@ def test_a_run_triggered_with_parameters_completes_on_the_local_services(
 ) -> None:
     """`prefect deployment run` (the documented command) through the API, with parameters and job variables."""
     assert triggered_run.run["parameters"]["num_words"] == triggered_run.num_words
-    [job_dir] = triggered_run.output_dir.iterdir()
+    [job_dir] = [path for path in triggered_run.output_dir.iterdir() if path.is_dir()]
+    assert (triggered_run.output_dir / f"{job_dir.name}.manifest.json").is_file()  # the run's manifest beside it
     for sample in triggered_run.samples:
         output = job_dir / f"{sample.stem}_OUTPUT.txt"
         expected = deployment_stack.tutorial_top_words(sample, triggered_run.num_words)
