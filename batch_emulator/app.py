@@ -35,6 +35,7 @@ from batch_emulator.errors import (
 from batch_emulator.handlers import (
     admin,
     autoscale,
+    certificates,
     files,
     images,
     jobs,
@@ -75,6 +76,7 @@ def all_routes() -> list[Route]:
         tasks,
         files,
         images,
+        certificates,
         admin,
         arm,
         usage,

@@ -81,6 +81,22 @@ class InvalidPropertyValue(BadRequest):
         super().__init__(values=[("PropertyName", name), ("PropertyValue", str(value)), ("Reason", reason)])
 
 
+class UnsupportedImageReference(BadRequest):
+    """An ``imageReference`` the service does not support: ``PropertyName`` and ``Reason`` only, no value.
+
+    The Azure CLI's recording (April 2024) shows the service's answer:
+    ``The specified imageReference with publisher a offer b sku c is not supported.``
+    """
+
+    code = "InvalidPropertyValue"
+    default_message = InvalidPropertyValue.default_message
+
+    def __init__(self, publisher: str, offer: str, sku: str, hint: str) -> None:
+        """Create the error for the image ``publisher``/``offer``/``sku``; ``hint`` says where to look."""
+        reason = f"The specified imageReference with publisher {publisher} offer {offer} sku {sku} is not supported."
+        super().__init__(values=[("PropertyName", "imageReference"), ("Reason", f"{reason} {hint}")])
+
+
 class MissingRequiredProperty(BadRequest):
     """A required body property is missing."""
 
@@ -126,6 +142,23 @@ class InvalidUri(BadRequest):
 
     code = "InvalidUri"
     default_message = "The requested URI does not represent any resource on the server."
+
+
+class CertificateRetired(BadRequest):
+    """Certificates left Azure Batch on 29 February 2024: certificate operations and references are refused."""
+
+    code = "CertificateRetired"
+    default_message = "The 'Azure Batch Certificates' feature was retired on 02/29/2024."
+    REASON = (
+        "The operation is blocked because the 'Azure Batch Certificates' feature was retired on 02/29/2024. "
+        "For Certificate APIs, they are no longer supported. For Pool, Job, and Job Schedule APIs, the target "
+        "resource should no longer contain certificate references, please either remove the certificate "
+        "references or delete the resource."
+    )
+
+    def __init__(self) -> None:
+        """Create the error with the service's ``Reason``."""
+        super().__init__(values=[("Reason", self.REASON)])
 
 
 class AutoScalingFormulaSyntaxError(BadRequest):

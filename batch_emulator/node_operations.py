@@ -82,12 +82,13 @@ class NodeOperations:
         allocator = self._allocator
         mounts: list[dict[str, Any]] = list(node.pool.spec.get("mountConfiguration") or [])
         target = allocator.account.node_root(node.pool.id, node.id) / _MOUNTS_DIR
+        storage_endpoint = allocator.account.storage_endpoint
         cancel = threading.Event()
         allocator._start_task_cancels[node] = cancel
         node.busy_workers += 1
 
         def work(stop: threading.Event) -> list[dict[str, Any]]:
-            return mount_all(mounts, target, stop)
+            return mount_all(mounts, target, stop, storage_endpoint)
 
         allocator._executor.submit_setup(node, node.step, work, cancel)
 

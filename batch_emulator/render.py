@@ -159,6 +159,10 @@ def pool_wire(pool: Pool, base: str) -> dict[str, Any]:
     )
     if pool.resize_errors and pool.allocation_state != "stopping":  # reported once the stop has completed
         body["resizeErrors"] = pool.resize_errors
+    # The service shows it once an allocation has completed with nodes (recordings: absent while resizing or empty).
+    if pool.allocation_state == "steady" and (body["currentDedicatedNodes"] or body["currentLowPriorityNodes"]):
+        target = str(pool.spec.get("targetNodeCommunicationMode") or "default").lower()
+        body["currentNodeCommunicationMode"] = "simplified" if target == "simplified" else "classic"
     if pool.autoscale_run is not None and body["enableAutoScale"]:
         body["autoScaleRun"] = pool.autoscale_run
     return body

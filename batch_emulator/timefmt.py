@@ -9,7 +9,7 @@ from email.utils import format_datetime, parsedate_to_datetime
 # FILETIME (100 ns ticks since 1601-01-01) of the Unix epoch; Batch ETags look like FILETIME in hex.
 _FILETIME_EPOCH_OFFSET = 116444736000000000
 _DURATION = re.compile(
-    r"^(?P<sign>-)?P(?:(?P<weeks>\d+(?:\.\d+)?)W)?(?:(?P<days>\d+(?:\.\d+)?)D)?"
+    r"^(?P<sign>-)?P(?:(?P<years>\d+)Y)?(?:(?P<months>\d+)M)?(?:(?P<weeks>\d+(?:\.\d+)?)W)?(?:(?P<days>\d+(?:\.\d+)?)D)?"
     r"(?:T(?:(?P<hours>\d+(?:\.\d+)?)H)?(?:(?P<minutes>\d+(?:\.\d+)?)M)?(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?$"
 )
 #: What Batch reports for "no limit" durations (TimeSpan.MaxValue).
@@ -67,7 +67,10 @@ def etag_for(ts: float) -> str:
 
 
 def parse_duration(text: str) -> timedelta:
-    """Parse an ISO-8601 duration such as ``PT30S`` or ``P1DT2H``.
+    """Parse an ISO-8601 duration such as ``PT30S`` or ``P1DT2H``; a year counts 365 days and a month 30.
+
+    The service reads years and months so: the Azure CLI's recording sends ``P3Y6M4DT12H30M5S`` and gets
+    ``P1279DT12H30M5S`` back.
 
     Raises:
         ValueError: not a duration.
@@ -78,7 +81,7 @@ def parse_duration(text: str) -> timedelta:
     parts = {name: float(value) for name, value in match.groupdict().items() if value and name != "sign"}
     delta = timedelta(
         weeks=parts.get("weeks", 0.0),
-        days=parts.get("days", 0.0),
+        days=parts.get("days", 0.0) + 365 * parts.get("years", 0.0) + 30 * parts.get("months", 0.0),
         hours=parts.get("hours", 0.0),
         minutes=parts.get("minutes", 0.0),
         seconds=parts.get("seconds", 0.0),

@@ -66,6 +66,7 @@ JOB_DEFAULT_ORDER = "2025-06-01"  # taskSchedulingPolicy.jobDefaultOrder
 # Pools and nodes show an empty certificateReferences from some version between 2020-03-01.11.0 (the CLI's
 # recording shows none) and 2024-07-01.20.0 (the SDK's shows []) until certificates left the API in 2025-06-01.
 CERTIFICATES_SHOWN = "2023-05-01.17.0"
+NODE_COMMUNICATION_MODE = "2022-10-01.16.0"  # pools' target/currentNodeCommunicationMode
 CERTIFICATES_REMOVED = "2025-06-01"
 
 
@@ -126,6 +127,8 @@ def _pool(body: dict[str, Any], version: str) -> None:
         policy.pop("jobDefaultOrder", None)
     if _shows_certificates(version):
         body.setdefault("certificateReferences", [])
+    if before(version, NODE_COMMUNICATION_MODE):
+        body.pop("currentNodeCommunicationMode", None)
     if before(version, TASK_SLOTS) and "taskSlotsPerNode" in body:
         body["maxTasksPerNode"] = body.pop("taskSlotsPerNode")
 

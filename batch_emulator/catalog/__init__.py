@@ -20,12 +20,13 @@ _IMAGE_KEYS = ("publisher", "offer", "sku")
 
 @dataclass(frozen=True)
 class VmSize:
-    """One VM size: its Azure name, cores, memory and GPUs."""
+    """One VM size: its Azure name, cores, memory and GPUs, and when Azure retired it (None: offered)."""
 
     name: str
     cores: int
     memory_mb: int
     gpus: int
+    retired: str | None = None
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,9 @@ def load_catalog() -> Catalog:
     return Catalog(
         images=tuple(images),
         vm_sizes={
-            name.lower(): VmSize(name, int(size["cores"]), int(size["memoryInMB"]), int(size["gpus"]))
+            name.lower(): VmSize(
+                name, int(size["cores"]), int(size["memoryInMB"]), int(size["gpus"]), size.get("retired")
+            )
             for name, size in sizes.items()
         },
     )

@@ -13,7 +13,7 @@ from batch_emulator.models.node_extensions import find_extension, node_extension
 from batch_emulator.models.node_ops import operable_node
 from batch_emulator.models.validation import require_object, require_str
 from batch_emulator.node.service_logs import LogUpload, upload_service_logs
-from batch_emulator.node.transfer import TransferError
+from batch_emulator.node.transfer import TransferError, map_storage_url
 from batch_emulator.render import node_extension_wire, upload_logs_wire
 from batch_emulator.routing import Route
 from batch_emulator.timefmt import parse_iso
@@ -47,7 +47,7 @@ def upload_logs(ctx: RequestContext) -> Response:
     with account.lock:
         node = operable_node(account, ctx.params["poolId"], ctx.params["nodeId"])
         request = LogUpload(
-            container_url=container_url,
+            container_url=map_storage_url(container_url, account.storage_endpoint),
             start_time=start,
             end_time=end,
             pool_id=node.pool.id,

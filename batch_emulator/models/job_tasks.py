@@ -85,8 +85,13 @@ def _validate_common(body: dict[str, Any], path: str) -> None:
         validate_container_settings(body["containerSettings"], f"{path}.containerSettings")
 
 
-def validate_manager(value: object) -> dict[str, Any]:
-    """Check a ``jobManagerTask`` and fill its documented defaults.
+def validate_manager(value: object, job_retries: int = 0) -> dict[str, Any]:
+    """Check a ``jobManagerTask`` and fill its defaults as the service shows them.
+
+    Args:
+        value: The ``jobManagerTask`` body.
+        job_retries: The job's ``constraints.maxTaskRetryCount``: the manager's default, as the Azure CLI's
+            recording shows (a job with 5 retries gets a manager with 5).
 
     Raises:
         BatchError: a missing id or command line, or an invalid property (400).
@@ -94,7 +99,13 @@ def validate_manager(value: object) -> dict[str, Any]:
     body = dict(require_object(value, "jobManagerTask"))
     validate_id(body.get("id"), "jobManagerTask.id")
     _validate_common(body, "jobManagerTask")
-    optional_int(body, "requiredSlots", 1, minimum=1, path="jobManagerTask.requiredSlots")
+    constraints = dict(body.get("constraints") or {})
+    constraints.setdefault("maxWallClockTime", UNLIMITED_DURATION)
+    constraints.setdefault("retentionTime", DEFAULT_RETENTION)
+    constraints.setdefault("maxTaskRetryCount", job_retries)
+    body["constraints"] = constraints
+    body["requiredSlots"] = optional_int(body, "requiredSlots", 1, minimum=1, path="jobManagerTask.requiredSlots")
+    body.setdefault("userIdentity", _AUTO_USER)
     for name in _MANAGER_ONLY:
         body[name] = optional_bool(body, name, True, path=f"jobManagerTask.{name}")
     return body

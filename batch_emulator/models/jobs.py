@@ -186,7 +186,8 @@ def validate_job_spec(data: dict[str, Any], owner: str = "job") -> dict[str, Any
     if auto_pool is not None:
         spec["poolInfo"] = {"autoPoolSpecification": autopools.validate(auto_pool, owner=owner)}
     if data.get("jobManagerTask") is not None:
-        spec["jobManagerTask"] = job_tasks.validate_manager(data["jobManagerTask"])
+        job_retries = (data.get("constraints") or {}).get("maxTaskRetryCount", 0)
+        spec["jobManagerTask"] = job_tasks.validate_manager(data["jobManagerTask"], job_retries)
     if data.get("jobPreparationTask") is not None:
         spec["jobPreparationTask"] = job_tasks.validate_preparation(data["jobPreparationTask"])
     if data.get("jobReleaseTask") is not None:

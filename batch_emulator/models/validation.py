@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from batch_emulator.errors import InvalidPropertyValue, InvalidRequestBody, MissingRequiredProperty
-from batch_emulator.timefmt import parse_duration
+from batch_emulator.timefmt import UNLIMITED_DURATION, format_duration, parse_duration
 
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _INTEGER_TEXT = re.compile(r"^\s*[+-]?\d+\s*$")
@@ -149,6 +149,9 @@ def optional_enum(
 def optional_duration_seconds(body: Mapping[str, Any], name: str, *, path: str | None = None) -> float | None:
     """Return an optional ISO-8601 duration property in seconds (designators in any case).
 
+    The body keeps the duration as the service shows it back: ``PT01H00M00S`` becomes ``PT1H`` and
+    ``P3Y6M4DT12H30M5S`` becomes ``P1279DT12H30M5S`` (recordings of schedules and of the Azure CLI).
+
     Raises:
         InvalidPropertyValue: not a duration, or negative.
     """
@@ -156,14 +159,15 @@ def optional_duration_seconds(body: Mapping[str, Any], name: str, *, path: str |
     if value is None:
         return None
     label = path or name
-    if isinstance(value, str) and value != value.upper():
-        value = _store(body, name, value.upper())  # ``pt1h`` reads as ``PT1H``
     try:
-        seconds = parse_duration(value).total_seconds()
+        delta = parse_duration(value.upper())
     except (ValueError, AttributeError) as error:
         raise InvalidPropertyValue(label, value, "The value must be an ISO-8601 duration.") from error
+    seconds = delta.total_seconds()
     if seconds < 0:
         raise InvalidPropertyValue(label, value, "The duration must not be negative.")
+    if value.upper() != UNLIMITED_DURATION:
+        _store(body, name, format_duration(delta))
     return seconds
 
 

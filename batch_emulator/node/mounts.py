@@ -5,6 +5,8 @@ is downloaded under ``$AZ_BATCH_NODE_MOUNTS_DIR/<relativeMountPath>`` (a copy; f
 uploaded back). The blob endpoint is ``https://<accountName>.blob.core.windows.net`` unless the entry names
 another with the emulator's extra ``blobEndpoint`` property (for Azurite:
 ``http://127.0.0.1:10000/devstoreaccount1``). ``sasKey`` is used as given; ``accountKey`` signs a read/list SAS.
+With the service's ``storage_endpoint`` option, a production blob host is reached there
+(:func:`batch_emulator.node.transfer.map_storage_url`), as resource files are.
 NFS, CIFS and Azure Files mounts need kernel mounts and remote servers, so a node asked for one goes
 ``unusable`` with a ``MountConfigurationError`` saying so.
 """
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from batch_emulator.node.resources import download_resource_files
+from batch_emulator.node.transfer import map_storage_url
 
 MOUNT_ERROR_CODE = "MountConfigurationError"
 BLOB_MOUNT = "azureBlobFileSystemConfiguration"
@@ -38,8 +41,12 @@ def mount_error(name: str, message: str) -> dict[str, Any]:
     }
 
 
-def container_url(config: dict[str, Any]) -> str:
+def container_url(config: dict[str, Any], storage_endpoint: str | None = None) -> str:
     """The SAS URL of the container a blob mount names (``blobEndpoint`` overrides the public endpoint).
+
+    Args:
+        config: The mount's ``azureBlobFileSystemConfiguration``.
+        storage_endpoint: Where production blob hosts are reached (the service option), or None.
 
     Raises:
         ValueError: neither ``sasKey`` nor ``accountKey`` is given.
@@ -60,14 +67,16 @@ def container_url(config: dict[str, Any]) -> str:
         )
     if not sas:
         raise ValueError("a blob mount needs sasKey or accountKey (identityReference is not supported locally)")
-    return f"{endpoint}/{container}?{sas}"
+    return map_storage_url(f"{endpoint}/{container}?{sas}", storage_endpoint)
 
 
-def _mount_blob(config: dict[str, Any], mounts_dir: Path, cancel: threading.Event) -> dict[str, Any] | None:
+def _mount_blob(
+    config: dict[str, Any], mounts_dir: Path, cancel: threading.Event, storage_endpoint: str | None
+) -> dict[str, Any] | None:
     relative = str(config.get("relativeMountPath") or "").strip("/")
     name = relative or str(config.get("containerName", ""))
     try:
-        url = container_url(config)
+        url = container_url(config, storage_endpoint)
     except (KeyError, ValueError) as error:
         return mount_error(name, f"The blob mount {name!r} cannot be made: {error}")
     mounts_dir.mkdir(parents=True, exist_ok=True)
@@ -78,13 +87,16 @@ def _mount_blob(config: dict[str, Any], mounts_dir: Path, cancel: threading.Even
     return mount_error(name, f"Materialising the blob mount {name!r} failed: {failure.get('message', '')}")
 
 
-def mount_all(mounts: list[dict[str, Any]], mounts_dir: Path, cancel: threading.Event) -> list[dict[str, Any]]:
+def mount_all(
+    mounts: list[dict[str, Any]], mounts_dir: Path, cancel: threading.Event, storage_endpoint: str | None = None
+) -> list[dict[str, Any]]:
     """Provide every mount of a pool's ``mountConfiguration`` under ``mounts_dir``.
 
     Args:
         mounts: The wire ``mountConfiguration`` list.
         mounts_dir: The node's ``fsmounts`` directory (``AZ_BATCH_NODE_MOUNTS_DIR``).
         cancel: Stops retry back-offs early.
+        storage_endpoint: Where production blob hosts are reached (the service option), or None.
 
     Returns:
         The node errors (empty when every mount is in place).
@@ -98,7 +110,7 @@ def mount_all(mounts: list[dict[str, Any]], mounts_dir: Path, cancel: threading.
                 errors.append(mount_error(name, f"{kind} cannot be mounted by the local Batch service: {reason}."))
         blob = entry.get(BLOB_MOUNT)
         if blob:
-            error = _mount_blob(blob, mounts_dir, cancel)
+            error = _mount_blob(blob, mounts_dir, cancel, storage_endpoint)
             if error is not None:
                 errors.append(error)
     return errors

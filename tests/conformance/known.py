@@ -26,8 +26,8 @@ DOCUMENTED: dict[tuple[str, int], str] = {
         "against a subscription"
     ),
     ("scale_pools", 2): (
-        f"{OTHER_ISSUE} (autoscale): the local service evaluates the formula at once and shows `autoScaleRun`; "
-        "the recorded GET came before the real service's first evaluation"
+        "timing: the local service evaluates an autoscale formula as soon as autoscale is enabled and shows "
+        "`autoScaleRun`; the recorded GET came before the real service's first evaluation"
     ),
     ("files", 3): (
         "Windows pools: tasks run as local processes on this machine, so the Windows command line "
@@ -42,6 +42,10 @@ DOCUMENTED: dict[tuple[str, int], str] = {
         "the recording sanitizes the request's `containerUrl` to `Sanitized`, which the local service refuses "
         "as not a URL (the real service got a SAS URL)"
     ),
+    ("scale_pools", 4): (
+        "timing: follows from exchange 2 (the formula was evaluated at once, so the pool has nodes, and with them "
+        "`currentNodeCommunicationMode`, where the real one had none yet)"
+    ),
     ("scale_pools", 7): (
         "timing: the local pool leaves `stopping` at once (nodes not allocated yet are given up), so this poll "
         "already shows the `ResizeStopped` error the real service shows on the next one"
@@ -53,19 +57,9 @@ _CLOUD_SERVICE = (
     "them with 400 as the local one does (this 2020 recording predates the retirement)"
 )
 _AFTER_CLOUD_SERVICE = "follows from the refused cloud service pool: " + _CLOUD_SERVICE
-_RETIRED_SIZE = (
-    "`Standard_A1` (A-series v1) was retired in August 2024; today's service refuses retired sizes with 400 naming "
-    "`vmSize`, as the local one does"
-)
 DOCUMENTED.update(
-    {("cli_pools_and_nodes", index): _CLOUD_SERVICE for index in (0, 2)}
+    {("cli_pools_and_nodes", index): _CLOUD_SERVICE for index in (0, 2, 4)}
     | {("cli_pools_and_nodes", index): _AFTER_CLOUD_SERVICE for index in (3, 5, 6, 7, 8)}
-    | {
-        ("cli_pools_and_nodes", 1): _RETIRED_SIZE,
-        ("cli_pools_and_nodes", 4): f"{_CLOUD_SERVICE}; and {_RETIRED_SIZE}",
-        ("cli_pools_and_nodes", 9): "follows from the refused pool: " + _RETIRED_SIZE,
-        ("cli_pools_and_nodes", 10): "follows from the refused pool: " + _RETIRED_SIZE,
-    }
 )
 
 #: Differences explained by a pattern in the difference text, wherever they occur.

@@ -40,7 +40,11 @@ def test_gpu_sizes_carry_their_gpus_and_retired_sizes_are_gone() -> None:
     assert [
         catalog.vm_size(name).gpus for name in ("standard_nc24s_v3", "standard_nd96asr_v4", "standard_nc4as_t4_v3")
     ] == [4, 8, 1]  # type: ignore[union-attr]
-    assert all(catalog.vm_size(name) is None for name in ("standard_a1", "standard_nc6", "standard_nv6", "basic_a0"))
+    assert all(catalog.vm_size(name) is None for name in ("standard_nc6", "standard_nv6", "basic_a0", "standard_a0"))
+    a1 = catalog.vm_size("standard_a1")  # retired, but still accepted (a CLI recording of October 2024)
+    assert a1 is not None
+    assert (a1.cores, a1.retired) == (1, "2024-08-31")
+    assert catalog.vm_size("standard_d2s_v3").retired is None  # type: ignore[union-attr]
 
 
 def test_every_image_has_an_end_of_life_and_a_verification_type() -> None:

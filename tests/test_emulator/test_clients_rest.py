@@ -129,6 +129,16 @@ def test_unknown_size_and_image_get_the_service_errors(rest: Rest) -> None:
     }
     status, body = rest("POST", "/pools", pool("bad-image", virtualMachineConfiguration=image))
     assert (status, error_of(body)[1]["PropertyName"]) == (400, "imageReference")
+    assert set(error_of(body)[1]) == {"PropertyName", "Reason"}  # as the service answers: no PropertyValue
+    assert error_of(body)[1]["Reason"].startswith("The specified imageReference with publisher acme offer os sku 1 ")
+    managed = {
+        "imageReference": {
+            "virtualMachineImageId": "/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/images/i"
+        },
+        "nodeAgentSKUId": "batch.node.ubuntu 22.04",
+    }
+    status, body = rest("POST", "/pools", pool("managed-image", virtualMachineConfiguration=managed))
+    assert (status, error_of(body)[1]["PropertyName"]) == (400, "virtualMachineImageId")  # only gallery images
     wrong_agent = {"imageReference": UBUNTU, "nodeAgentSKUId": "batch.node.windows amd64"}
     status, body = rest("POST", "/pools", pool("bad-agent", virtualMachineConfiguration=wrong_agent))
     assert (status, error_of(body)[1]["PropertyName"]) == (400, "nodeAgentSKUId")
@@ -166,6 +176,13 @@ def test_retired_image_is_accepted_with_a_warning_and_not_listed(rest: Rest, cap
         item["nodeAgentSKUId"] for item in listed
     }
     assert all({"batchSupportEndOfLife", "verificationType"} <= set(item) for item in listed)
+
+
+def test_retired_size_is_accepted_with_a_warning(rest: Rest, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="batch_emulator"):
+        assert rest("POST", "/pools", pool("a-v1", vmSize="Standard_A1"))[0] == 201
+    assert "Standard_A1 was retired by Azure on 2024-08-31" in caplog.text
+    assert rest("GET", "/pools/a-v1")[1]["vmSize"] == "standard_a1"
 
 
 def test_api_versions_of_older_clients_get_their_shapes(rest: Rest) -> None:
@@ -218,6 +235,30 @@ def test_nodes_show_their_endpoints(rest: Rest, helpers: Any) -> None:
     endpoints = sorted(node["endpointConfiguration"]["inboundEndpoints"][0]["frontendPort"] for node in nodes)
     assert endpoints == [50000, 50001]
     assert {node["endpointConfiguration"]["inboundEndpoints"][0]["backendPort"] for node in nodes} == {22}
+    steady = helpers.wait_until(
+        lambda: (shown := rest("GET", "/pools/ep-pool")[1])["allocationState"] == "steady" and shown, what="steady"
+    )
+    assert steady["currentNodeCommunicationMode"] == "classic"  # shown once nodes are allocated, as Azure shows it
+    assert "currentNodeCommunicationMode" not in rest("GET", "/pools/ep-pool", version="2022-01-01.15.0")[1]
+
+
+def test_certificates_are_retired_as_in_azure(rest: Rest) -> None:
+    certificate = {"thumbprint": "cff2ab63", "thumbprintAlgorithm": "sha1", "data": "MIIG", "certificateFormat": "pfx"}
+    one = "/certificates(thumbprintAlgorithm=sha1,thumbprint=cff2ab63)"
+    for method, path, body in (
+        ("POST", "/certificates", certificate),
+        ("GET", "/certificates", None),
+        ("GET", one, None),
+        ("DELETE", one, None),
+        ("POST", one + "/canceldelete", None),
+    ):
+        status, answer = rest(method, path, body)
+        code, values = error_of(answer)
+        assert (status, code) == (400, "CertificateRetired"), (method, path)
+        assert "remove the certificate references" in values["Reason"]
+    reference = {"thumbprint": "cff2ab63", "thumbprintAlgorithm": "sha1"}
+    status, answer = rest("POST", "/pools", pool("cert-pool", certificateReferences=[reference]))
+    assert (status, answer["code"]) == (400, "CertificateRetired")
 
 
 def test_terminating_a_running_task_keeps_its_start_time(rest: Rest, helpers: Any) -> None:

@@ -216,6 +216,31 @@ def test_production_urls_reach_azurite_with_the_storage_endpoint(azurite: Azurit
             )
             assert task.execution_info.result == "success", task.execution_info.failure_info
             assert container.download_blob("result.txt").readall() == b"from a production URL\n"
+
+            # A blob mount naming only the account (no blobEndpoint) and the service-log upload reach it too.
+            mount = batch_models.AzureBlobFileSystemConfiguration(
+                account_name=azurite.account_name,
+                container_name=name,
+                relative_mount_path="data",
+                account_key=azurite.account_key,
+            )
+            mounted = helpers.pool_options(
+                "mounted-pool",
+                mount_configuration=[batch_models.MountConfiguration(azure_blob_file_system_configuration=mount)],
+            )
+            client.create_pool(mounted)
+            node = helpers.wait_for_idle_nodes(client, "mounted-pool", 1)[0]
+            assert not node.errors
+            mounts = service.service.account.node_root("mounted-pool", node.id) / "fsmounts" / "data"
+            assert (mounts / "taskdata0.txt").read_bytes() == b"from a production URL\n"
+            logs = client.upload_node_logs(
+                "mounted-pool",
+                node.id,
+                batch_models.UploadBatchServiceLogsOptions(
+                    container_url=f"{PRODUCTION}/{name}?{write}", start_time=expiry - timedelta(hours=2)
+                ),
+            )
+            assert container.get_blob_client(f"{logs.virtual_directory_name}/agent.log").exists()
     finally:
         container.delete_container()
 

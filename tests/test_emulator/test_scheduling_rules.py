@@ -96,7 +96,18 @@ def test_job_task_bodies_get_the_service_defaults() -> None:
     assert (release["id"], release["maxWallClockTime"]) == ("jobrelease", "PT15M")
     manager = job_tasks.validate_manager({"id": "m", "commandLine": "c"})
     assert (manager["killJobOnCompletion"], manager["runExclusive"], manager["allowLowPriorityNode"]) == (True,) * 3
-    assert job_tasks.manager_task_body(manager) == ("m", {"commandLine": "c"})
+    defaults = {  # as the service shows a job manager (the Azure CLI's recording)
+        "constraints": {
+            "maxWallClockTime": "P10675199DT2H48M5.4775807S",
+            "retentionTime": "P7D",
+            "maxTaskRetryCount": 0,
+        },
+        "requiredSlots": 1,
+        "userIdentity": {"autoUser": {"scope": "pool", "elevationLevel": "nonadmin"}},
+    }
+    assert job_tasks.manager_task_body(manager) == ("m", {"commandLine": "c", **defaults})
+    retried = job_tasks.validate_manager({"id": "m", "commandLine": "c"}, job_retries=5)
+    assert retried["constraints"]["maxTaskRetryCount"] == 5  # the job's retries are the manager's default
     with pytest.raises(BatchError):
         job_tasks.validate_release({"commandLine": "b"}, None)
     with pytest.raises(BatchError):
