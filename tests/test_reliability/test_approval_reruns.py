@@ -14,10 +14,6 @@ import pytest
 from flows.pipeline import top_words_pipeline
 
 pytestmark = [pytest.mark.integration]
-NEEDS_RECONCILE = (
-    "needs reconcile-on-every-run (issue 17 item 1, branch workload): the rerun trusts the kept job or recreates "
-    "work whose outputs are already verified on disk"
-)
 
 
 class PausedRun(threading.Thread):
@@ -99,11 +95,11 @@ def _rerun_case(answer: str, **marks: Any) -> Any:
 @pytest.mark.parametrize(
     "answer",
     [
-        _rerun_case("no", extra=[pytest.mark.xfail(strict=True, reason=NEEDS_RECONCILE)]),
-        _rerun_case("yes", extra=[pytest.mark.slow, pytest.mark.xfail(strict=True, reason=NEEDS_RECONCILE)]),
-        _rerun_case("job-only", extra=[pytest.mark.slow, pytest.mark.xfail(strict=True, reason=NEEDS_RECONCILE)]),
-        _rerun_case("pool-only", extra=[pytest.mark.slow, pytest.mark.xfail(strict=True, reason=NEEDS_RECONCILE)]),
-        _rerun_case("timeout", extra=[pytest.mark.slow, pytest.mark.xfail(strict=True, reason=NEEDS_RECONCILE)]),
+        _rerun_case("no"),
+        _rerun_case("yes", extra=[pytest.mark.slow]),
+        _rerun_case("job-only", extra=[pytest.mark.slow]),
+        _rerun_case("pool-only", extra=[pytest.mark.slow]),
+        _rerun_case("timeout", extra=[pytest.mark.slow]),
     ],
 )
 def test_every_approval_answer_then_the_same_run_completes(
