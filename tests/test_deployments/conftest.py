@@ -6,10 +6,8 @@ intervals are lowered through environment variables so that a run is picked up w
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
-import itertools
 import json
 import os
 import shutil
@@ -28,6 +26,7 @@ import pytest
 from azure.batch import BatchClient
 from azure.core.credentials import AzureNamedKeyCredential
 from azure.core.exceptions import ResourceNotFoundError
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from batchpipe.local import LocalEndpoints, local_stack
 from batchpipe.prefect_server import (
@@ -274,12 +273,12 @@ def failed_run(deployment_stack: DeploymentStack, tmp_path_factory: pytest.TempP
     return FailedRun(run_id, run, pool_id)
 
 
-# --- headless Chromium over the DevTools protocol -------------------------------------------------------------
+# --- headless Chromium driven by Playwright ---------------------------------------------------------------------
 
 CHROMIUM_CANDIDATES = ("/usr/lib/chromium/chromium", "chromium", "chromium-browser")
 # No outside connections: no background services, and no host name resolves except through loopback addresses.
+# Playwright adds --headless (headless=True) and --no-sandbox (chromium_sandbox=False) itself; these are ours too.
 CHROMIUM_FLAGS = (
-    "--headless=new",
     "--no-sandbox",
     "--disable-gpu",
     "--disable-background-networking",
@@ -295,9 +294,6 @@ CHROMIUM_FLAGS = (
     "--disable-dev-shm-usage",
     "--metrics-recording-only",
     "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
-    "--remote-debugging-address=127.0.0.1",
-    "--remote-debugging-port=0",
-    "--window-size=1400,900",
 )
 
 
@@ -331,187 +327,38 @@ def install_chromium() -> str:
     pytest.skip(f"apt-get could not install chromium: {result.stderr.strip()[-300:]}")
 
 
-class CdpPage:
-    """One browser tab driven over the Chrome DevTools protocol (a websocket)."""
-
-    def __init__(self, websocket_url: str) -> None:
-        from websockets.sync.client import connect
-
-        self._socket = connect(websocket_url, max_size=64 * 2**20, open_timeout=10)
-        self._ids = itertools.count(1)
-
-    def call(self, method: str, **params: Any) -> dict[str, Any]:
-        message_id = next(self._ids)
-        self._socket.send(json.dumps({"id": message_id, "method": method, "params": params}))
-        while True:
-            message = json.loads(self._socket.recv(timeout=30))
-            if message.get("id") == message_id:
-                if "error" in message:
-                    raise RuntimeError(f"{method}: {message['error']}")
-                result: dict[str, Any] = message.get("result", {})
-                return result
-
-    def evaluate(self, expression: str) -> Any:
-        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
-        if "exceptionDetails" in result:
-            raise RuntimeError(f"{expression[:80]}: {result['exceptionDetails']}")
-        return result["result"].get("value")
-
-    def goto(self, url: str) -> None:
-        self.call("Page.navigate", url=url)
-
-    def text(self) -> str:
-        return str(self.evaluate("document.body ? document.body.innerText : ''"))
-
-    def wait_for_text(self, *needles: str, timeout: float = 30.0, scroll: bool = False) -> str:
-        """Wait until the page shows every one of ``needles``; return the page's text.
-
-        ``scroll``: scroll to the end before each look, for text at the end of a list the UI loads as you scroll.
-        """
-        deadline = time.monotonic() + timeout
-        while True:
-            if scroll:
-                self.scroll_to_end()
-            text = self.text()
-            if all(needle in text for needle in needles):
-                return text
-            if time.monotonic() > deadline:
-                pytest.fail(f"the page never showed {needles!r}; it shows:\n{text[-1500:]}")
-            time.sleep(0.2)  # polling the rendered page, bounded by the deadline
-
-    def scroll_to_end(self) -> None:
-        """Scroll the page and every scrollable pane in it to the end (the UI renders long log lists lazily)."""
-        self.evaluate(
-            """[document.scrollingElement, ...document.querySelectorAll('*')]
-                .filter(e => e && e.scrollHeight > e.clientHeight)
-                .forEach(e => { e.scrollTop = e.scrollHeight; })"""
-        )
-
-    def click_text(self, label: str, within: str = "body") -> None:
-        """Click the innermost element inside ``within`` (a CSS selector) whose text is exactly ``label``."""
-        script = """((label, within) => {
-            const root = document.querySelector(within);
-            if (!root) return false;
-            const same = e => e.innerText && e.innerText.trim() === label;
-            const hits = [...root.querySelectorAll('*')].filter(same);
-            const leaf = hits.find(e => ![...e.children].some(same));
-            if (!leaf) return false;
-            (leaf.closest('button, a, li, [role=tab], [role=switch]') || leaf).click();
-            return true;
-        })"""
-        deadline = time.monotonic() + 15
-        while not self.evaluate(f"{script}({json.dumps(label)}, {json.dumps(within)})"):
-            if time.monotonic() > deadline:
-                pytest.fail(f"nothing labelled {label!r} to click; the page shows:\n{self.text()[-1500:]}")
-            time.sleep(0.2)  # polling for the element to render, bounded by the deadline
-
-    def screenshot(self, path: Path, height: int | None = None) -> Path:
-        """Save a PNG of the viewport (``height``: make the viewport that tall first, for a long form)."""
-        if height is not None:
-            self.call(
-                "Emulation.setDeviceMetricsOverride", width=1400, height=height, deviceScaleFactor=1, mobile=False
-            )
-            # Two animation frames: the page has laid out and painted at the new size.
-            self.evaluate("new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
-        data = self.call("Page.captureScreenshot", format="png")["data"]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(base64.b64decode(data))
-        return path
-
-    def toggle(self, label: str) -> None:
-        """Flip the switch of the Resume form's field labelled ``label`` (e.g. "Delete Pool")."""
-        script = """(label => {
-            const field = [...document.querySelectorAll('.p-modal .schema-form-property')]
-                .find(p => (p.querySelector('.schema-form-property__label') || {}).innerText === label);
-            const toggle = field && field.querySelector('[role=switch]');
-            if (!toggle) return false;
-            toggle.click();
-            return true;
-        })"""
-        assert self.evaluate(f"{script}({json.dumps(label)})"), f"no switch labelled {label!r} in the form"
-
-    def type_into_textarea(self, text: str) -> None:
-        """Type ``text`` into the form's text area (as a user would: the framework sees an input event)."""
-        script = """(text => {
-            const area = document.querySelector('.p-modal textarea');
-            if (!area) return false;
-            area.focus();
-            area.value = text;
-            area.dispatchEvent(new Event('input', {bubbles: true}));
-            return true;
-        })"""
-        assert self.evaluate(f"{script}({json.dumps(text)})"), "no text area in the form"
-
-    def wait_for_switch(self, label: str, checked: str, timeout: float = 30.0) -> None:
-        """Wait until the Resume form's switch ``label`` shows ``checked`` ("true"/"false"): the UI re-renders
-        asynchronously after a click."""
-        deadline = time.monotonic() + timeout
-        while (state := self.resume_form().get(label, {}).get("checked")) != checked:
-            if time.monotonic() > deadline:
-                pytest.fail(f"switch {label!r} stayed {state!r}, expected {checked!r}")
-            time.sleep(0.1)  # polling the rendered form, bounded by the deadline
-
-    def resume_form(self) -> dict[str, dict[str, Any]]:
-        """What the UI's Resume form shows, by field label: its description and toggle state."""
-        script = """[...document.querySelectorAll('.p-modal .schema-form-property')].map(p => ({
-            label: (p.querySelector('.schema-form-property__label') || {}).innerText || '',
-            description: (p.querySelector('.schema-form-property__description') || {}).innerText || '',
-            checked: (p.querySelector('[role=switch]') || {getAttribute: () => null}).getAttribute('aria-checked'),
-        }))"""
-        return {item["label"]: item for item in self.evaluate(script)}
-
-    def close(self) -> None:
-        self._socket.close()
-
-
-@dataclass
-class Browser:
-    """A headless Chromium we started, with a fresh profile, reachable over DevTools on a loopback port."""
-
-    process: subprocess.Popen[bytes]
-    devtools_port: int
-    pages: list[CdpPage] = field(default_factory=list)
-
-    def open(self, url: str) -> CdpPage:
-        response = httpx.put(f"http://127.0.0.1:{self.devtools_port}/json/new?{url}", timeout=10)
-        response.raise_for_status()
-        page = CdpPage(response.json()["webSocketDebuggerUrl"])
-        page.call("Page.enable")
-        self.pages.append(page)
-        return page
-
-
 @pytest.fixture(scope="session")
 def chromium() -> str:
     """Debian's Chromium, installed with apt-get by this fixture when it is missing."""
     return install_chromium()
 
 
+@pytest.fixture(scope="session")
+def playwright_browser(chromium: str) -> Iterator[Browser]:
+    """Headless Debian Chromium launched by Playwright (never a downloaded browser), making no outside connections."""
+    os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium, headless=True, chromium_sandbox=False, args=list(CHROMIUM_FLAGS)
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
 @pytest.fixture
-def browser(chromium: str, tmp_path: Path) -> Iterator[Browser]:
-    """Headless Chromium with a fresh --user-data-dir, making no outside connections; stopped by its PID."""
-    profile = tmp_path / "chromium-profile"
-    log = (tmp_path / "chromium.log").open("wb")
-    process = subprocess.Popen(
-        [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-    )
-    port_file = profile / "DevToolsActivePort"
-    deadline = time.monotonic() + 30
+def page(playwright_browser: Browser) -> Iterator[Page]:
+    """A fresh browser context (own cookies and storage) and one tab in it, 1400x900.
+
+    With a touch screen, as headless Chromium on its own reports (no hover): the UI renders native drop-downs.
+    """
+    context = playwright_browser.new_context(viewport={"width": 1400, "height": 900}, has_touch=True)
+    context.set_default_timeout(30_000)
     try:
-        while not (port_file.exists() and port_file.read_text().strip()):
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"Chromium did not start: {(tmp_path / 'chromium.log').read_text()[-800:]}")
-            time.sleep(0.05)  # polling for the file Chromium writes once DevTools listens
-        instance = Browser(process, int(port_file.read_text().split()[0]))
-        yield instance
-        for page in instance.pages:
-            page.close()
+        yield context.new_page()
     finally:
-        ServiceProcess("Chromium", process, "", tmp_path / "chromium.log").stop(timeout=10)
-        log.close()
+        context.close()
 
 
 def stop_by_pid(process: subprocess.Popen[bytes], log_path: Path) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import Locator, Page, expect
 
 from batchpipe.services import PROJECT_ROOT
 from tasks.cleanup import CleanupApproval
@@ -22,12 +23,31 @@ DOCS_IMAGES = PROJECT_ROOT / "docs" / "images"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-def _keep_screenshot(shot: Path) -> None:
+def _keep_screenshot(page: Page, shot: Path) -> None:
+    """Save a PNG of the viewport to ``shot``, check that it shows a rendered page, copy it to the docs if asked."""
+    page.screenshot(path=shot)
     assert shot.read_bytes().startswith(PNG_SIGNATURE)
     assert shot.stat().st_size > 20_000  # a rendered page, not a blank one
     if os.environ.get("DOCS_SCREENSHOTS") == "1":
         DOCS_IMAGES.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(shot, DOCS_IMAGES / shot.name)
+
+
+def _shows(page: Page, *needles: str) -> None:
+    """Wait until the page shows each of ``needles`` as rendered (innerText: CSS capitals, hidden text left out)."""
+    for needle in needles:
+        expect(page.locator("body")).to_contain_text(needle, use_inner_text=True)
+
+
+def _click(page: Page, label: str) -> None:
+    """Click the visible element labelled exactly ``label`` (a tab, a link, an artifact card's title)."""
+    page.get_by_text(label, exact=True).filter(visible=True).first.click()
+
+
+def _form_field(page: Page, label: str) -> Locator:
+    """The Resume form's field whose label is exactly ``label``."""
+    name = page.locator(".schema-form-property__label").get_by_text(label, exact=True)
+    return page.locator(".p-modal .schema-form-property").filter(has=name)
 
 
 def _task_run(api: Any, flow_run_id: str, name: str) -> dict[str, Any]:
@@ -37,65 +57,74 @@ def _task_run(api: Any, flow_run_id: str, name: str) -> dict[str, Any]:
 
 
 def test_the_ui_shows_the_results_artifact_of_a_finished_run(
-    deployment_stack: Any, triggered_run: Any, browser: Any, tmp_path: Path
+    deployment_stack: Any, triggered_run: Any, page: Page, tmp_path: Path
 ) -> None:
-    page = browser.open(f"{deployment_stack.server.ui_url}/runs/flow-run/{triggered_run.run_id}")
-    page.wait_for_text(triggered_run.run["name"], "Completed")
-    page.click_text("Artifacts")
-    page.wait_for_text("batchpipe-results", "batchpipe-summary")
-    page.click_text("batchpipe-results")
+    page.goto(f"{deployment_stack.server.ui_url}/runs/flow-run/{triggered_run.run_id}")
+    _shows(page, triggered_run.run["name"], "Completed")
+    _click(page, "Artifacts")
+    _shows(page, "batchpipe-results", "batchpipe-summary")
+    _click(page, "batchpipe-results")
 
     harbour_top = deployment_stack.tutorial_top_words(SAMPLES / "harbour.txt", triggered_run.num_words)
     cells = ", ".join(f"{word} ({count})" for word, count in harbour_top)
-    text = page.wait_for_text("harbour_OUTPUT.txt", cells)
-    assert all(f"{p.stem}_OUTPUT.txt" in text for p in triggered_run.samples)
-    _keep_screenshot(page.screenshot(tmp_path / "ui-results-artifact.png"))
+    _shows(page, cells, *(f"{p.stem}_OUTPUT.txt" for p in triggered_run.samples))
+    _keep_screenshot(page, tmp_path / "ui-results-artifact.png")
 
     # The monitoring step's progress artifact, on its task run's page, finished at 100%.
     monitor = _task_run(deployment_stack.api, triggered_run.run_id, "monitor-tasks")
     page.goto(f"{deployment_stack.server.ui_url}/runs/task-run/{monitor['id']}")
-    page.wait_for_text(monitor["name"], "Completed")
-    page.click_text("Artifacts")
-    page.wait_for_text("PROGRESS", "Tasks completed in job")
-    page.click_text("PROGRESS")
-    page.wait_for_text("100%")
+    _shows(page, monitor["name"], "Completed")
+    _click(page, "Artifacts")
+    _shows(page, "PROGRESS", "Tasks completed in job")
+    _click(page, "progress")  # the key, which the UI shows in capitals
+    _shows(page, "100%")
 
 
 def test_the_ui_shows_the_failed_tasks_artifact_of_a_failed_run(
-    deployment_stack: Any, failed_run: Any, browser: Any, tmp_path: Path
+    deployment_stack: Any, failed_run: Any, page: Page, tmp_path: Path
 ) -> None:
-    page = browser.open(f"{deployment_stack.server.ui_url}/runs/flow-run/{failed_run.run_id}")
-    page.wait_for_text(failed_run.run["name"], "Failed")
-    # The flow's last log line (its failure) is at the end of a long list the UI loads as it is scrolled.
-    page.wait_for_text("1 task(s) failed", scroll=True)
+    page.goto(f"{deployment_stack.server.ui_url}/runs/flow-run/{failed_run.run_id}")
+    _shows(page, failed_run.run["name"], "Failed")
+    # The flow's last log line (its failure) is at the end of a long list the UI loads as it is scrolled: scroll
+    # the page and each scrollable pane to the end until it is there (Playwright re-runs this on every frame).
+    page.wait_for_function(
+        """needle => {
+            [document.scrollingElement, ...document.querySelectorAll('*')]
+                .filter(e => e && e.scrollHeight > e.clientHeight)
+                .forEach(e => { e.scrollTop = e.scrollHeight; });
+            return document.body.innerText.includes(needle);
+        }""",
+        arg="1 task(s) failed",
+    )
+    _shows(page, "1 task(s) failed")
     # The monitoring step writes it, so it is on that task run's page (the flow run's tab lists its own artifacts).
     monitor = _task_run(deployment_stack.api, failed_run.run_id, "monitor-tasks")
     page.goto(f"{deployment_stack.server.ui_url}/runs/task-run/{monitor['id']}")
-    page.wait_for_text(monitor["name"], "Completed")
-    page.click_text("Artifacts")
-    page.wait_for_text("batchpipe-failed-tasks", "PROGRESS")
-    page.click_text("batchpipe-failed-tasks")
+    _shows(page, monitor["name"], "Completed")
+    _click(page, "Artifacts")
+    _shows(page, "batchpipe-failed-tasks", "PROGRESS")
+    _click(page, "batchpipe-failed-tasks")
 
-    page.wait_for_text("Failed tasks of job", "topn-doomed", "exit code 3", "stderr (tail)")
-    _keep_screenshot(page.screenshot(tmp_path / "ui-failed-tasks.png"))
+    _shows(page, "Failed tasks of job", "topn-doomed", "exit code 3", "stderr (tail)")
+    _keep_screenshot(page, tmp_path / "ui-failed-tasks.png")
 
 
-def test_the_deployment_run_form_offers_each_typed_parameter(
-    deployment_stack: Any, browser: Any, tmp_path: Path
-) -> None:
+def test_the_deployment_run_form_offers_each_typed_parameter(deployment_stack: Any, page: Page, tmp_path: Path) -> None:
     deployment = deployment_stack.api.deployment(DEPLOYMENT)
-    page = browser.open(f"{deployment_stack.server.ui_url}/deployments/deployment/{deployment['id']}/run")
+    page.goto(f"{deployment_stack.server.ui_url}/deployments/deployment/{deployment['id']}/run")
     descriptions = [p["description"] for p in deployment["parameter_openapi_schema"]["properties"].values()]
     # Markdown in the descriptions (``wait``) renders as code, so compare their plain start.
-    page.wait_for_text("Parameters", *deployment["parameters"], *(d.split("``")[0] for d in descriptions))
+    _shows(page, "Parameters", *deployment["parameters"], *(d.split("``")[0] for d in descriptions))
 
-    approval = page.evaluate("[...document.querySelectorAll('select')].map(s => [...s.options].map(o => o.value))")
-    assert ["ask", "wait", "yes", "no"] in approval  # a drop-down, not a free text field
-    assert page.evaluate("[...document.querySelectorAll('textarea, input')].some(e => e.value === 'samples')")
-    _keep_screenshot(page.screenshot(tmp_path / "ui-custom-run.png", height=1520))
+    approval = page.locator("select").filter(has=page.locator('option[value="wait"]'))
+    expect(approval).to_have_count(1)  # a drop-down, not a free text field
+    assert approval.locator("option").evaluate_all("os => os.map(o => o.value)") == ["ask", "wait", "yes", "no"]
+    page.wait_for_function("() => [...document.querySelectorAll('textarea, input')].some(e => e.value === 'samples')")
+    page.set_viewport_size({"width": 1400, "height": 1520})  # the whole form
+    _keep_screenshot(page, tmp_path / "ui-custom-run.png")
 
 
-def test_approval_from_the_ui_resume_form_is_followed(deployment_stack: Any, browser: Any, tmp_path: Path) -> None:
+def test_approval_from_the_ui_resume_form_is_followed(deployment_stack: Any, page: Page, tmp_path: Path) -> None:
     api = deployment_stack.api
     pool_id, env = deployment_stack.run_settings("ui-approval")
     job_id = "job-ui-approval"
@@ -112,26 +141,28 @@ def test_approval_from_the_ui_resume_form_is_followed(deployment_stack: Any, bro
     )
     run = api.wait_for_state(run_id, "PAUSED", timeout=120)
 
-    page = browser.open(f"{deployment_stack.server.ui_url}/runs/flow-run/{run_id}")
-    page.wait_for_text(run["name"], "Paused")
-    page.click_text("Resume")
-    page.wait_for_text("Resume Flow Run", "Delete Job", "Delete Pool", "Comment", f"Delete job {job_id} and pool")
+    page.goto(f"{deployment_stack.server.ui_url}/runs/flow-run/{run_id}")
+    _shows(page, run["name"], "Paused")
+    _click(page, "Resume")
+    _shows(page, "Resume Flow Run", "Delete Job", "Delete Pool", "Comment", f"Delete job {job_id} and pool")
 
-    form = page.resume_form()
     fields = CleanupApproval.model_fields
-    assert set(form) == {"Delete Job (Optional)", "Delete Pool (Optional)", "Comment (Optional)"}
-    assert form["Delete Job (Optional)"]["description"] == fields["delete_job"].description
-    assert form["Delete Pool (Optional)"]["description"] == fields["delete_pool"].description
-    assert form["Comment (Optional)"]["description"] == fields["comment"].description
+    labels = page.locator(".p-modal .schema-form-property .schema-form-property__label")
+    assert sorted(labels.all_inner_texts()) == ["Comment (Optional)", "Delete Job (Optional)", "Delete Pool (Optional)"]
+    for label, name in (("Delete Job", "delete_job"), ("Delete Pool", "delete_pool"), ("Comment", "comment")):
+        description = _form_field(page, f"{label} (Optional)").locator(".schema-form-property__description")
+        expect(description).to_have_text(str(fields[name].description))
+    delete_job = _form_field(page, "Delete Job (Optional)").get_by_role("switch")
+    delete_pool = _form_field(page, "Delete Pool (Optional)").get_by_role("switch")
     # Pre-filled with what a timeout would do (delete both, unless configured otherwise).
-    assert form["Delete Job (Optional)"]["checked"] == "true"
-    assert form["Delete Pool (Optional)"]["checked"] == "true"
+    expect(delete_job).to_have_attribute("aria-checked", "true")
+    expect(delete_pool).to_have_attribute("aria-checked", "true")
 
-    page.toggle("Delete Pool (Optional)")
-    page.type_into_textarea("keep the pool for the afternoon batch")
-    page.wait_for_switch("Delete Pool (Optional)", "false")
-    _keep_screenshot(page.screenshot(tmp_path / "ui-approval-form.png"))
-    page.click_text("Submit", within=".p-modal")
+    delete_pool.click()
+    page.locator(".p-modal textarea").fill("keep the pool for the afternoon batch")
+    expect(delete_pool).to_have_attribute("aria-checked", "false")  # the UI re-renders after the click
+    _keep_screenshot(page, tmp_path / "ui-approval-form.png")
+    page.locator(".p-modal").get_by_text("Submit", exact=True).click()
 
     api.wait_for_state(run_id, "COMPLETED", timeout=60)
     assert not deployment_stack.exists("job", job_id)
