@@ -159,10 +159,13 @@ def test_approval_from_the_ui_resume_form_is_followed(deployment_stack: Any, pag
     expect(delete_pool).to_have_attribute("aria-checked", "true")
 
     delete_pool.click()
-    page.locator(".p-modal textarea").fill("keep the pool for the afternoon batch")
     expect(delete_pool).to_have_attribute("aria-checked", "false")  # the UI re-renders after the click
+    comment = page.locator(".p-modal textarea")
+    comment.fill("keep the pool for the afternoon batch")
+    expect(comment).to_have_value("keep the pool for the afternoon batch")
     _keep_screenshot(page, tmp_path / "ui-approval-form.png")
     page.locator(".p-modal").get_by_text("Submit", exact=True).click()
+    expect(page.locator(".p-modal")).to_be_hidden()  # the form was accepted
 
     api.wait_for_state(run_id, "COMPLETED", timeout=60)
     assert not deployment_stack.exists("job", job_id)
