@@ -373,14 +373,17 @@ def test_blobs_already_in_storage_are_inputs_without_being_uploaded(
     source.upload_blob("elsewhere.csv", b"5\n")
     (tmp_path / "local.csv").write_text("6\n")
 
-    summary = batch_map(
+    state = batch_map(
         inputs=[f"blob://{source.container_name}/incoming/", str(tmp_path / "local.csv")],
         command="cp {input} {output_dir}/{input_name}.copy",
         output_patterns=["{input_name}.copy"],
         output_dir=str(tmp_path / "out"),
         approval="yes",
         keep_containers=True,
+        return_state=True,
     )
+    summary = state.result()
+    assert [kind for kind, _ in _task_run_states(state.state_details.flow_run_id)["verify-outputs"]] == ["COMPLETED"]
     out = Path(summary["output_dir"])
     assert (out / "2024/jan.csv.copy").read_bytes() == b"1,2\n"  # keys are relative to the prefix's directory
     assert (out / "feb.csv.copy").read_bytes() == b"3,4\n"
