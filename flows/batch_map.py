@@ -67,7 +67,7 @@ from tasks.cleanup import ApprovalMode, delete_job, delete_pool
 from tasks.job import ensure_job, terminate_job_when_tasks_complete
 from tasks.monitoring import read_counts, wait_for_tasks
 from tasks.pool import ensure_pool, find_image
-from tasks.reconcile import StoredOutputs, find_input_tasks, find_run_jobs, find_stored_outputs
+from tasks.reconcile import StoredOutputs, find_input_tasks, find_run_jobs, find_stored_outputs, verify_outputs
 from tasks.storage import (
     UploadReport,
     create_containers,
@@ -461,6 +461,12 @@ def run_map(
     _write(manifest_path, run_id, job_ids, settings, output_dir, outcomes)
     missing = [o for o in outcomes.values() if not o.outputs]
     _results_artifact(run_id, outcomes, output_dir)
+    # The step whose purpose is verified outputs: red in the UI, with the run's one line, when some are missing.
+    verify_outputs(
+        len(outcomes) - len(missing),
+        _missing_line(list(outcomes.values()), stderr, output_dir, manifest_path) if missing else "",
+        return_state=True,
+    )
 
     # Containers go only when every output is verified on disk.
     if not missing and not keep_containers:
@@ -603,21 +609,25 @@ def _results_artifact(run_id: str, outcomes: dict[str, InputOutcome], output_dir
 
 def missing_line(result: MapResult) -> str:
     """One line naming the inputs that could not be produced and why."""
-    missing = result.missing
+    return _missing_line(result.outcomes, result.stderr, result.output_dir, result.manifest_path)
+
+
+def _missing_line(outcomes: list[InputOutcome], stderr: dict[str, str], output_dir: Path, manifest_path: Path) -> str:
+    missing = [o for o in outcomes if not o.outputs]
 
     def why(outcome: InputOutcome) -> str:
         if outcome.decision is None:
             return "not attempted"
         task = outcome.decision.task
-        last = result.stderr.get(task.task_id, "") if task else ""
+        last = stderr.get(task.task_id, "") if task else ""
         return outcome.decision.reason + (f", stderr: {last[:160]}" if last else "")
 
     shown = "; ".join(f"{o.item.blob_name}: {why(o)}" for o in missing[:5])
     more = f" (and {len(missing) - 5} more)" if len(missing) > 5 else ""
     return (
-        f"{len(missing)} of {len(result.outcomes)} input(s) not produced: {shown}{more}; "
-        f"{len(result.outcomes) - len(missing)} verified in {result.output_dir} "
-        f"(details in {result.manifest_path.name}; rerun the same command to retry)"
+        f"{len(missing)} of {len(outcomes)} input(s) not produced: {shown}{more}; "
+        f"{len(outcomes) - len(missing)} verified in {output_dir} "
+        f"(details in {manifest_path.name}; rerun the same command to retry)"
     )
 
 

@@ -1,6 +1,7 @@
 """Observation steps for reconcile: which of the run's jobs exist, which tasks they hold, which outputs are stored.
 
-Each step only reads; :mod:`batchpipe.reconcile` decides what to do with what they saw.
+Each step only reads; :mod:`batchpipe.reconcile` decides what to do with what they saw. The last step,
+:func:`verify_outputs`, gives the run's verdict on its outputs.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
-from prefect import task
+from prefect import State, task
 from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
+from prefect.states import Failed
 
 from batchpipe.clients import batch_client, blob_service_client
 from batchpipe.naming import wire_text
@@ -169,3 +171,21 @@ def find_stored_outputs(settings: Settings, container: str, run_id: str, keys: l
         results = [r for r in pool.map(read, candidates) if r is not None]
     get_run_logger().info("Outputs in storage: %d of %d inputs complete", len(results), len(keys))
     return {r.key: r for r in results}
+
+
+@task(name="verify-outputs", cache_policy=NO_CACHE)
+def verify_outputs(verified: int, missing_line: str) -> int | State[Any]:
+    """The run's verdict on its outputs, as a step of its own: Failed (red in the UI, with the one line naming the
+    inputs not produced and why) when some are missing, Completed when every output is verified.
+
+    Args:
+        verified: how many inputs have every output verified on disk.
+        missing_line: the one line naming the inputs not produced and why; empty when none is missing.
+
+    Returns:
+        ``verified`` when nothing is missing, else a Failed state carrying ``missing_line`` as its message.
+    """
+    if missing_line:
+        return Failed(message=missing_line)
+    get_run_logger().info("Outputs verified: %d inputs", verified)
+    return verified

@@ -8,6 +8,7 @@ import json
 import os
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import pytest
 from azure.batch import BatchClient
@@ -254,6 +255,21 @@ def test_reruns_after_every_approval_answer_reuse_download_or_redo_each_input(
     batch.begin_delete_pool(fifth.pool_id, polling_interval=0).result()
 
 
+def _task_run_states(flow_run_id: UUID | None) -> dict[str, list[tuple[str, str | None]]]:
+    """Task name → (state type, state message) of each of its runs in the flow run, read through the Prefect API."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    assert flow_run_id is not None
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+    states: dict[str, list[tuple[str, str | None]]] = {}
+    for run in runs:
+        assert run.state is not None
+        states.setdefault(run.name.rsplit("-", 1)[0], []).append((run.state.type.value, run.state.message))
+    return states
+
+
 def test_an_input_that_cannot_be_produced_is_named_with_why_and_the_others_are_kept(
     pipeline_env: LocalEndpoints, tmp_path: Path
 ) -> None:
@@ -268,14 +284,23 @@ def test_an_input_that_cannot_be_produced_is_named_with_why_and_the_others_are_k
         "output_dir": str(tmp_path / "out"),
         "approval": "no",
     }
-    with pytest.raises(PipelineFailed) as caught:
-        batch_map(**arguments)
-    message = str(caught.value)
+    state = batch_map(**arguments, return_state=True)
+    assert state.is_failed()
+    error = state.result(raise_on_failure=False)
+    assert isinstance(error, PipelineFailed)
+    message = str(error)
     assert "\n" not in message
     bad_task = attempt_task_id("map", "bad.txt", 0)
     assert message.startswith(
         f"1 of 2 input(s) not produced: bad.txt: task {bad_task} failed (exit code 1), stderr: no ok in bad.txt; "
     )
+    # In the UI the verify step is red with the same line; every other step is green.
+    task_states = _task_run_states(state.state_details.flow_run_id)
+    assert task_states.pop("verify-outputs") == [("FAILED", message)]
+    assert {name: {kind for kind, _ in runs} for name, runs in task_states.items()} == {
+        name: {"COMPLETED"} for name in task_states
+    }
+    assert {"monitor-tasks", "download-outputs"} <= set(task_states)
     [run_dir] = (tmp_path / "out").iterdir()
     manifest = json.loads((run_dir / "manifest.json").read_text())
     status = {i["key"]: (i["status"], i["task"]["exit_code"]) for i in manifest["inputs"]}
@@ -348,14 +373,17 @@ def test_blobs_already_in_storage_are_inputs_without_being_uploaded(
     source.upload_blob("elsewhere.csv", b"5\n")
     (tmp_path / "local.csv").write_text("6\n")
 
-    summary = batch_map(
+    state = batch_map(
         inputs=[f"blob://{source.container_name}/incoming/", str(tmp_path / "local.csv")],
         command="cp {input} {output_dir}/{input_name}.copy",
         output_patterns=["{input_name}.copy"],
         output_dir=str(tmp_path / "out"),
         approval="yes",
         keep_containers=True,
+        return_state=True,
     )
+    summary = state.result()
+    assert [kind for kind, _ in _task_run_states(state.state_details.flow_run_id)["verify-outputs"]] == ["COMPLETED"]
     out = Path(summary["output_dir"])
     assert (out / "2024/jan.csv.copy").read_bytes() == b"1,2\n"  # keys are relative to the prefix's directory
     assert (out / "feb.csv.copy").read_bytes() == b"3,4\n"
