@@ -174,8 +174,9 @@ def _submitted(text: str) -> int:
 #: without them (6 of 6 cells in one session, 4 of 6 in the next), and the rerun trusts what the first run uploaded
 #: (the node application, the inputs, the outputs). Not strict: whether Azurite persisted in time varies.
 LOST_BLOBS = (
-    "needs reconcile-on-every-run (issue 17 item 1, branch workload): Azurite SIGKILLed after the uploads often loses "
-    "acknowledged blobs, and the rerun must upload again and redo the tasks whose outputs are gone"
+    "open bug: Azurite SIGKILLed after the uploads loses acknowledged blobs; with reconcile the rerun completes when "
+    "killed during monitoring or download, but still fails when killed after uploads, pool, job or submission "
+    "(measured 2026-11-27: 4 of 6 cells)"
 )
 
 
