@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Iterator
 
@@ -18,6 +19,20 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith(_SCRUBBED_PREFIXES):
             monkeypatch.delenv(name)
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_event_loop() -> None:
+    """No event loop may be left running in the main thread by an earlier test (or a fixture of one).
+
+    A leaked loop (a sync Playwright driver left alive, for one) silently turns Prefect's sync-compatible calls
+    into un-awaited coroutines in every test that follows; fail at the first such test with the cause named.
+    """
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    pytest.fail(f"an event loop is still running in the main thread before this test: {loop!r}", pytrace=False)
 
 
 @pytest.fixture(scope="session")

@@ -333,9 +333,13 @@ def chromium() -> str:
     return install_chromium()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright_browser(chromium: str) -> Iterator[Browser]:
-    """Headless Debian Chromium launched by Playwright (never a downloaded browser), making no outside connections."""
+    """Headless Debian Chromium launched by Playwright (never a downloaded browser), making no outside connections.
+
+    Module-scoped on purpose: while a sync Playwright driver is alive its event loop counts as running in the main
+    thread, which turns Prefect's sync-compatible calls (``State.result``) into coroutines in every later test.
+    """
     os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
