@@ -10,6 +10,7 @@ import difflib
 import os
 import re
 import sys
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator, model_validator
@@ -180,16 +181,18 @@ OTHER_PREFIXES = ("BATCHPIPE_LIVE",)
 _warned: set[str] = set()
 
 
-def unknown_variables(names: list[str]) -> list[str]:
+def unknown_variables(names: list[str], where: str = "") -> list[str]:
     """One line per ``BATCHPIPE_*`` name that no setting reads, with the closest setting's name when there is one.
 
     Args:
         names: environment variable names (any; only ``BATCHPIPE_*`` ones are looked at).
+        where: where the names were found, shown after each name (e.g. ``.env``); empty for the environment.
 
     Returns:
         The warnings, e.g. ``BATCHPIPE_NODE_COUNTS is not a setting (did you mean BATCHPIPE_NODE_COUNT?)``.
     """
     known = [name.upper() for name in Settings.model_fields]
+    shown_where = f" in {where}" if where else ""
     warnings = []
     for name in sorted(names):
         upper = name.upper()
@@ -199,13 +202,26 @@ def unknown_variables(names: list[str]) -> list[str]:
             continue
         close = difflib.get_close_matches(upper.removeprefix(ENV_PREFIX), known, n=1, cutoff=0.7)
         hint = f"did you mean {ENV_PREFIX}{close[0]}?" if close else "see the settings table in README.md"
-        warnings.append(f"{name} is not a batchpipe setting and is ignored ({hint})")
+        warnings.append(f"{name}{shown_where} is not a batchpipe setting and is ignored ({hint})")
     return warnings
 
 
+def env_file_names() -> list[str]:
+    """The variable names set in the ``.env`` file that :class:`Settings` reads (none when there is no such file)."""
+    from dotenv import dotenv_values
+
+    path = Path(str(Settings.model_config.get("env_file") or ".env"))
+    if not path.is_file():
+        return []
+    return list(dotenv_values(path, encoding=Settings.model_config.get("env_file_encoding")))
+
+
 def _warn_unknown_variables() -> None:
-    """Print each unknown ``BATCHPIPE_*`` variable's warning once per process, on stderr."""
-    for line in unknown_variables(list(os.environ)):
+    """Print each unknown ``BATCHPIPE_*`` variable's warning once per process, on stderr: those of the environment,
+    then those of ``.env`` (a name set in both is named once, as the environment's)."""
+    environment = list(os.environ)
+    in_file = [name for name in env_file_names() if name not in os.environ]
+    for line in [*unknown_variables(environment), *unknown_variables(in_file, ".env")]:
         if line not in _warned:
             _warned.add(line)
             print(f"warning: {line}", file=sys.stderr)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -40,3 +41,26 @@ def test_emulator_passes_the_container_runtime_on(monkeypatch: pytest.MonkeyPatc
     result = CliRunner().invoke(app, ["emulator", "--port", "0", "--container-runtime", "docker"])
     assert result.exit_code == 0, result.output
     assert started[0].container_runtime == "docker"
+
+
+def test_a_misspelled_variable_in_dot_env_is_warned_about_once_with_the_closest_name(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("BATCHPIPE_NUM_WORDS=5\nBATCHPIPE_NODE_COUNTS=2\nOTHER_TOOL=1\n", "utf-8")
+    (tmp_path / "in.txt").write_text("a b c\n", "utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "batchpipe.cli", "plan", "--input", "in.txt"],
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "BATCHPIPE_POLL_INTERVALL": "5"},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        "warning: BATCHPIPE_POLL_INTERVALL is not a batchpipe setting and is ignored "
+        "(did you mean BATCHPIPE_POLL_INTERVAL?)",
+        "warning: BATCHPIPE_NODE_COUNTS in .env is not a batchpipe setting and is ignored "
+        "(did you mean BATCHPIPE_NODE_COUNT?)",
+    ]
+    assert "top 5 words each" in result.stdout  # the file's valid entry is read
+    assert "1 x standard_d2s_v3" in result.stdout  # the misspelled one is not
