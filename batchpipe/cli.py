@@ -155,6 +155,7 @@ def run(
     check_output_dir(output)
     if settings.target == "azure":
         settings.require_azure()
+        _check_service_image(settings)
     else:
         _check_local_image(settings.image)
     job_id = settings.job_id or job_id_for(files, settings.num_words, settings.pool_id)
@@ -181,6 +182,22 @@ def _check_local_image(image: str) -> None:
     from tasks.pool import choose_image
 
     choose_image(load_catalog().supported_images(), image)
+
+
+def _check_service_image(settings: Settings) -> None:
+    """The azure target: ask the Batch service for its images now, so that an unsupported one fails once, before
+    Prefect or anything else starts (inside the flow it was reported by the step, the flow run and the CLI).
+
+    Raises:
+        ConfigurationError: no supported image matches; the message lists them as ``distro:version``.
+        CloudError: the Batch service refused or cannot be reached (one line, no retries).
+    """
+    from prefect.logging import disable_run_logger
+
+    from tasks.pool import find_image
+
+    with disable_run_logger():
+        find_image.fn(settings)
 
 
 @dataclass

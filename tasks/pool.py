@@ -39,8 +39,10 @@ class ImageChoice:
 
 
 def image_label(node_agent_sku_id: str) -> str:
-    """``distro:version`` (what ``BATCHPIPE_IMAGE`` takes) from a node agent SKU such as ``batch.node.ubuntu 22.04``."""
+    """``distro:version`` (what ``BATCHPIPE_IMAGE`` takes) from a node agent SKU such as ``batch.node.ubuntu 22.04``
+    (an architecture after the version, as in ``batch.node.ubuntu 22.04 arm64``, is left out: it is not chosen)."""
     distro, _, version = node_agent_sku_id.removeprefix("batch.node.").partition(" ")
+    version = version.split(" ")[0]
     return f"{distro}:{version}" if version else node_agent_sku_id
 
 
@@ -80,7 +82,8 @@ def choose_image(images: Iterable[Any], image: str) -> ImageChoice:
     if not candidates:
         shown = ", ".join(sorted(set(available))) or "none"
         raise ConfigurationError(
-            f"no supported Linux image matches BATCHPIPE_IMAGE={image!r}; the service offers: {shown}"
+            f"no supported Linux image matches BATCHPIPE_IMAGE={image!r}; the service offers: {shown} "
+            "(set BATCHPIPE_IMAGE to one of them)"
         )
     return max(candidates, key=lambda c: (c[0], c[1]))[2]
 

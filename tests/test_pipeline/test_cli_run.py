@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -124,3 +125,34 @@ def test_bad_input_fails_in_one_line_before_any_service_starts(tmp_path: Path) -
         f"error: input file '{tmp_path / 'empty.txt'}' is empty: remove it or give it content"
     ]
     assert not (tmp_path / "state").exists()
+
+
+@pytest.mark.parametrize("command", [["run", "--approve", "yes"], ["plan", "--check"]])
+def test_an_unsupported_image_on_the_azure_target_is_reported_once_at_once(
+    command: list[str], pipeline_env: Any, tmp_path: Path
+) -> None:
+    """``--target azure`` against the local Batch service: the image is checked before anything else happens."""
+    (tmp_path / "in.txt").write_text("one two two\n", "utf-8")
+    env = _cli_env(tmp_path / "prefect") | {
+        k: v for k, v in os.environ.items() if k.startswith("BATCHPIPE_") and k != "BATCHPIPE_TARGET"
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "batchpipe.cli", *command, "--target", "azure", "--input", str(tmp_path / "in.txt")],
+        cwd=tmp_path,
+        env=env | {"BATCHPIPE_IMAGE": "debian:7"},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    assert output.count("no supported Linux image matches") == 1, output
+    [line] = [line for line in output.splitlines() if "no supported Linux image matches" in line]
+    assert re.fullmatch(
+        r"error: no supported Linux image matches BATCHPIPE_IMAGE='debian:7'; the service offers: "
+        r"(\w+:[\d.]+, )*ubuntu:22\.04, (\w+:[\d.]+, )*ubuntu:24\.04 \(set BATCHPIPE_IMAGE to one of them\)",
+        line,
+    ), line
+    assert "Traceback" not in output
+    assert "Flow run" not in output  # reported before the flow (and Prefect's server) started

@@ -15,7 +15,7 @@ from batchpipe.errors import CloudError, ConfigurationError
 from batchpipe.redact import redact
 from flows.pipeline import parse_top_words
 from tasks.monitoring import PollSchedule
-from tasks.pool import choose_image, start_task_command
+from tasks.pool import choose_image, image_label, start_task_command
 from tasks.submission import TaskSpec, task_command
 
 
@@ -49,9 +49,16 @@ def test_image_lookup_matches_distro_and_version_preferring_verified() -> None:
 def test_unknown_image_lists_what_exists() -> None:
     with pytest.raises(
         ConfigurationError,
-        match=r"matches BATCHPIPE_IMAGE='centos:7'; the service offers: ubuntu:22\.04, ubuntu:24\.04$",
+        match=r"matches BATCHPIPE_IMAGE='centos:7'; the service offers: ubuntu:22\.04, ubuntu:24\.04 "
+        r"\(set BATCHPIPE_IMAGE to one of them\)$",
     ):
         choose_image(IMAGES, "centos:7")
+
+
+def test_images_are_listed_as_what_batchpipe_image_takes() -> None:
+    assert image_label("batch.node.ubuntu 22.04") == "ubuntu:22.04"
+    assert image_label("batch.node.ubuntu 22.04 arm64") == "ubuntu:22.04"  # chosen by preference, not by name
+    assert image_label("batch.node.el 9") == "el:9"
 
 
 def test_image_lookup_prefers_x86_and_generation_1_skus_that_run_on_every_vm_size() -> None:
