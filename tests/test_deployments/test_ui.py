@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Locator, Page, Response, expect
 
 from batchpipe.services import PROJECT_ROOT
 from tasks.cleanup import CleanupApproval
@@ -56,6 +56,49 @@ def _form_field(page: Page, label: str) -> Locator:
     """The Resume form's field whose label is exactly ``label``."""
     name = page.locator(".schema-form-property__label").get_by_text(label, exact=True)
     return page.locator(".p-modal .schema-form-property").filter(has=name)
+
+
+class _ServerBusy(Exception):
+    """The Prefect server answered 503 (SQLite busy): the UI drops the request; the user submits again."""
+
+
+def _submit_resume_form(page: Page, run_id: str, attempts: int = 5) -> None:
+    """Click the Resume form's Submit until the server accepts the resume, waiting for its answer to each request.
+
+    Submit makes two requests: it validates the values (``POST /api/ui/schemas/validate``), then resumes the run
+    (``POST /api/flow_runs/<id>/resume``). While SQLite is busy (a loaded machine) the server answers 503, which
+    Prefect's Python client retries and the UI does not: a 503 to the validation is dropped without a word (its
+    promise is not caught), one to the resume shows a toast; either way the form stays open and the run PAUSED
+    (measured: a 503 to the resume in 1 of 3 submits with the CPUs busy). So a 503 means: submit again, as a user
+    would; any other answer is the result.
+    """
+
+    def validation(response: Response) -> bool:
+        return response.request.method == "POST" and response.url.endswith("/ui/schemas/validate")
+
+    def resume(response: Response) -> bool:
+        return response.request.method == "POST" and response.url.endswith(f"/flow_runs/{run_id}/resume")
+
+    submit = page.locator(".p-modal").get_by_text("Submit", exact=True)
+    for _ in range(attempts):
+        try:
+            with page.expect_response(resume) as resumed:
+                with page.expect_response(validation) as validated:
+                    submit.click()
+                if validated.value.status == 503:
+                    raise _ServerBusy
+                assert validated.value.ok, validated.value.text()
+                assert validated.value.json()["valid"], validated.value.text()
+        except _ServerBusy:
+            print("Resume form: the server answered 503 to the validation; submitting again")
+            continue
+        if resumed.value.status == 503:
+            print("Resume form: the server answered 503 to the resume; submitting again")
+        else:
+            assert resumed.value.ok, resumed.value.text()
+            assert resumed.value.json()["status"] == "ACCEPT", resumed.value.text()
+            return
+    pytest.fail(f"the Prefect server answered 503 (busy) to {attempts} submits of the Resume form")
 
 
 def _task_run(api: Any, flow_run_id: str, name: str) -> dict[str, Any]:
@@ -172,7 +215,7 @@ def test_approval_from_the_ui_resume_form_is_followed(deployment_stack: Any, pag
     comment.fill("keep the pool for the afternoon batch")
     expect(comment).to_have_value("keep the pool for the afternoon batch")
     _keep_screenshot(page, tmp_path / "ui-approval-form.png")
-    page.locator(".p-modal").get_by_text("Submit", exact=True).click()
+    _submit_resume_form(page, run_id)
     expect(page.locator(".p-modal")).to_be_hidden()  # the form was accepted
 
     api.wait_for_state(run_id, "COMPLETED", timeout=60)
