@@ -10,9 +10,6 @@ from batch_emulator.errors import (
     BatchError,
     Conflict,
     InvalidPropertyValue,
-    JobBeingDeleted,
-    JobBeingTerminated,
-    JobCompleted,
     JobExists,
     JobNotFound,
     JobScheduleWithSameIdExists,
@@ -22,8 +19,9 @@ from batch_emulator.errors import (
 from batch_emulator.models import autopools, exit_conditions, job_tasks
 from batch_emulator.models.dependencies import DependencyGraph
 from batch_emulator.models.job_tasks import JobTaskRuns
+from batch_emulator.models.lookup import find, refuse_in_state
 from batch_emulator.models.multi_instance import MultiInstanceRun
-from batch_emulator.models.tasks import TASK_ENDED, add_manager_task, end_task
+from batch_emulator.models.tasks import CLOSED_JOB_STATES, TASK_ENDED, add_manager_task, end_task
 from batch_emulator.models.validation import (
     id_key,
     optional_bool,
@@ -298,19 +296,16 @@ def get_job(account: Account, job_id: str) -> Job:
     Raises:
         JobNotFound: no such job.
     """
-    job = account.jobs.get(id_key(job_id))
-    if job is None:
-        raise JobNotFound()
-    return job
+    return find(account.jobs, job_id, JobNotFound)
 
 
-def _check_modifiable(job: Job) -> None:
-    if job.state == "deleting":
-        raise JobBeingDeleted()
-    if job.state == "terminating":
-        raise JobBeingTerminated()
-    if job.state == "completed":
-        raise JobCompleted()
+def check_modifiable(job: Job) -> None:
+    """Refuse to change a job (or add tasks to it) that is being deleted or terminated, or is completed.
+
+    Raises:
+        Conflict: ``JobBeingDeleted``, ``JobBeingTerminated`` or ``JobCompleted`` (409).
+    """
+    refuse_in_state(job, CLOSED_JOB_STATES)
 
 
 def update_job(account: Account, job_id: str, body: object, now: float, *, replace: bool) -> Job:
@@ -321,7 +316,7 @@ def update_job(account: Account, job_id: str, body: object, now: float, *, repla
     """
     data = require_object(body)
     job = get_job(account, job_id)
-    _check_modifiable(job)
+    check_modifiable(job)
     _validate_updatable(data)
     if data.get("networkConfiguration") is not None:
         raise OperationNotImplemented("updating the job networkConfiguration")
@@ -399,7 +394,7 @@ def terminate_job(account: Account, job_id: str, reason: str | None, now: float)
         BatchError: no such job, or it is being deleted, terminated or already completed (409).
     """
     job = get_job(account, job_id)
-    _check_modifiable(job)
+    check_modifiable(job)
     begin_termination(job, reason or "UserTerminate", now)
     return job
 
@@ -469,7 +464,7 @@ def disable_job(account: Account, job_id: str, body: object, now: float) -> Job:
     """
     data = require_object(body)
     job = get_job(account, job_id)
-    _check_modifiable(job)
+    check_modifiable(job)
     option = optional_enum(data, "disableTasks", DISABLE_OPTIONS, "")
     if not option:
         raise MissingRequiredProperty("disableTasks")
@@ -489,7 +484,7 @@ def enable_job(account: Account, job_id: str, now: float) -> Job:
         BatchError: no such job, or it is not disabled (409).
     """
     job = get_job(account, job_id)
-    _check_modifiable(job)
+    check_modifiable(job)
     if job.state not in ("disabled", "disabling"):
         raise Conflict("The job is not disabled.")
     job.set_state("enabling", now)

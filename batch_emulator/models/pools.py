@@ -27,6 +27,7 @@ from batch_emulator.models.containers import (
     validate_container_configuration,
     validate_container_settings,
 )
+from batch_emulator.models.lookup import find
 from batch_emulator.models.mounts import validate_mount_configuration
 from batch_emulator.models.node_endpoints import validate_network_configuration
 from batch_emulator.models.node_extensions import validate_extensions
@@ -294,10 +295,7 @@ def get_pool(account: Account, pool_id: str) -> Pool:
     Raises:
         PoolNotFound: no such pool.
     """
-    pool = account.pools.get(id_key(pool_id))
-    if pool is None:
-        raise PoolNotFound()
-    return pool
+    return find(account.pools, pool_id, PoolNotFound)
 
 
 def active_pool(account: Account, pool_id: str) -> Pool:

@@ -26,6 +26,7 @@ from batch_emulator.errors import (
 )
 from batch_emulator.models import autopools
 from batch_emulator.models.jobs import Job, add_job, begin_termination, delete_job, validate_job_spec
+from batch_emulator.models.lookup import find, refuse_in_state
 from batch_emulator.models.validation import id_key, optional_list, require_object, validate_id
 from batch_emulator.timefmt import format_duration, parse_duration, parse_iso
 
@@ -193,19 +194,18 @@ def get_schedule(account: Account, schedule_id: str) -> Schedule:
     Raises:
         JobScheduleNotFound: no such schedule.
     """
-    schedule = account.schedules.get(id_key(schedule_id))
-    if schedule is None:
-        raise JobScheduleNotFound()
-    return schedule
+    return find(account.schedules, schedule_id, JobScheduleNotFound)
+
+
+_CLOSED_STATES = {
+    "deleting": JobScheduleBeingDeleted,
+    "terminating": JobScheduleBeingTerminated,
+    "completed": JobScheduleCompleted,
+}
 
 
 def _check_modifiable(schedule: Schedule) -> None:
-    if schedule.state == "deleting":
-        raise JobScheduleBeingDeleted()
-    if schedule.state == "terminating":
-        raise JobScheduleBeingTerminated()
-    if schedule.state == "completed":
-        raise JobScheduleCompleted()
+    refuse_in_state(schedule, _CLOSED_STATES)
 
 
 def _changed(account: Account, schedule: Schedule) -> None:

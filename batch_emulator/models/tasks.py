@@ -24,6 +24,7 @@ from batch_emulator.errors import (
 )
 from batch_emulator.models import dependencies, exit_conditions, job_tasks, multi_instance
 from batch_emulator.models.containers import validate_container_settings
+from batch_emulator.models.lookup import find, refuse_in_state
 from batch_emulator.models.validation import (
     id_key,
     optional_duration_seconds,
@@ -43,6 +44,12 @@ if TYPE_CHECKING:
     from batch_emulator.models.nodes import Node
 
 TASK_STATES = ("active", "preparing", "running", "completed")
+#: The states of a job that refuse new tasks and changes to the job, and the error each answers with.
+CLOSED_JOB_STATES: dict[str, type[BatchError]] = {
+    "completed": JobCompleted,
+    "terminating": JobBeingTerminated,
+    "deleting": JobBeingDeleted,
+}
 UPLOAD_CONDITIONS = ("tasksuccess", "taskfailure", "taskcompletion")
 _COMPACT = (",", ":")
 
@@ -235,12 +242,7 @@ def _validate_output_file(item: object, path: str) -> None:
 
 
 def _check_job_accepts_tasks(job: Job) -> None:
-    if job.state == "completed":
-        raise JobCompleted()
-    if job.state == "terminating":
-        raise JobBeingTerminated()
-    if job.state == "deleting":
-        raise JobBeingDeleted()
+    refuse_in_state(job, CLOSED_JOB_STATES)
 
 
 def _check_against_job(job: Job, body: dict[str, Any]) -> None:
@@ -332,10 +334,7 @@ def get_task(job: Job, task_id: str) -> Task:
     Raises:
         TaskNotFound: no such task.
     """
-    task = job.tasks.get(id_key(task_id))
-    if task is None:
-        raise TaskNotFound()
-    return task
+    return find(job.tasks, task_id, TaskNotFound)
 
 
 # --- state machine -------------------------------------------------------------------------------------------

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import ssl
-import time
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -19,24 +17,13 @@ from azure.mgmt.batch import models as arm_models
 
 from batch_emulator.server import ThreadedEmulator
 from batchpipe.local_identity import LocalDevelopmentCredential, LocalTls
+from tests.polling import wait_until
 
 ACCOUNT = "localbatch"
 #: Any resource group works: the local service's one account is in every subscription and resource group.
 RESOURCE_GROUP = "batchpipe-rg"
 UBUNTU_2204 = {"publisher": "canonical", "offer": "0001-com-ubuntu-server-jammy", "sku": "22_04-lts"}
 T = TypeVar("T")
-
-
-def wait_until(condition: Callable[[], T], *, timeout: float = 15.0, what: str = "condition") -> T:
-    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)  # polling interval of a condition with a deadline
 
 
 def arm_pool(vm_size: str = "Standard_D2s_v3", dedicated: int = 1, low_priority: int = 0) -> arm_models.Pool:

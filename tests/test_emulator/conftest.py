@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any, TypeVar
 
 import pytest
@@ -13,6 +12,7 @@ from azure.core.credentials import AzureNamedKeyCredential
 from azure.core.exceptions import HttpResponseError
 
 from batch_emulator.server import EmulatorConfig, ThreadedEmulator
+from tests.polling import wait_until
 
 T = TypeVar("T")
 #: The time scale of the ``scaled_emulator`` fixture.
@@ -23,18 +23,6 @@ UBUNTU_2204 = {
     "sku": "22_04-lts",
     "version": "latest",
 }
-
-
-def wait_until(condition: Callable[[], T], *, timeout: float = 15.0, what: str = "condition") -> T:
-    """Poll ``condition`` until it returns something truthy; fail the test after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)  # polling interval of a condition with a deadline
 
 
 def pool_options(pool_id: str, *, nodes: int = 1, slots: int = 1, **extra: Any) -> batch_models.BatchPoolCreateOptions:
