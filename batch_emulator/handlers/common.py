@@ -45,12 +45,8 @@ F = TypeVar("F", bound=Versioned)
 V = TypeVar("V", bound=Versioned)
 
 
-class NotModified(BatchError):
+class NotModified(BatchError, status=304, code="ConditionNotMet", message="The resource has not been modified."):
     """``If-None-Match`` matched on a GET (304, no body)."""
-
-    status = 304
-    code = "ConditionNotMet"
-    default_message = "The resource has not been modified."
 
 
 def json_response(
