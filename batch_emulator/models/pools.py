@@ -27,7 +27,7 @@ from batch_emulator.models.containers import (
     validate_container_configuration,
     validate_container_settings,
 )
-from batch_emulator.models.lookup import find
+from batch_emulator.models.entity import Entity, find
 from batch_emulator.models.mounts import validate_mount_configuration
 from batch_emulator.models.node_endpoints import validate_network_configuration
 from batch_emulator.models.node_extensions import validate_extensions
@@ -63,7 +63,7 @@ MAX_TASK_SLOTS_PER_NODE = 256
 DEALLOCATION_OPTIONS = ("requeue", "terminate", "taskcompletion", "retaineddata")
 
 
-class Pool:
+class Pool(Entity):
     """A pool: its specification as created and its allocation state."""
 
     __slots__ = (
@@ -73,45 +73,32 @@ class Pool:
         "autoscale_generation",
         "autoscale_run",
         "cores_per_node",
-        "creation_time",
         "deallocation_option",
         "fill_type",
-        "id",
-        "key",
-        "last_modified",
         "node_counter",
         "nodes",
         "removed",
         "resize_errors",
         "samples",
-        "seq",
         "slots_per_node",
         "spec",
-        "state",
-        "state_time",
         "target_dedicated",
         "target_low_priority",
     )
 
     def __init__(self, pool_id: str, spec: dict[str, Any], seq: int, cores_per_node: int, now: float) -> None:
         """Create a pool record from a validated body (``spec`` excludes ``id``)."""
-        self.id = pool_id
-        self.key = id_key(pool_id)
-        self.seq = seq
+        super().__init__(pool_id, seq, now)
         self.spec = spec
         self.cores_per_node = cores_per_node
         self.slots_per_node = int(spec.get("taskSlotsPerNode", 1))
         self.fill_type = str(spec.get("taskSchedulingPolicy", {}).get("nodeFillType", "spread"))
-        self.state = "active"
-        self.state_time = now
         self.allocation_state = "resizing"
         self.allocation_time = now
         self.target_dedicated = int(spec.get("targetDedicatedNodes", 0))
         self.target_low_priority = int(spec.get("targetLowPriorityNodes", 0))
         self.deallocation_option = "requeue"
         self.resize_errors: list[dict[str, Any]] = []
-        self.creation_time = now
-        self.last_modified = now
         self.nodes: dict[str, Node] = {}
         self.node_counter = 0
         self.removed = False
@@ -131,10 +118,6 @@ class Pool:
         """The pool's ``startTask`` (wire JSON), if any."""
         value = self.spec.get("startTask")
         return value if isinstance(value, dict) else None
-
-    def touch(self, now: float) -> None:
-        """Record a modification (changes the ETag)."""
-        self.last_modified = max(now, self.last_modified + 1e-6)
 
     def current_nodes(self, dedicated: bool) -> int:
         """Nodes of one kind in the pool (leaving ones included until they are gone)."""
