@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from typing import Any, TypeVar
 
@@ -10,8 +11,10 @@ from azure.batch import BatchClient
 from azure.batch import models as batch_models
 from azure.core.credentials import AzureNamedKeyCredential
 from azure.core.exceptions import HttpResponseError
+from azure.storage.blob import BlobServiceClient, ContainerClient
 
 from batch_emulator.server import EmulatorConfig, ThreadedEmulator
+from batchpipe.services import AzuriteInfo
 from tests.polling import wait_until
 
 T = TypeVar("T")
@@ -102,6 +105,15 @@ class Helpers:
 def helpers() -> type[Helpers]:
     """The helper functions above."""
     return Helpers
+
+
+@pytest.fixture
+def container(azurite: AzuriteInfo) -> Iterator[ContainerClient]:
+    """A new blob container in Azurite, deleted after the test."""
+    client = BlobServiceClient.from_connection_string(azurite.connection_string)
+    created = client.create_container(f"test-{uuid.uuid4().hex[:12]}")
+    yield created
+    created.delete_container()
 
 
 @pytest.fixture(scope="module")

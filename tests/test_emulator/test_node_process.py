@@ -3,37 +3,14 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from batch_emulator.node.runner import run_task
-from batch_emulator.node.spec import TaskRunResult, TaskRunSpec
+from batch_emulator.node.spec import TaskRunResult
 from tests.polling import wait_until
-
-
-def job_task(node_root: Path, command_line: str, **changes: object) -> TaskRunSpec:
-    spec = TaskRunSpec(
-        kind="job",
-        account_name="emuaccount",
-        pool_id="pool-1",
-        node_id="tvmps_node-1",
-        node_root=node_root,
-        job_id="job-1",
-        task_id="task-1",
-        command_line=command_line,
-        resource_files=[],
-        environment_settings=[],
-        output_files=[],
-        max_wall_clock_seconds=None,
-        batch_url="http://127.0.0.1:8001",
-    )
-    return replace(spec, **changes)  # type: ignore[arg-type]
-
-
-def run(spec: TaskRunSpec) -> TaskRunResult:
-    return run_task(spec, threading.Event())
+from tests.test_emulator.node_runs import job_task, run
 
 
 def stdout_of(result: TaskRunResult) -> str:

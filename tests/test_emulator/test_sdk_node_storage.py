@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import uuid
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -13,18 +11,10 @@ from azure.batch import BatchClient
 from azure.batch import models as batch_models
 from azure.batch.models import _models as sdk_models  # the reimage options are not re-exported
 from azure.core.exceptions import HttpResponseError
-from azure.storage.blob import BlobServiceClient, ContainerClient, ContainerSasPermissions, generate_container_sas
+from azure.storage.blob import ContainerClient, ContainerSasPermissions, generate_container_sas
 
 from batch_emulator.server import ThreadedEmulator
 from batchpipe.services import AzuriteInfo
-
-
-@pytest.fixture
-def container(azurite: AzuriteInfo) -> Iterator[ContainerClient]:
-    service = BlobServiceClient.from_connection_string(azurite.connection_string)
-    client = service.create_container(f"node-{uuid.uuid4().hex[:12]}")
-    yield client
-    client.delete_container()
 
 
 def _sas(azurite: AzuriteInfo, container: ContainerClient, permission: ContainerSasPermissions) -> str:
