@@ -72,6 +72,14 @@ def wait_for_idle_nodes(client: BatchClient, pool_id: str, count: int) -> list[b
     return wait_until(idle, what=f"{count} idle nodes in {pool_id}")
 
 
+def ready_pool(
+    client: BatchClient, pool_id: str, *, nodes: int = 1, slots: int = 1, **extra: Any
+) -> list[batch_models.BatchNode]:
+    """Create a pool of ``nodes`` nodes (see :func:`pool_options`) and wait until they are idle; returns them."""
+    client.create_pool(pool_options(pool_id, nodes=nodes, slots=slots, **extra))
+    return wait_for_idle_nodes(client, pool_id, nodes)
+
+
 def wait_for_tasks(client: BatchClient, job_id: str, total: int, timeout: float = 30.0) -> Any:
     """Wait until ``total`` tasks of the job are completed; returns the task counts."""
 
@@ -97,6 +105,7 @@ class Helpers:
     pool_options = staticmethod(pool_options)
     make_client = staticmethod(make_client)
     wait_for_idle_nodes = staticmethod(wait_for_idle_nodes)
+    ready_pool = staticmethod(ready_pool)
     wait_for_tasks = staticmethod(wait_for_tasks)
     has_file = staticmethod(has_file)
 

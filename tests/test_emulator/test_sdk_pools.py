@@ -14,8 +14,7 @@ from batch_emulator.server import EmulatorConfig, ThreadedEmulator
 
 def test_resize_up_and_down(emulator: ThreadedEmulator, helpers: Any) -> None:
     client: BatchClient = helpers.make_client(emulator)
-    client.create_pool(helpers.pool_options("resize-pool", nodes=1))
-    helpers.wait_for_idle_nodes(client, "resize-pool", 1)
+    helpers.ready_pool(client, "resize-pool", nodes=1)
     client.begin_resize_pool(
         "resize-pool", batch_models.BatchPoolResizeOptions(target_dedicated_nodes=3), polling_interval=0
     ).result()
@@ -125,8 +124,7 @@ def test_node_states_during_slow_allocation(helpers: Any) -> None:
 
 def test_remove_named_nodes(emulator: ThreadedEmulator, helpers: Any) -> None:
     client: BatchClient = helpers.make_client(emulator)
-    client.create_pool(helpers.pool_options("trim-pool", nodes=2))
-    nodes = helpers.wait_for_idle_nodes(client, "trim-pool", 2)
+    nodes = helpers.ready_pool(client, "trim-pool", nodes=2)
     options = batch_models.BatchNodeRemoveOptions(node_ids=[nodes[0].id])
     client.begin_remove_nodes("trim-pool", options, polling_interval=0).result()
     pool = client.get_pool("trim-pool")
