@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from typing import Any, TypeVar
@@ -90,6 +92,12 @@ def wait_for_tasks(client: BatchClient, job_id: str, total: int, timeout: float 
     return wait_until(done, timeout=timeout, what=f"{total} completed tasks in {job_id}")
 
 
+def run_emulator(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m batch_emulator`` with ``args`` to its end (for options it refuses before serving)."""
+    command = [sys.executable, "-m", "batch_emulator", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+
+
 def has_file(client: BatchClient, job_id: str, task_id: str, name: str) -> bool:
     """Whether a task's directory holds ``name`` yet (False while the directory does not exist)."""
     try:
@@ -108,6 +116,7 @@ class Helpers:
     ready_pool = staticmethod(ready_pool)
     wait_for_tasks = staticmethod(wait_for_tasks)
     has_file = staticmethod(has_file)
+    run_emulator = staticmethod(run_emulator)
 
 
 @pytest.fixture(scope="session")
