@@ -38,6 +38,10 @@ def _location(ctx: RequestContext, pool: Pool) -> str:
     return f"{ctx.base_url}/pools/{seg(pool.id)}"
 
 
+def _find(ctx: RequestContext, account: Account) -> Pool:
+    return model.get_pool(account, ctx.params["poolId"])
+
+
 def create_pool(ctx: RequestContext) -> Response:
     """``POST /pools`` → 201."""
     body = ctx.json()
@@ -61,10 +65,6 @@ def list_pools(ctx: RequestContext) -> Response:
         return sorted(account.pools.values(), key=lambda pool: pool.key)
 
     return listed_response(ctx, pools, entity_set="pools", render=partial(_pool_wire, ctx))
-
-
-def _find(ctx: RequestContext, account: Account) -> Pool:
-    return model.get_pool(account, ctx.params["poolId"])
 
 
 def change_pool(
