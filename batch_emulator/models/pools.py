@@ -409,13 +409,26 @@ def update_pool_properties(account: Account, pool_id: str, body: object, now: fl
     """Apply ``PATCH /pools/{id}`` (merge) or ``POST .../updateproperties`` (replace) for the supported fields.
 
     Supported: ``startTask``, ``metadata``, ``displayName``, ``targetNodeCommunicationMode`` (kept and shown;
-    local nodes need no communication mode). Other fields answer 501.
+    local nodes need no communication mode). Other fields answer 501. All or nothing: every field is checked
+    before any changes.
 
     Raises:
         BatchError: unknown pool, invalid body, unsupported field.
     """
     data = require_object(body)
     pool = active_pool(account, pool_id)
+    return apply_pool_properties(account, pool, pool_property_changes(pool, data, replace=replace), now)
+
+
+def pool_property_changes(pool: Pool, data: dict[str, Any], *, replace: bool) -> dict[str, Any]:
+    """Check a property update without applying it (see :func:`update_pool_properties`).
+
+    Returns:
+        The pool ``spec`` entries to set; a None value removes the entry.
+
+    Raises:
+        BatchError: an invalid value or an unsupported field.
+    """
     supported = {
         "startTask",
         "metadata",
@@ -431,19 +444,30 @@ def update_pool_properties(account: Account, pool_id: str, body: object, now: fl
             raise CertificateRetired()
         if name == "applicationPackageReferences" and value:
             raise OperationNotImplemented(f"pool {name}")
+    changes: dict[str, Any] = {}
     if "startTask" in data and data["startTask"] is not None:
         containers = pool.container_configuration is not None
-        pool.spec["startTask"] = validate_start_task(data["startTask"], containers=containers)
+        changes["startTask"] = validate_start_task(data["startTask"], containers=containers)
     elif replace:
-        pool.spec.pop("startTask", None)
+        changes["startTask"] = None
     if "metadata" in data or replace:
-        pool.spec["metadata"] = optional_list(data, "metadata")
+        changes["metadata"] = optional_list(data, "metadata")
     if "displayName" in data:
-        pool.spec["displayName"] = data["displayName"]
+        changes["displayName"] = data["displayName"]
     if data.get("targetNodeCommunicationMode") is not None:
-        pool.spec["targetNodeCommunicationMode"] = optional_enum(
+        changes["targetNodeCommunicationMode"] = optional_enum(
             data, "targetNodeCommunicationMode", ("default", "classic", "simplified"), "default"
         )
+    return changes
+
+
+def apply_pool_properties(account: Account, pool: Pool, changes: dict[str, Any], now: float) -> Pool:
+    """Apply what :func:`pool_property_changes` checked (cannot fail)."""
+    for name, value in changes.items():
+        if value is None and name == "startTask":
+            pool.spec.pop(name, None)
+        else:
+            pool.spec[name] = value
     pool.touch(now)
     account.changes.pools.add(pool)
     return pool
