@@ -23,14 +23,6 @@ DOCS_IMAGES = PROJECT_ROOT / "docs" / "images"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.fixture(autouse=True)
-def no_leaked_event_loop() -> None:
-    """The suite's guard (tests/conftest.py), lifted in this module only: here Playwright's sync driver runs its event
-    loop in the main thread on purpose, for the module's browser (``playwright_browser``), which is set up before
-    any function-scoped fixture, the guard included. It is gone when the module ends, so the guard holds from the
-    next module on."""
-
-
 def _keep_screenshot(page: Page, shot: Path) -> None:
     """Save a PNG of the viewport to ``shot``, check that it shows a rendered page, copy it to the docs if asked."""
     page.screenshot(path=shot)
