@@ -347,7 +347,9 @@ def stop_resize(account: Account, pool_id: str, now: float) -> Pool:
                 ("dedicated", True, pool.target_dedicated),
                 ("low priority", False, pool.target_low_priority),
             )
-            if sum(1 for n in pool.nodes.values() if n.is_dedicated == dedicated and n.removing is None) != target
+            # Only a target not reached by allocation: a kind shrinking to its target is not an allocation left
+            # undone (and whether the scheduler has marked its surplus nodes yet must not change the answer).
+            if sum(1 for n in pool.nodes.values() if n.is_dedicated == dedicated and n.removing is None) < target
         ]
         _start_resizing(account, pool, now, state="stopping")
     return pool
