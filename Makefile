@@ -36,7 +36,19 @@ node_modules/.installed: package.json package-lock.json
 	.venv-v14/bin/python -m pip install --quiet --disable-pip-version-check -c constraints-v14.txt azure-batch
 	@touch $@
 
-deps: $(VENV)/.installed node_modules/.installed .venv-v14/.installed
+# The track-1 clients azure-batch 13.0 (constraints-v13.txt) and, beside it on the same dependencies, 11.0 and 12.0
+# (tests/test_emulator/test_clients_track1.py puts .venv-v13/azure-batch-<version> first on PYTHONPATH).
+TRACK1_OLDER := 11.0.0 12.0.0
+.venv-v13/.installed: constraints-v13.txt
+	test -x .venv-v13/bin/python || $(PYTHON) -m venv .venv-v13
+	.venv-v13/bin/python -m pip install --quiet --disable-pip-version-check -c constraints-v13.txt azure-batch
+	for version in $(TRACK1_OLDER); do \
+	  .venv-v13/bin/python -m pip install --quiet --disable-pip-version-check --no-deps \
+	    --target .venv-v13/azure-batch-$$version azure-batch==$$version || exit 1; \
+	done
+	@touch $@
+
+deps: $(VENV)/.installed node_modules/.installed .venv-v14/.installed .venv-v13/.installed
 
 run: deps
 	$(BIN)/batchpipe run --approve yes $(RUN_ARGS)
