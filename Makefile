@@ -12,12 +12,13 @@ export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_HOME ?= $(CURDIR)/.prefect-home
 
-.PHONY: run test test-slow lint format typecheck pytest deps container-deps bench emulator clean help
+.PHONY: run test test-slow lint format typecheck pytest deps container-deps azure-cli bench emulator clean help
 
 help:
 	@echo "make run     run the pipeline on the bundled samples (Azurite + local Batch service, no account needed)"
 	@echo "make test    lint, type-check and run the whole test suite"
-	@echo "make lint / format / typecheck / bench / emulator / clean / container-deps"
+	@echo "make test-slow  the scenarios that take minutes, and the real Azure CLI (make azure-cli installs it)"
+	@echo "make lint / format / typecheck / bench / emulator / clean / container-deps / azure-cli"
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=python3.x"; exit 1; }
@@ -50,6 +51,14 @@ TRACK1_OLDER := 11.0.0 12.0.0
 
 deps: $(VENV)/.installed node_modules/.installed .venv-v14/.installed .venv-v13/.installed
 
+# The real Azure CLI (azure-cli 2.91, ~730 MB, ~2 min) for tests/test_emulator/test_clients_azure_cli.py (slow).
+.venv-azure-cli/.installed: constraints-azure-cli.txt
+	test -x .venv-azure-cli/bin/python || $(PYTHON) -m venv .venv-azure-cli
+	.venv-azure-cli/bin/python -m pip install --quiet --disable-pip-version-check -c constraints-azure-cli.txt azure-cli
+	@touch $@
+
+azure-cli: .venv-azure-cli/.installed
+
 run: deps
 	$(BIN)/batchpipe run --approve yes $(RUN_ARGS)
 
@@ -78,7 +87,7 @@ pytest: deps container-deps
 test: lint typecheck pytest
 
 # The slow scenarios (10,000 inputs, SIGKILL mid-run and rerun): minutes each, so not part of `make test`.
-test-slow: deps container-deps
+test-slow: deps container-deps .venv-azure-cli/.installed
 	$(BIN)/pytest -m slow $(PYTEST_ARGS)
 
 bench: deps

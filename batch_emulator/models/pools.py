@@ -456,7 +456,11 @@ def update_pool_properties(account: Account, pool_id: str, body: object, now: fl
     elif replace:
         pool.spec.pop("startTask", None)
     if "metadata" in data or replace:
-        pool.spec["metadata"] = optional_list(data, "metadata")
+        # An empty list removes the metadata, and the service then shows none (as for applicationPackageReferences).
+        if metadata := optional_list(data, "metadata"):
+            pool.spec["metadata"] = metadata
+        else:
+            pool.spec.pop("metadata", None)
     if "displayName" in data:
         pool.spec["displayName"] = data["displayName"]
     if data.get("targetNodeCommunicationMode") is not None:
