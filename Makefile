@@ -31,10 +31,11 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
 	@touch $@
 
-# The legacy client azure-batch 14.2 in an environment of its own (tests/test_emulator/test_clients_v14.py).
+# The legacy client azure-batch 14.2 and azure-mgmt-batch 17.3 in an environment of their own
+# (tests/test_emulator/test_clients_v14.py, test_clients_snakemake.py).
 .venv-v14/.installed: constraints-v14.txt
 	test -x .venv-v14/bin/python || $(PYTHON) -m venv .venv-v14
-	.venv-v14/bin/python -m pip install --quiet --disable-pip-version-check -c constraints-v14.txt azure-batch
+	.venv-v14/bin/python -m pip install --quiet --disable-pip-version-check -c constraints-v14.txt azure-batch azure-mgmt-batch
 	@touch $@
 
 # The track-1 clients azure-batch 13.0 (constraints-v13.txt) and, beside it on the same dependencies, 11.0 and 12.0

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,10 +23,9 @@ from typing import Any
 import pytest
 
 from batch_emulator.server import EmulatorConfig, ThreadedEmulator
+from tests.test_emulator.clients.environments import AZURE_CLI, client_python
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-ROOT = Path(__file__).resolve().parents[2]
-CLI_VENV = ROOT / ".venv-azure-cli"
 IMAGE = "canonical:0001-com-ubuntu-server-jammy:22_04-lts"
 UBUNTU = {"publisher": "canonical", "offer": "0001-com-ubuntu-server-jammy", "sku": "22_04-lts", "version": "latest"}
 
@@ -37,13 +35,7 @@ Az = Callable[..., Any]
 @pytest.fixture(scope="module")
 def az_executable() -> Path:
     """``az`` of ``.venv-azure-cli`` (built here, as ``make azure-cli`` does, when missing)."""
-    python = CLI_VENV / "bin" / "python"
-    if not (CLI_VENV / ".installed").exists():
-        subprocess.run([sys.executable, "-m", "venv", str(CLI_VENV)], check=True)
-        pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-        subprocess.run([*pip, "-c", str(ROOT / "constraints-azure-cli.txt"), "azure-cli"], check=True, timeout=1200)
-        (CLI_VENV / ".installed").touch()
-    return CLI_VENV / "bin" / "az"
+    return client_python(AZURE_CLI, timeout=1200).parent / "az"
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -32,30 +31,19 @@ from azure.storage.blob import (
 
 from batch_emulator.server import EmulatorConfig, ThreadedEmulator
 from batchpipe.services import AzuriteInfo
+from tests.test_emulator.clients.environments import V13, beside_path, client_python
 
 pytestmark = pytest.mark.integration
-ROOT = Path(__file__).resolve().parents[2]
-V13 = ROOT / ".venv-v13"
 WORKFLOW = Path(__file__).parent / "clients" / "track1_workflow.py"
 #: azure-batch version -> the api-version it sends.
 CLIENTS = {"11.0.0": "2021-06-01.14.0", "12.0.0": "2022-01-01.15.0", "13.0.0": "2022-10-01.16.0"}
-OLDER = ("11.0.0", "12.0.0")  # installed beside 13.0 (as the Makefile's TRACK1_OLDER)
 TASKS = 3
 
 
 @pytest.fixture(scope="module")
 def v13_python() -> Path:
     """The interpreter of ``.venv-v13`` (built here, as ``make deps`` does, when missing)."""
-    python = V13 / "bin" / "python"
-    if not (V13 / ".installed").exists():
-        subprocess.run([sys.executable, "-m", "venv", str(V13)], check=True)
-        pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-        subprocess.run([*pip, "-c", str(ROOT / "constraints-v13.txt"), "azure-batch"], check=True, timeout=600)
-        for version in OLDER:
-            target = str(V13 / f"azure-batch-{version}")
-            subprocess.run([*pip, "--no-deps", "--target", target, f"azure-batch=={version}"], check=True, timeout=600)
-        (V13 / ".installed").touch()
-    return python
+    return client_python(V13)
 
 
 @pytest.fixture(scope="module")
@@ -107,8 +95,8 @@ def test_track1_client_workflow(
 ) -> None:
     container, urls = storage
     environment = dict(os.environ)
-    if version in OLDER:
-        environment["PYTHONPATH"] = str(V13 / f"azure-batch-{version}")
+    if f"azure-batch=={version}" in V13.beside:
+        environment["PYTHONPATH"] = str(beside_path(V13, f"azure-batch=={version}"))
     run = subprocess.run(
         [str(v13_python), str(WORKFLOW), service.url, service.account_name, service.account_key, json.dumps(urls)],
         check=False,
