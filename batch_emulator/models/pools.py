@@ -412,13 +412,13 @@ def delete_pool(account: Account, pool_id: str, now: float) -> Pool:
 
     Raises:
         PoolNotFound: no such pool.
+        PoolBeingDeleted: the pool is being deleted already (409, as the REST reference says of a repeated delete).
     """
-    pool = get_pool(account, pool_id)
-    if pool.state != "deleting":
-        pool.state = "deleting"
-        pool.state_time = now
-        pool.touch(now)
-        account.changes.pools.add(pool)
+    pool = active_pool(account, pool_id)
+    pool.state = "deleting"
+    pool.state_time = now
+    pool.touch(now)
+    account.changes.pools.add(pool)
     account.pending_pools.add(pool)
     account.notify()
     return pool
