@@ -6,7 +6,8 @@ each in ``.venv-v13/azure-batch-<version>``, put first on ``PYTHONPATH``. The wo
 (``clients/track1_workflow.py``): a pool with a start task that downloads a script from Azurite through a SAS,
 a job, tasks whose resource files are a blob SAS and a container SAS with a prefix and whose output files go
 to a container SAS, odata ``$filter``/``$select`` on lists and gets, a ``client-request-id`` echoed back,
-stdout and file properties, a start task's stdout, a service error, task termination, deletion.
+paging through ``odata.nextLink``, stdout and file properties, a start task's stdout, a service error, task
+termination, deletion.
 """
 
 from __future__ import annotations
@@ -111,6 +112,7 @@ def test_track1_client_workflow(
     assert seen["added"] == ["TaskAddStatus.success"] * (TASKS - 1)
     assert seen["exitCodes"] == [0] * TASKS
     assert seen["stdout"] == {f"task{i}": f"ready\ninput {i}\ncommon\n" for i in range(TASKS)}
+    assert seen["paged"] == [f"task{i}" for i in range(TASKS)]  # two pages of at most 2, through odata.nextLink
     assert seen["files"] == [
         "fileuploaderr.txt",
         "fileuploadout.txt",

@@ -119,6 +119,7 @@ def main(url, account, key, storage_json):
 
     completed = wait(all_completed, "the tasks to complete")
     stdout = {task.id: b"".join(client.file.get_from_task(JOB, task.id, "stdout.txt")).decode() for task in completed}
+    paged = [task.id for task in client.task.list(JOB, task_list_options=bm.TaskListOptions(max_results=2))]
     files = sorted(
         item.name for item in client.file.list_from_task(JOB, "task0", recursive=True) if not item.is_directory
     )
@@ -146,6 +147,7 @@ def main(url, account, key, storage_json):
                 "added": sorted(str(result.status) for result in added.value),
                 "exitCodes": sorted(task.execution_info.exit_code for task in completed),
                 "stdout": stdout,
+                "paged": sorted(paged),
                 "files": files,
                 "stdoutLength": int(properties.response.headers["Content-Length"]),
                 "startTask": [str(node.start_task_info.result) for node in nodes],
