@@ -32,7 +32,8 @@ class AutoScaler:
         groups = model.jobs_by_pool(self.account)
         for pool in self.account.pools.values():
             if pool.state == "active":
-                model.record_sample(pool, groups.get(pool.key, []), now, self._clock)
+                roots = model.node_roots(self.account, pool)
+                model.record_sample(pool, groups.get(pool.key, []), now, self._clock, roots)
         self._timers.after(self._clock.timer_seconds(SAMPLE_PERIOD_SECONDS), self._sample)
 
     def reconcile(self, pool: Pool, now: float) -> None:

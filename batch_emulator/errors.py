@@ -15,11 +15,27 @@ ERROR_METADATA_SUFFIX = "/$metadata#Microsoft.Azure.Batch.Protocol.Entities.Cont
 
 
 class BatchError(Exception):
-    """Base of every error the service answers with; ``code`` and ``status`` follow Azure Batch."""
+    """Base of every error the service answers with; ``code`` and ``status`` follow Azure Batch.
+
+    A subclass is named after its wire code, which it takes as its ``code`` unless it names another
+    (``class PoolNotFound(NotFound, message="...")`` answers ``PoolNotFound``); it inherits ``status`` and the
+    message unless it gives them (``status=404``, ``message="..."``).
+    """
 
     status: ClassVar[int] = 500
     code: ClassVar[str] = "InternalError"
     default_message: ClassVar[str] = "Server encountered an internal error. Please try again after some time."
+
+    def __init_subclass__(
+        cls, *, status: int | None = None, code: str | None = None, message: str | None = None, **kwargs: Any
+    ) -> None:
+        """Set the subclass's wire ``code`` (its own name by default), and its ``status`` and message if given."""
+        super().__init_subclass__(**kwargs)
+        cls.code = code or cls.__name__
+        if status is not None:
+            cls.status = status
+        if message is not None:
+            cls.default_message = message
 
     def __init__(
         self,
@@ -62,34 +78,26 @@ class BatchError(Exception):
 
 
 # --- 400 -----------------------------------------------------------------------------------------------------
-class BadRequest(BatchError):
+class BadRequest(BatchError, status=400, code="InvalidInput", message="One of the request inputs is not valid."):
     """A request the service refuses as malformed (400)."""
 
-    status = 400
-    code = "InvalidInput"
-    default_message = "One of the request inputs is not valid."
 
-
-class InvalidPropertyValue(BadRequest):
+class InvalidPropertyValue(
+    BadRequest, message="The value provided for one of the properties in the request body is invalid."
+):
     """A body property has an invalid value."""
-
-    code = "InvalidPropertyValue"
-    default_message = "The value provided for one of the properties in the request body is invalid."
 
     def __init__(self, name: str, value: object, reason: str) -> None:
         """Create the error for property ``name`` holding ``value``, because of ``reason``."""
         super().__init__(values=[("PropertyName", name), ("PropertyValue", str(value)), ("Reason", reason)])
 
 
-class UnsupportedImageReference(BadRequest):
+class UnsupportedImageReference(BadRequest, code="InvalidPropertyValue", message=InvalidPropertyValue.default_message):
     """An ``imageReference`` the service does not support: ``PropertyName`` and ``Reason`` only, no value.
 
     The Azure CLI's recording (April 2024) shows the service's answer:
     ``The specified imageReference with publisher a offer b sku c is not supported.``
     """
-
-    code = "InvalidPropertyValue"
-    default_message = InvalidPropertyValue.default_message
 
     def __init__(self, publisher: str, offer: str, sku: str, hint: str) -> None:
         """Create the error for the image ``publisher``/``offer``/``sku``; ``hint`` says where to look."""
@@ -97,58 +105,45 @@ class UnsupportedImageReference(BadRequest):
         super().__init__(values=[("PropertyName", "imageReference"), ("Reason", f"{reason} {hint}")])
 
 
-class MissingRequiredProperty(BadRequest):
+class MissingRequiredProperty(BadRequest, message="A required property was not specified in the request body."):
     """A required body property is missing."""
-
-    code = "MissingRequiredProperty"
-    default_message = "A required property was not specified in the request body."
 
     def __init__(self, name: str) -> None:
         """Create the error for the missing property ``name``."""
         super().__init__(values=[("PropertyName", name)])
 
 
-class InvalidRequestBody(BadRequest):
+class InvalidRequestBody(BadRequest, message="The specified Request Body is not syntactically valid."):
     """The body is not valid JSON or not the expected shape."""
 
-    code = "InvalidRequestBody"
-    default_message = "The specified Request Body is not syntactically valid."
 
-
-class InvalidQueryParameterValue(BadRequest):
+class InvalidQueryParameterValue(
+    BadRequest, message="Value for one of the query parameters specified in the request URI is invalid."
+):
     """A query parameter (``$filter``, ``maxresults``, ...) has an invalid value."""
-
-    code = "InvalidQueryParameterValue"
-    default_message = "Value for one of the query parameters specified in the request URI is invalid."
 
     def __init__(self, name: str, value: str, reason: str) -> None:
         """Create the error for query parameter ``name`` holding ``value``, because of ``reason``."""
         super().__init__(values=[("QueryParameterName", name), ("QueryParameterValue", value), ("Reason", reason)])
 
 
-class MissingRequiredQueryParameter(BadRequest):
+class MissingRequiredQueryParameter(
+    BadRequest, message="A query parameter that's mandatory for this request is not specified."
+):
     """A mandatory query parameter (``api-version``) is missing."""
-
-    code = "MissingRequiredQueryParameter"
-    default_message = "A query parameter that's mandatory for this request is not specified."
 
     def __init__(self, name: str) -> None:
         """Create the error for the missing query parameter ``name``."""
         super().__init__(values=[("QueryParameterName", name)])
 
 
-class InvalidUri(BadRequest):
+class InvalidUri(BadRequest, message="The requested URI does not represent any resource on the server."):
     """The path names no resource of the Batch API."""
 
-    code = "InvalidUri"
-    default_message = "The requested URI does not represent any resource on the server."
 
-
-class CertificateRetired(BadRequest):
+class CertificateRetired(BadRequest, message="The 'Azure Batch Certificates' feature was retired on 02/29/2024."):
     """Certificates left Azure Batch on 29 February 2024: certificate operations and references are refused."""
 
-    code = "CertificateRetired"
-    default_message = "The 'Azure Batch Certificates' feature was retired on 02/29/2024."
     REASON = (
         "The operation is blocked because the 'Azure Batch Certificates' feature was retired on 02/29/2024. "
         "For Certificate APIs, they are no longer supported. For Pool, Job, and Job Schedule APIs, the target "
@@ -161,372 +156,260 @@ class CertificateRetired(BadRequest):
         super().__init__(values=[("Reason", self.REASON)])
 
 
-class AutoScalingFormulaSyntaxError(BadRequest):
+class AutoScalingFormulaSyntaxError(BadRequest, message="The specified auto-scaling formula has a syntax error."):
     """An autoscale formula that does not parse (enable autoscale, create an autoscale pool)."""
-
-    code = "AutoScalingFormulaSyntaxError"
-    default_message = "The specified auto-scaling formula has a syntax error."
 
     def __init__(self, detail: str) -> None:
         """Create the error; ``detail`` (``Line L, Col C: ...``) becomes the ``Message`` value."""
         super().__init__(values=[("Message", detail)])
 
 
-class AutoScalingFormulaTooLong(BadRequest):
+class AutoScalingFormulaTooLong(BadRequest, message="The specified auto-scaling formula exceeds lengths limit."):
     """An autoscale formula longer than 8192 characters."""
-
-    code = "AutoScalingFormulaTooLong"
-    default_message = "The specified auto-scaling formula exceeds lengths limit."
 
 
 # --- 403 / 412 / 413 / 416 -----------------------------------------------------------------------------------
-class AuthenticationFailed(BatchError):
+class AuthenticationFailed(
+    BatchError,
+    status=403,
+    message="Server failed to authenticate the request. "
+    "Make sure the value of Authorization header is correctly formed including the signature.",
+):
     """The SharedKey signature (or the account, or the header) is wrong."""
-
-    status = 403
-    code = "AuthenticationFailed"
-    default_message = (
-        "Server failed to authenticate the request. "
-        "Make sure the value of Authorization header is correctly formed including the signature."
-    )
 
     def __init__(self, detail: str) -> None:
         """Create the error with ``detail`` as its ``AuthenticationErrorDetail``."""
         super().__init__(values=[("AuthenticationErrorDetail", detail)])
 
 
-class Forbidden(BatchError):
+class Forbidden(
+    BatchError,
+    status=403,
+    code="InsufficientAccountPermissions",
+    message="The emulator admin endpoints answer loopback clients only.",
+):
     """An admin endpoint reached from a non-loopback address."""
 
-    status = 403
-    code = "InsufficientAccountPermissions"
-    default_message = "The emulator admin endpoints answer loopback clients only."
 
-
-class ConditionNotMet(BatchError):
+class ConditionNotMet(
+    BatchError, status=412, message="The condition specified using HTTP conditional header(s) is not met."
+):
     """An ``If-*`` precondition failed."""
 
-    status = 412
-    code = "ConditionNotMet"
-    default_message = "The condition specified using HTTP conditional header(s) is not met."
 
-
-class RequestBodyTooLarge(BatchError):
+class RequestBodyTooLarge(
+    BatchError, status=413, message="The request body is too large and exceeds the maximum permissible limit."
+):
     """The body exceeds 1 MB (the SDKs split task collections on this code)."""
 
-    status = 413
-    code = "RequestBodyTooLarge"
-    default_message = "The request body is too large and exceeds the maximum permissible limit."
 
-
-class InvalidRange(BatchError):
+class InvalidRange(
+    BatchError, status=416, message="The range specified is invalid for the current size of the resource."
+):
     """An ``ocp-range`` outside the file."""
-
-    status = 416
-    code = "InvalidRange"
-    default_message = "The range specified is invalid for the current size of the resource."
 
 
 # --- 404 -----------------------------------------------------------------------------------------------------
-class NotFound(BatchError):
+class NotFound(BatchError, status=404, code="ResourceNotFound", message="The specified resource does not exist."):
     """A resource that does not exist (404)."""
 
-    status = 404
-    code = "ResourceNotFound"
-    default_message = "The specified resource does not exist."
 
-
-class PoolNotFound(NotFound):
+class PoolNotFound(NotFound, message="The specified pool does not exist."):
     """No such pool."""
 
-    code = "PoolNotFound"
-    default_message = "The specified pool does not exist."
 
-
-class JobNotFound(NotFound):
+class JobNotFound(NotFound, message="The specified job does not exist."):
     """No such job."""
 
-    code = "JobNotFound"
-    default_message = "The specified job does not exist."
 
-
-class TaskNotFound(NotFound):
+class TaskNotFound(NotFound, message="The specified task does not exist."):
     """No such task."""
 
-    code = "TaskNotFound"
-    default_message = "The specified task does not exist."
 
-
-class NodeNotFound(NotFound):
+class NodeNotFound(NotFound, message="The specified node does not exist."):
     """No such compute node."""
 
-    code = "NodeNotFound"
-    default_message = "The specified node does not exist."
 
-
-class NodeUserNotFound(NotFound):
+class NodeUserNotFound(NotFound, message="The specified node user does not exist."):
     """No such user account on the node."""
 
-    code = "NodeUserNotFound"
-    default_message = "The specified node user does not exist."
 
-
-class JobScheduleNotFound(NotFound):
+class JobScheduleNotFound(NotFound, message="The specified job schedule does not exist."):
     """No such job schedule."""
 
-    code = "JobScheduleNotFound"
-    default_message = "The specified job schedule does not exist."
 
-
-class FileNotFound(NotFound):
+class FileNotFound(NotFound, message="The specified file does not exist."):
     """No such file on the node."""
 
-    code = "FileNotFound"
-    default_message = "The specified file does not exist."
 
-
-class ApplicationNotFound(NotFound):
+class ApplicationNotFound(NotFound, message="The specified application does not exist."):
     """No such application package (the emulator has none)."""
-
-    code = "ApplicationNotFound"
-    default_message = "The specified application does not exist."
 
 
 # --- 409 -----------------------------------------------------------------------------------------------------
-class Conflict(BatchError):
+class Conflict(
+    BatchError,
+    status=409,
+    code="OperationInvalidForCurrentState",
+    message="The specified operation is not valid for the current state of the resource.",
+):
     """The request conflicts with the resource's current state (409)."""
 
-    status = 409
-    code = "OperationInvalidForCurrentState"
-    default_message = "The specified operation is not valid for the current state of the resource."
 
-
-class PoolBeingResized(Conflict):
+class PoolBeingResized(Conflict, message="The specified pool is being resized."):
     """The pool is resizing (enabling autoscale waits for a steady pool)."""
 
-    code = "PoolBeingResized"
-    default_message = "The specified pool is being resized."
 
-
-class PoolExists(Conflict):
+class PoolExists(Conflict, message="The specified pool already exists."):
     """A pool with this id exists (ids compare case-insensitively)."""
 
-    code = "PoolExists"
-    default_message = "The specified pool already exists."
 
-
-class JobExists(Conflict):
+class JobExists(Conflict, message="The specified job already exists."):
     """A job with this id exists."""
 
-    code = "JobExists"
-    default_message = "The specified job already exists."
 
-
-class TaskExists(Conflict):
+class TaskExists(Conflict, message="The specified task already exists."):
     """A task with this id exists in the job."""
 
-    code = "TaskExists"
-    default_message = "The specified task already exists."
 
-
-class NodeUserExists(Conflict):
+class NodeUserExists(Conflict, message="The specified node user already exists."):
     """A user account with this name exists on the node."""
 
-    code = "NodeUserExists"
-    default_message = "The specified node user already exists."
 
-
-class NodeBeingCreated(Conflict):
+class NodeBeingCreated(Conflict, message="The specified node is being created."):
     """The node is still being created."""
 
-    code = "NodeBeingCreated"
-    default_message = "The specified node is being created."
 
-
-class NodeBeingStarted(Conflict):
+class NodeBeingStarted(Conflict, message="The specified node is being started."):
     """The node is starting."""
 
-    code = "NodeBeingStarted"
-    default_message = "The specified node is being started."
 
-
-class NodeBeingRebooted(Conflict):
+class NodeBeingRebooted(Conflict, message="The specified node is being rebooted."):
     """The node is rebooting."""
 
-    code = "NodeBeingRebooted"
-    default_message = "The specified node is being rebooted."
 
-
-class NodeBeingReimaged(Conflict):
+class NodeBeingReimaged(Conflict, message="The specified node is being reimaged."):
     """The node is being reimaged."""
 
-    code = "NodeBeingReimaged"
-    default_message = "The specified node is being reimaged."
 
-
-class NodeStateUnusable(Conflict):
+class NodeStateUnusable(Conflict, message="The state of the specified node is unusable."):
     """The node is unusable."""
 
-    code = "NodeStateUnusable"
-    default_message = "The state of the specified node is unusable."
 
-
-class NodeAlreadyInTargetSchedulingState(Conflict):
+class NodeAlreadyInTargetSchedulingState(
+    Conflict, message="The specified node is already in the target scheduling state."
+):
     """Disable (or enable) scheduling on a node whose scheduling is already disabled (enabled)."""
 
-    code = "NodeAlreadyInTargetSchedulingState"
-    default_message = "The specified node is already in the target scheduling state."
 
-
-class PoolBeingDeleted(Conflict):
+class PoolBeingDeleted(Conflict, message="The specified pool has been marked for deletion and is being reclaimed."):
     """The pool is in the ``deleting`` state."""
 
-    code = "PoolBeingDeleted"
-    default_message = "The specified pool has been marked for deletion and is being reclaimed."
 
-
-class JobBeingDeleted(Conflict):
+class JobBeingDeleted(
+    Conflict, message="The specified job has been marked for deletion and is being garbage collected."
+):
     """The job is in the ``deleting`` state."""
 
-    code = "JobBeingDeleted"
-    default_message = "The specified job has been marked for deletion and is being garbage collected."
 
-
-class JobBeingTerminated(Conflict):
+class JobBeingTerminated(Conflict, message="The specified job is being terminated."):
     """The job is in the ``terminating`` state."""
 
-    code = "JobBeingTerminated"
-    default_message = "The specified job is being terminated."
 
-
-class JobCompleted(Conflict):
+class JobCompleted(Conflict, message="The specified job is already in a completed state."):
     """The job is completed; it accepts no new tasks."""
 
-    code = "JobCompleted"
-    default_message = "The specified job is already in a completed state."
 
-
-class TaskCompleted(Conflict):
+class TaskCompleted(Conflict, message="The specified task is already completed."):
     """The task is completed."""
 
-    code = "TaskCompleted"
-    default_message = "The specified task is already completed."
 
-
-class OperationInvalidForCurrentState(Conflict):
+class OperationInvalidForCurrentState(
+    Conflict, message="The specified operation is not valid for the current state of the resource."
+):
     """The operation is not valid in the resource's state (e.g. the files of a task that has not run)."""
 
-    default_message = "The specified operation is not valid for the current state of the resource."
 
-
-class TaskFilesUnavailable(Conflict):
+class TaskFilesUnavailable(
+    Conflict, message="The files of the specified task are not available, the task has no node."
+):
     """The task has not run on a node (or its node is gone)."""
 
-    code = "TaskFilesUnavailable"
-    default_message = "The files of the specified task are not available, the task has no node."
 
-
-class JobScheduleExists(Conflict):
+class JobScheduleExists(Conflict, message="The specified job schedule already exists."):
     """A job schedule with this id exists."""
 
-    code = "JobScheduleExists"
-    default_message = "The specified job schedule already exists."
 
-
-class JobWithSameIdExists(Conflict):
+class JobWithSameIdExists(
+    Conflict, message="A job with the specified job schedule id exists. Job and job schedule cannot have the same id."
+):
     """A job has the id asked for a job schedule."""
 
-    code = "JobWithSameIdExists"
-    default_message = "A job with the specified job schedule id exists. Job and job schedule cannot have the same id."
 
-
-class JobScheduleWithSameIdExists(Conflict):
+class JobScheduleWithSameIdExists(
+    Conflict, message="A job schedule with the specified job id exists. Job and job schedule cannot have the same id."
+):
     """A job schedule has the id asked for a job."""
 
-    code = "JobScheduleWithSameIdExists"
-    default_message = "A job schedule with the specified job id exists. Job and job schedule cannot have the same id."
 
-
-class JobScheduleBeingDeleted(Conflict):
+class JobScheduleBeingDeleted(
+    Conflict, message="The specified job schedule has been marked for deletion and is being reclaimed."
+):
     """The job schedule is in the ``deleting`` state."""
 
-    code = "JobScheduleBeingDeleted"
-    default_message = "The specified job schedule has been marked for deletion and is being reclaimed."
 
-
-class JobScheduleBeingTerminated(Conflict):
+class JobScheduleBeingTerminated(Conflict, message="The specified job schedule is being terminated."):
     """The job schedule is in the ``terminating`` state."""
 
-    code = "JobScheduleBeingTerminated"
-    default_message = "The specified job schedule is being terminated."
 
-
-class JobScheduleCompleted(Conflict):
+class JobScheduleCompleted(Conflict, message="The specified job schedule is already in completed state."):
     """The job schedule is completed."""
 
-    code = "JobScheduleCompleted"
-    default_message = "The specified job schedule is already in completed state."
 
-
-class JobScheduleDisabled(Conflict):
+class JobScheduleDisabled(Conflict, message="The specified job schedule is disabled."):
     """The job schedule is disabled."""
 
-    code = "JobScheduleDisabled"
-    default_message = "The specified job schedule is disabled."
 
-
-class PoolQuotaReached(Conflict):
+class PoolQuotaReached(Conflict, message="The specified account has reached its pool quota."):
     """The account's pool quota is used up."""
 
-    code = "PoolQuotaReached"
-    default_message = "The specified account has reached its pool quota."
 
-
-class ActiveJobAndScheduleQuotaReached(Conflict):
+class ActiveJobAndScheduleQuotaReached(
+    Conflict, message="The specified account has reached its quota of active jobs and job schedules."
+):
     """The account's active job and job schedule quota is used up."""
-
-    code = "ActiveJobAndScheduleQuotaReached"
-    default_message = "The specified account has reached its quota of active jobs and job schedules."
 
 
 # --- 429 / 5xx -----------------------------------------------------------------------------------------------
-class TooManyRequests(BatchError):
+class TooManyRequests(
+    BatchError, status=429, message="The server is throttling requests; retry after the time given in Retry-After."
+):
     """Injected throttling (429)."""
 
-    status = 429
-    code = "TooManyRequests"
-    default_message = "The server is throttling requests; retry after the time given in Retry-After."
 
-
-class ServerBusy(BatchError):
+class ServerBusy(
+    BatchError, status=503, message="The server is currently unable to receive requests. Please retry your request."
+):
     """Injected unavailability (503)."""
 
-    status = 503
-    code = "ServerBusy"
-    default_message = "The server is currently unable to receive requests. Please retry your request."
 
-
-class TooManyEnableAutoScaleRequests(BatchError):
+class TooManyEnableAutoScaleRequests(
+    BatchError, status=503, message="Too many Enable Pool AutoScale requests are issued on the pool."
+):
     """A second ``enableautoscale`` on a pool within 30 service seconds (503, as the Batch error code list says)."""
 
-    status = 503
-    code = "TooManyEnableAutoScaleRequests"
-    default_message = "Too many Enable Pool AutoScale requests are issued on the pool."
 
-
-class InternalError(BatchError):
+class InternalError(BatchError, status=500):
     """An unexpected failure, or an injected server error (500)."""
 
-    status = 500
-    code = "InternalError"
 
-
-class OperationNotImplemented(BatchError):
+class OperationNotImplemented(
+    BatchError,
+    status=501,
+    code="NotImplemented",
+    message="The requested operation is not implemented by the local Batch service.",
+):
     """A Batch operation or feature the local service does not implement (never a silent success)."""
-
-    status = 501
-    code = "NotImplemented"
-    default_message = "The requested operation is not implemented by the local Batch service."
 
     def __init__(self, what: str) -> None:
         """Create the error naming the unimplemented operation or property ``what``."""

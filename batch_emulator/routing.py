@@ -19,12 +19,8 @@ Handler = Callable[["RequestContext"], "Response"]
 _PARAM = re.compile(r"\{(\w+)\}")
 
 
-class UnsupportedHttpVerb(BatchError):
+class UnsupportedHttpVerb(BatchError, status=405, message="The resource doesn't support the specified HTTP verb."):
     """The resource exists but not with this method."""
-
-    status = 405
-    code = "UnsupportedHttpVerb"
-    default_message = "The resource doesn't support the specified HTTP verb."
 
 
 @dataclass(frozen=True)

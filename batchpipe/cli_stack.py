@@ -149,6 +149,7 @@ def run_stack(
                     watched["the Prefect worker"] = worker.process
                     rows.append(("Worker", f"pool '{WORK_POOL}', log {state_dir / 'worker.log'}"))
                     rows.append(("Deployment", "prefect deployment run 'batchpipe/daily' -p approval=wait"))
+                    rows.append(("Deployment", "prefect deployment run 'batchpipe-map/on-demand' -p approval=wait"))
                 try:
                     _print_stack(rows)
                     console.print("Press Ctrl-C to stop everything.")

@@ -96,7 +96,7 @@ def _upload(blobs: BlobServiceClient, container: str, items: Sequence[InputFile]
 
 
 def _task_command(artifact: str, input_blob: str, settings: Settings, account: str, endpoint: str) -> str:
-    """The same command line as tasks/submission.py: the shell expands the shared directory, no secret in it."""
+    """The tutorial's command line: the shell expands the shared directory, no secret in it (the SAS is in SAS_ENV)."""
     arguments = ["--filepath", input_blob, "--numwords", str(settings.num_words), "--storageaccount", account]
     arguments += ["--storagecontainer", settings.output_container, "--blob-endpoint", endpoint, "--sas-env", SAS_ENV]
     script = f'python3 "$AZ_BATCH_NODE_SHARED_DIR"/{shlex.quote(artifact)} ' + " ".join(map(shlex.quote, arguments))

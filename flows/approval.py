@@ -1,6 +1,7 @@
 """The approval step before deleting the job and the pool, shared by every flow."""
 
 # No `from __future__ import annotations`: Prefect reads real types.
+import contextvars
 import sys
 import threading
 import time
@@ -90,7 +91,10 @@ def request_approval(mode: ApprovalMode, settings: Settings, job_id: str, pool_i
     )
     if mode == "ask" and terminal:
         deadline = time.monotonic() + settings.approval_timeout
-        threading.Thread(target=_ask_in_terminal, args=(flow_run_id, deadline), daemon=True).start()
+        # In the run's context: its Prefect settings (the API this run uses) are context variables, and a bare thread
+        # without them would start a temporary Prefect server of its own.
+        context = contextvars.copy_context()
+        threading.Thread(target=context.run, args=(_ask_in_terminal, flow_run_id, deadline), daemon=True).start()
     with ApprovalTimer(flow_run_id, settings.approval_timeout, default) as timer:
         answer = pause_flow_run(
             wait_for_input=CleanupApproval.form(

@@ -66,7 +66,7 @@ from tasks.capacity import check_capacity
 from tasks.cleanup import ApprovalMode, delete_job, delete_pool
 from tasks.job import ensure_job, terminate_job_when_tasks_complete
 from tasks.monitoring import read_counts, wait_for_tasks
-from tasks.pool import ensure_pool, find_image
+from tasks.pool import ensure_pool, find_image, reboot_failed_nodes
 from tasks.reconcile import StoredOutputs, find_input_tasks, find_run_jobs, find_stored_outputs, verify_outputs
 from tasks.storage import (
     UploadReport,
@@ -398,12 +398,14 @@ def run_map(
             wait = [d for d in decisions if d.action == Action.WAIT]
             if not submit and not wait:
                 break
+            # Tasks about to run (new or still queued from a crashed run) need their inputs, the application and a
+            # pool whose nodes run it: storage may have lost what an earlier run staged.
+            uploaded += _stage(settings, spec, [outcomes[d.key].item for d in submit + wait])
+            pool = _ensure_pool(settings, spec, image, storage)
+            pool_created = pool_created or bool(pool["created"])
+            if f"pool {settings.pool_id}" not in made:
+                made.insert(0, f"pool {settings.pool_id}")
             if submit:
-                uploaded += _stage(settings, spec, [outcomes[d.key].item for d in submit])
-                pool = _ensure_pool(settings, spec, image, storage)
-                pool_created = pool_created or bool(pool["created"])
-                if f"pool {settings.pool_id}" not in made:
-                    made.insert(0, f"pool {settings.pool_id}")
                 generation, exists = choose_job(jobs)
                 job_id = job_id_for_generation(run_id, generation)
                 if not exists:
@@ -522,9 +524,12 @@ def _stage(settings: Settings, spec: MapSpec, items: list[InputFile]) -> int:
 def _ensure_pool(settings: Settings, spec: MapSpec, image: Any, storage: _Storage) -> dict[str, Any]:
     artifact = spec.app.artifact
     url = storage.read_url(settings.application_container, artifact.blob_name) if artifact else None
-    return ensure_pool(
+    pool: dict[str, Any] = ensure_pool(
         settings, image, artifact.blob_name if artifact else None, url, spec.app.start_command, spec.container_image
     )
+    if not pool["created"]:  # an earlier run's pool: nodes whose start task failed run the refreshed one again
+        reboot_failed_nodes(settings, settings.pool_id)
+    return pool
 
 
 def _download(

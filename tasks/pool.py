@@ -258,5 +258,67 @@ def ensure_pool(
             f"pool {settings.pool_id!r} exists but cannot be reused: {'; '.join(problems)}. "
             "Delete it (batchpipe pools delete) or set BATCHPIPE_POOL_ID to another id"
         )
+    if wanted.start_task is not None:
+        # The pool was made by an earlier run: its start task holds that run's SAS URL, which may have expired or
+        # point at an application blob that storage lost (Azurite killed before it persisted). Nodes that join or
+        # reboot from now on run this run's start task.
+        with azure_call("Batch", f"updating the start task of pool {settings.pool_id!r}"):
+            client.update_pool(settings.pool_id, batchmodels.BatchPoolUpdateOptions(start_task=wanted.start_task))
     logger.info("Reusing existing pool %s", settings.pool_id)
     return {"pool_id": settings.pool_id, "created": False}
+
+
+#: Node states in which a node runs no task until its start task succeeds again (a reboot reruns it).
+START_TASK_FAILED_STATES = frozenset({"starttaskfailed"})
+
+
+@task(name="reboot-failed-nodes", cache_policy=NO_CACHE, **AZURE_RETRIES)
+def reboot_failed_nodes(settings: Settings, pool_id: str) -> list[str]:
+    """Reboot the nodes of a reused pool whose start task failed, so they run the (refreshed) start task again.
+
+    A start task fails for reasons a rerun can mend: the application blob was lost and has been staged again, or
+    its SAS URL expired and the pool now has a fresh one. Without a reboot such a node never runs a task.
+
+    Args:
+        settings: the run's settings.
+        pool_id: the pool.
+
+    Returns:
+        The ids of the nodes rebooted (empty when every node is usable).
+
+    Raises:
+        CloudError: Batch refused.
+    """
+    logger = get_run_logger()
+    client = batch_client(settings)
+    with azure_call("Batch", f"listing the nodes of pool {pool_id!r}"):
+        failed = [
+            node.id
+            for node in client.list_nodes(pool_id, select=["id", "state"])
+            if wire_text(node.state) in START_TASK_FAILED_STATES
+        ]
+    # azure-batch 15 sends no content type without options, and its options model is not exported.
+    options = batchmodels._models.BatchNodeRebootOptions(node_reboot_kind="requeue")
+    pollers = []
+    for node_id in failed:  # all at once, then wait for each to leave `rebooting` (its start task then runs)
+        with azure_call("Batch", f"rebooting node {node_id!r} of pool {pool_id!r}"):
+            try:
+                pollers.append(
+                    client.begin_reboot_node(
+                        pool_id, node_id, options, polling_interval=max(1, int(settings.poll_interval))
+                    )
+                )
+            except ResourceExistsError as error:
+                if error_code(error) not in ("NodeBeingRebooted", "NodeBeingReimaged"):  # already restarting
+                    raise
+    for poller in pollers:
+        with azure_call("Batch", f"waiting for the nodes of pool {pool_id!r} to reboot"):
+            poller.result(timeout=settings.monitor_timeout)
+    if failed:
+        logger.info(
+            "Pool %s: rebooted %d node(s) whose start task had failed, to run it again: %s",
+            pool_id,
+            len(failed),
+            ", ".join(failed),
+        )
+    return failed

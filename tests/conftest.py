@@ -22,12 +22,15 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(autouse=True)
-def no_leaked_event_loop() -> None:
+def no_leaked_event_loop(request: pytest.FixtureRequest) -> None:
     """No event loop may be left running in the main thread by an earlier test (or a fixture of one).
 
     A leaked loop (a sync Playwright driver left alive, for one) silently turns Prefect's sync-compatible calls
     into un-awaited coroutines in every test that follows; fail at the first such test with the cause named.
+    Browser tests share one Playwright driver per module, whose loop runs while they do.
     """
+    if "playwright_browser" in request.fixturenames:
+        return
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:

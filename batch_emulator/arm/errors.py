@@ -40,32 +40,27 @@ def arm_error_body(error: BatchError) -> dict[str, Any]:
     return {"error": body}
 
 
-class ArmAuthenticationFailed(BatchError):
+class ArmAuthenticationFailed(
+    BatchError,
+    status=401,
+    code="AuthenticationFailed",
+    message="Authentication failed. The 'Authorization' header is missing.",
+):
     """No usable Bearer token (ARM answers 401, never 403, for this)."""
 
-    status = 401
-    code = "AuthenticationFailed"
-    default_message = "Authentication failed. The 'Authorization' header is missing."
 
-
-class InvalidAuthenticationTokenAudience(ArmAuthenticationFailed):
+class InvalidAuthenticationTokenAudience(
+    ArmAuthenticationFailed, message="The access token has been obtained for wrong audience or resource."
+):
     """A token for another resource than Azure Resource Manager."""
-
-    code = "InvalidAuthenticationTokenAudience"
-    default_message = "The access token has been obtained for wrong audience or resource."
 
 
 class ResourceNotFound(NotFound):
     """An account (or other resource) this service does not hold."""
 
-    code = "ResourceNotFound"
 
-
-class PropertyCannotBeUpdated(BadRequest):
+class PropertyCannotBeUpdated(BadRequest, message="The specified property cannot be updated."):
     """A pool property that is fixed after creation."""
-
-    code = "PropertyCannotBeUpdated"
-    default_message = "The specified property cannot be updated."
 
     def __init__(self, name: str) -> None:
         """Create the error for property ``name``."""

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from starlette.responses import Response
 
-from batch_emulator.arm import models, shapes
+from batch_emulator.arm import listing, models, shapes
 from batch_emulator.arm.errors import ResourceNotFound
 from batch_emulator.arm.shapes import AccountScope
 from batch_emulator.arm.translate import in_arm_terms, pool_create_body
@@ -70,6 +70,18 @@ def put_account(ctx: RequestContext) -> Response:
     return get_account(ctx)
 
 
+def patch_account(ctx: RequestContext) -> Response:
+    """``PATCH .../batchAccounts/{accountName}``: tags (the other properties only with the values they have)."""
+    scope = _scope(ctx)
+    body = ctx.json()
+    with ctx.service.account.lock:
+        try:
+            models.update_account(ctx.service.account, body)
+        except BatchError as error:
+            raise in_arm_terms(error) from None
+    return arm_json(_account_response(ctx, scope))
+
+
 def list_accounts(ctx: RequestContext) -> Response:
     """``GET .../batchAccounts`` of a subscription or a resource group: the one account."""
     scope = AccountScope(
@@ -109,12 +121,15 @@ def get_pool(ctx: RequestContext) -> Response:
 
 
 def list_pools(ctx: RequestContext) -> Response:
-    """``GET .../pools``: every pool, in creation order."""
+    """``GET .../pools``: the pools ``$filter`` keeps (all by default) in creation order, with ``$select``."""
     scope = _scope(ctx)
+    names = listing.select_names(ctx.query.get("$select"))
     account = ctx.service.account
     with account.lock:
         pools = sorted(account.pools.values(), key=lambda pool: pool.seq)
-        return arm_json({"value": [shapes.pool_resource(pool, scope, ctx.origin) for pool in pools]})
+        resources = [shapes.pool_resource(pool, scope, ctx.origin) for pool in pools]
+    kept = listing.filtered(resources, ctx.query.get("$filter"))
+    return arm_json({"value": [listing.selected(resource, names) for resource in kept]})
 
 
 def _answer_pool(ctx: RequestContext, apply: Callable[[Account], Pool]) -> Response:
@@ -209,9 +224,9 @@ def location_quotas(ctx: RequestContext) -> Response:
 
 
 def virtual_machine_skus(ctx: RequestContext) -> Response:
-    """``GET .../locations/{locationName}/virtualMachineSkus``: the catalogue's VM sizes."""
-    skus = models.vm_skus(ctx.service.account.catalog)
-    return arm_json({"value": [shapes.sku_resource(sku) for sku in skus]})
+    """``GET .../locations/{locationName}/virtualMachineSkus``: the catalogue's VM sizes (``$filter`` on familyName)."""
+    skus = [shapes.sku_resource(sku) for sku in models.vm_skus(ctx.service.account.catalog)]
+    return arm_json({"value": listing.filtered(skus, ctx.query.get("$filter"))})
 
 
 def check_name_availability(ctx: RequestContext) -> Response:
@@ -252,6 +267,7 @@ ROUTES = [
     _route("GET", _ACCOUNTS, list_accounts),
     _route("GET", _ACCOUNT, get_account),
     _route("PUT", _ACCOUNT, put_account),
+    _route("PATCH", _ACCOUNT, patch_account),
     _route("POST", f"{_ACCOUNT}/listKeys", list_keys),
     _route("POST", f"{_ACCOUNT}/regenerateKeys", regenerate_keys),
     _route("GET", f"{_ACCOUNT}/pools", list_pools),

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from batch_emulator.arm.errors import ResourceNotFound
 from batch_emulator.arm.translate import pool_update
-from batch_emulator.errors import InvalidPropertyValue, MissingRequiredProperty
+from batch_emulator.errors import InvalidPropertyValue, MissingRequiredProperty, OperationNotImplemented
 from batch_emulator.models import autoscale
 from batch_emulator.models import pools as pool_model
 from batch_emulator.models.validation import require_object
@@ -32,6 +32,10 @@ LOCATION = "local"
 DEFAULT_RESOURCE_GROUP = "local"
 #: Batch accounts a subscription may hold per region (``locations/{location}/quotas``); the service serves one.
 ACCOUNT_QUOTA = 1
+#: ``allowedAuthenticationModes``: the local account allows them all.
+AUTHENTICATION_MODES = ("SharedKey", "AAD", "TaskAuthenticationToken")
+#: Tags a resource may have.
+MAX_TAGS = 50
 _ACCOUNT_NAME = re.compile(r"^[a-z0-9]+$")
 _KEY_NAMES = {"primary": "primary", "secondary": "secondary"}
 #: ARM quota property -> :class:`Quotas` attribute (integers).
@@ -82,18 +86,78 @@ def regenerate_key(service: BatchService, body: object) -> None:
     service.verifier.regenerate(which)
 
 
+def update_account(account: Account, body: object) -> None:
+    """Apply an ARM ``PATCH`` of the account (``BatchAccountUpdateParameters``): all or nothing.
+
+    ``tags`` replace the account's tags. The other properties may be given with the values the local account
+    has (``identity`` ``None``, ``publicNetworkAccess`` ``Enabled``, every authentication mode, Batch-managed
+    encryption, no auto-storage or network profile); another value is refused, and so is everything else.
+
+    Raises:
+        BatchError: a property that cannot be changed here or an invalid value; nothing has changed then.
+    """
+    data = require_object(body)
+    tags = _checked_tags(data["tags"]) if data.get("tags") is not None else None
+    identity = data.get("identity")
+    if identity is not None and str(require_object(identity, "identity").get("type", "None")).lower() != "none":
+        raise OperationNotImplemented("managed identities of the Batch account")
+    properties = require_object(data.get("properties") or {}, "properties")
+    for name, value in properties.items():
+        if value is not None:
+            _check_unchanged(name, value)
+    if tags is not None:
+        account.tags = tags
+
+
+def _checked_tags(value: object) -> dict[str, str]:
+    tags = require_object(value, "tags")
+    if len(tags) > MAX_TAGS:
+        raise InvalidPropertyValue("tags", f"{len(tags)} tags", f"Give at most {MAX_TAGS} tags.")
+    for name, tag in tags.items():
+        if not name or len(name) > 512 or not isinstance(tag, str) or len(tag) > 256:
+            raise InvalidPropertyValue(f"tags.{name}", tag, "Tag names have 1-512 characters, values 0-256.")
+    return dict(tags)
+
+
+def _check_unchanged(name: str, value: object) -> None:
+    """Refuse a value of an updatable account property that the local account does not have."""
+    path = f"properties.{name}"
+    if name == "publicNetworkAccess":
+        access = str(value)
+        if access.lower() not in ("enabled", "disabled", "securedbyperimeter"):
+            raise InvalidPropertyValue(path, access, "Use Enabled, Disabled or SecuredByPerimeter.")
+        if access.lower() != "enabled":
+            raise OperationNotImplemented(f"{path} {access} (the local service is reachable on loopback only)")
+    elif name == "allowedAuthenticationModes":
+        modes = value if isinstance(value, list) else [value]
+        known = {mode.lower(): mode for mode in AUTHENTICATION_MODES}
+        if unknown := [mode for mode in modes if str(mode).lower() not in known]:
+            raise InvalidPropertyValue(path, str(unknown[0]), f"Use any of {', '.join(AUTHENTICATION_MODES)}.")
+        if {str(mode).lower() for mode in modes} != set(known):
+            raise OperationNotImplemented(f"{path} other than all of {', '.join(AUTHENTICATION_MODES)}")
+    elif name == "encryption":
+        key_source = str(require_object(value, path).get("keySource", "Microsoft.Batch"))
+        if key_source.lower() != "microsoft.batch":
+            raise OperationNotImplemented(f"{path}.keySource {key_source}")
+    elif name in ("autoStorage", "networkProfile"):
+        raise OperationNotImplemented(f"{path} of the Batch account")
+    else:
+        raise InvalidPropertyValue(path, "…", "Not an updatable property of a Batch account.")
+
+
 def update_pool(account: Account, pool: Pool, resource: object, now: float) -> Pool:
     """Apply an ARM ``PATCH`` (or a ``PUT`` of an existing pool) through the data plane's pool and autoscale rules.
 
-    Scale settings go first, so that a refusal there (``PoolBeingResized`` for autoscale on a resizing pool)
-    leaves the pool as it was: ``autoScale`` enables autoscale or changes its formula (the settings the pool
-    already has change nothing); ``fixedScale`` on an autoscale pool disables autoscale, then resizes. Then the
-    updatable properties change.
+    All or nothing: every property is checked first; then the scale settings change, so that a refusal there
+    (``PoolBeingResized`` for autoscale on a resizing pool) leaves the pool as it was: ``autoScale`` enables
+    autoscale or changes its formula (the settings the pool already has change nothing); ``fixedScale`` on an
+    autoscale pool disables autoscale, then resizes. Then the updatable properties change.
 
     Raises:
         BatchError: a fixed property with a new value, invalid scale settings or properties, a pool being deleted.
     """
     scale, update = pool_update(resource, {**pool_wire(pool, ""), **pool.spec})
+    changes = pool_model.pool_property_changes(pool, update, replace=False)
     if scale is not None and scale.get("enableAutoScale"):
         if not _same_autoscale(pool, scale):
             autoscale.enable_autoscale(account, pool, scale, now)
@@ -101,8 +165,8 @@ def update_pool(account: Account, pool: Pool, resource: object, now: float) -> P
         if autoscale.is_enabled(pool):
             autoscale.disable_autoscale(account, pool, now)
         pool_model.resize_pool(account, pool.id, scale, now)
-    if update:
-        pool_model.update_pool_properties(account, pool.id, update, now, replace=False)
+    if changes:
+        pool_model.apply_pool_properties(account, pool, changes, now)
     return pool
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from batch_emulator.arm.models import LOCATION, QUOTA_PROPERTIES, VmSku, family_quotas
+from batch_emulator.arm.models import AUTHENTICATION_MODES, LOCATION, QUOTA_PROPERTIES, VmSku, family_quotas
 from batch_emulator.arm.translate import pool_properties
 from batch_emulator.render import pool_wire, seg
 from batch_emulator.timefmt import etag_for
@@ -60,7 +60,7 @@ def account_resource(service: BatchService, scope: AccountScope, endpoint_host: 
         "publicNetworkAccess": "Enabled",
         "privateEndpointConnections": [],
         "encryption": {"keySource": "Microsoft.Batch"},
-        "allowedAuthenticationModes": ["SharedKey", "AAD", "TaskAuthenticationToken"],
+        "allowedAuthenticationModes": list(AUTHENTICATION_MODES),
     }
     for name, attribute in QUOTA_PROPERTIES.items():
         properties[name] = getattr(quotas, attribute)
@@ -68,7 +68,7 @@ def account_resource(service: BatchService, scope: AccountScope, endpoint_host: 
         {"name": family, "coreQuota": cores} for family, cores in family_quotas(quotas, account.catalog)
     ]
     properties["dedicatedCoreQuotaPerVMFamilyEnforced"] = quotas.family_enforced
-    return {
+    resource: dict[str, Any] = {
         "id": scope.account_id,
         "name": account.name,
         "type": ACCOUNT_TYPE,
@@ -76,6 +76,9 @@ def account_resource(service: BatchService, scope: AccountScope, endpoint_host: 
         "identity": {"type": "None"},
         "properties": properties,
     }
+    if account.tags:
+        resource["tags"] = dict(account.tags)
+    return resource
 
 
 def keys_body(service: BatchService) -> dict[str, Any]:

@@ -132,6 +132,7 @@ class Formula:
     statements: tuple[Node, ...]
 
 
+#: Binary operators by precedence, lowest first; every level is left-associative.
 _PRECEDENCE: tuple[tuple[str, ...], ...] = (
     ("||",),
     ("&&",),
@@ -140,6 +141,8 @@ _PRECEDENCE: tuple[tuple[str, ...], ...] = (
     ("+", "-"),
     ("*", "/"),
 )
+#: The precedence level of each binary operator.
+_LEVEL = {op: level for level, ops in enumerate(_PRECEDENCE) for op in ops}
 
 
 class _Parser:
@@ -193,7 +196,7 @@ class _Parser:
         return self.expression()
 
     def expression(self) -> Node:
-        condition = self.binary(0)
+        condition = self.binary()
         question = self.accept("?")
         if question is None:
             return condition
@@ -202,15 +205,13 @@ class _Parser:
         otherwise = self.expression()
         return Conditional(condition.line, condition.column, condition, then, otherwise)
 
-    def binary(self, level: int) -> Node:
-        if level == len(_PRECEDENCE):
-            return self.unary()
-        left = self.binary(level + 1)
-        operators = _PRECEDENCE[level]
-        while self.token.kind == "op" and self.token.text in operators:
+    def binary(self, lowest: int = 0) -> Node:
+        """Precedence climbing: operands joined by operators of level ``lowest`` or higher."""
+        left = self.unary()
+        while self.token.kind == "op" and _LEVEL.get(self.token.text, -1) >= lowest:
             op = self.token
             self.index += 1
-            right = self.binary(level + 1)
+            right = self.binary(_LEVEL[op.text] + 1)
             left = Binary(op.line, op.column, op.text, left, right)
         return left
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from starlette.responses import Response
 
@@ -13,6 +13,7 @@ from batch_emulator.errors import BatchError, ConditionNotMet
 from batch_emulator.odata import (
     Resolver,
     apply_select,
+    dict_resolver,
     next_link,
     paginate,
     parse_filter,
@@ -24,16 +25,28 @@ from batch_emulator.render import metadata
 from batch_emulator.timefmt import etag_for, parse_http_date, rfc1123
 from batch_emulator.wire_versions import adapt
 
+if TYPE_CHECKING:
+    from batch_emulator.models.account import Account
+
 JSON_MEDIA_TYPE = "application/json;odata=minimalmetadata"
 T = TypeVar("T")
 
 
-class NotModified(BatchError):
-    """``If-None-Match`` matched on a GET (304, no body)."""
+class Versioned(Protocol):
+    """An entity with a version: its ``last_modified`` gives the ``ETag`` and ``Last-Modified`` headers."""
 
-    status = 304
-    code = "ConditionNotMet"
-    default_message = "The resource has not been modified."
+    @property
+    def last_modified(self) -> float:
+        """When the entity last changed (seconds since the epoch)."""
+        ...
+
+
+F = TypeVar("F", bound=Versioned)
+V = TypeVar("V", bound=Versioned)
+
+
+class NotModified(BatchError, status=304, code="ConditionNotMet", message="The resource has not been modified."):
+    """``If-None-Match`` matched on a GET (304, no body)."""
 
 
 def json_response(
@@ -124,7 +137,7 @@ def list_response(
     *,
     entity_set: str,
     render: Callable[[T], dict[str, Any]],
-    seq: Callable[[T], int],
+    seq: Callable[[T], int] | None = None,
     resolver: Callable[[T], Resolver] | None = None,
     max_results: int = 1000,
 ) -> Response:
@@ -135,7 +148,7 @@ def list_response(
         items: All items in sequence order.
         entity_set: OData entity set name for ``odata.metadata``.
         render: Wire JSON of one item.
-        seq: Sequence number of one item (paging position).
+        seq: Sequence number of one item (paging position); by default its position in ``items``, from 1.
         resolver: Property resolver for ``$filter`` (default: resolve on the rendered JSON).
         max_results: Largest page the operation allows.
 
@@ -145,22 +158,148 @@ def list_response(
     Raises:
         InvalidQueryParameterValue: a malformed query parameter.
     """
-    from batch_emulator.odata import dict_resolver
-
     predicate = parse_filter(ctx.query.get("$filter"))
     names = parse_select(ctx.query.get("$select"))
     limit = parse_max_results(ctx.query.get("maxresults"), max_results)
     after = parse_skiptoken(ctx.query.get("$skiptoken"))
     resolve = resolver or (lambda item: dict_resolver(render(item)))
+    numbered = [(seq(item), item) for item in items] if seq else list(enumerate(items, start=1))
 
-    def keep(item: T) -> bool:
-        return predicate is None or predicate(resolve(item))
+    def keep(entry: tuple[int, T]) -> bool:
+        return predicate is None or predicate(resolve(entry[1]))
 
-    page, resume = paginate(items, seq=seq, after=after, limit=limit, keep=keep)
+    page, resume = paginate(numbered, seq=lambda entry: entry[0], after=after, limit=limit, keep=keep)
     body: dict[str, Any] = {
         "odata.metadata": metadata(ctx.base_url, entity_set, element=False),
-        "value": [apply_select(adapt(entity_set, render(item), ctx.api_version), names) for item in page],
+        "value": [apply_select(adapt(entity_set, render(item), ctx.api_version), names) for _, item in page],
     }
     if resume is not None:
         body["odata.nextLink"] = next_link(ctx.origin, ctx.raw_path, ctx.query, resume)
     return json_response(body)
+
+
+def _last_modified(entity: Any) -> float:
+    return float(entity.last_modified)
+
+
+def get_response(
+    ctx: RequestContext,
+    find: Callable[[Account], T],
+    *,
+    entity_set: str,
+    render: Callable[[T], dict[str, Any]],
+    last_modified: Callable[[T], float] = _last_modified,
+    location: Callable[[T], str] | None = None,
+) -> Response:
+    """Answer a get of one entity: under the account lock, ``find`` it, ``render`` it, answer as
+    :func:`entity_response` does (its version is ``last_modified`` of it, by default its own ``last_modified``).
+
+    Raises:
+        BatchError: what ``find`` or ``render`` raises (e.g. ``PoolNotFound``), or a failed condition.
+    """
+    account = ctx.service.account
+    with account.lock:
+        entity = find(account)
+        wire = render(entity)
+        where = location(entity) if location else None
+        return entity_response(
+            ctx, entity_set=entity_set, wire=wire, last_modified=last_modified(entity), location=where
+        )
+
+
+def listed_response(
+    ctx: RequestContext,
+    items: Callable[[Account], Iterable[T]],
+    *,
+    entity_set: str,
+    render: Callable[[T], dict[str, Any]],
+    seq: Callable[[T], int] | None = None,
+    resolver: Callable[[T], Resolver] | None = None,
+) -> Response:
+    """Answer a list operation: under the account lock, take the ``items`` and answer as :func:`list_response`.
+
+    Raises:
+        BatchError: what ``items`` raises (e.g. ``JobNotFound``), or a malformed query parameter.
+    """
+    account = ctx.service.account
+    with account.lock:
+        return list_response(ctx, items(account), entity_set=entity_set, render=render, seq=seq, resolver=resolver)
+
+
+def exists_response(ctx: RequestContext, find: Callable[[Account], Versioned]) -> Response:
+    """Answer an exists check (``HEAD``): 200 with the entity's headers, after the request's conditions.
+
+    Raises:
+        BatchError: what ``find`` raises (e.g. ``PoolNotFound``, 404), or a failed condition.
+    """
+    account = ctx.service.account
+    with account.lock:
+        entity = find(account)
+        check_conditions(ctx, entity.last_modified)
+        return empty_response(200, entity_headers(entity.last_modified))
+
+
+def changed_response(
+    ctx: RequestContext, change: Callable[[Account], V], *, status: int, location: Callable[[V], str]
+) -> Response:
+    """Apply ``change`` under the account lock, save, and answer ``status`` without a body, with the changed
+    entity's ``ETag``, ``Last-Modified`` and ``location`` as ``DataServiceId``.
+
+    Raises:
+        BatchError: what ``change`` raises.
+    """
+    account = ctx.service.account
+    with account.lock:
+        entity = change(account)
+        headers = entity_headers(entity.last_modified, location(entity))
+    ctx.service.persist()
+    return empty_response(status, headers)
+
+
+def created_response(ctx: RequestContext, create: Callable[[Account], V], location: Callable[[V], str]) -> Response:
+    """Answer a create: :func:`changed_response` with 201.
+
+    Raises:
+        BatchError: what ``create`` raises (e.g. ``PoolExists``, an invalid body).
+    """
+    return changed_response(ctx, create, status=201, location=location)
+
+
+def change_response(
+    ctx: RequestContext,
+    find: Callable[[Account], F],
+    apply: Callable[[Account, F], V],
+    *,
+    status: int,
+    location: Callable[[V], str],
+) -> Response:
+    """Answer a change of one entity: ``find`` it, check the request's conditions (``If-Match``...) against it,
+    ``apply`` the change to it, and answer as :func:`changed_response`.
+
+    Raises:
+        BatchError: what ``find`` or ``apply`` raises, or a failed condition (412).
+    """
+
+    def checked(account: Account) -> V:
+        found = find(account)
+        check_conditions(ctx, found.last_modified)
+        return apply(account, found)
+
+    return changed_response(ctx, checked, status=status, location=location)
+
+
+def deleted_response(
+    ctx: RequestContext, find: Callable[[Account], F], delete: Callable[[Account, F], object], status: int = 202
+) -> Response:
+    """Answer a delete: ``find`` the entity, check the request's conditions, ``delete`` it, save, answer ``status``.
+
+    Raises:
+        BatchError: what ``find`` or ``delete`` raises, or a failed condition (412).
+    """
+    account = ctx.service.account
+    with account.lock:
+        found = find(account)
+        check_conditions(ctx, found.last_modified)
+        delete(account, found)
+    ctx.service.persist()
+    return empty_response(status)

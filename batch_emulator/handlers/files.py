@@ -118,10 +118,7 @@ def _walk(root: Path, recursive: bool) -> list[Path]:
 def _list(ctx: RequestContext, place: _Place) -> Response:
     recursive = ctx.query.get("recursive", "false").lower() == "true"
     entries = [_entry(place, path) for path in _walk(place.root, recursive)]
-    order = {entry["name"]: index + 1 for index, entry in enumerate(entries)}
-    return list_response(
-        ctx, entries, entity_set="files", render=lambda entry: entry, seq=lambda entry: order[entry["name"]]
-    )
+    return list_response(ctx, entries, entity_set="files", render=lambda entry: entry)
 
 
 def _file_headers(place: _Place, name: str, path: Path) -> dict[str, str]:

@@ -17,13 +17,7 @@ from batch_emulator.timefmt import from_ts
 def list_supported_images(ctx: RequestContext) -> Response:
     """``GET /supportedimages`` (e.g. ``$filter=osType eq 'linux'``)."""
     images = ctx.service.account.catalog.supported_images(from_ts(ctx.now))
-    return list_response(
-        ctx,
-        images,
-        entity_set="supportedimages",
-        render=lambda image: image,
-        seq=lambda image: images.index(image) + 1,
-    )
+    return list_response(ctx, images, entity_set="supportedimages", render=lambda image: image)
 
 
 def list_node_agent_skus(ctx: RequestContext) -> Response:
@@ -35,10 +29,7 @@ def list_node_agent_skus(ctx: RequestContext) -> Response:
             {"id": image["nodeAgentSKUId"], "verifiedImageReferences": [], "osType": image["osType"]},
         )
         entry["verifiedImageReferences"].append(image["imageReference"])
-    values = list(skus.values())
-    return list_response(
-        ctx, values, entity_set="nodeagentskus", render=lambda sku: sku, seq=lambda sku: values.index(sku) + 1
-    )
+    return list_response(ctx, list(skus.values()), entity_set="nodeagentskus", render=lambda sku: sku)
 
 
 def list_applications(ctx: RequestContext) -> Response:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from starlette.responses import Response
@@ -9,16 +11,19 @@ from starlette.responses import Response
 from batch_emulator.context import RequestContext
 from batch_emulator.errors import InvalidPropertyValue
 from batch_emulator.handlers.common import (
-    check_conditions,
-    empty_response,
+    change_response,
+    changed_response,
+    created_response,
+    deleted_response,
     entity_headers,
-    entity_response,
+    get_response,
     json_response,
-    list_response,
+    listed_response,
     with_stats,
 )
 from batch_emulator.models import jobs as model
-from batch_emulator.models.job_tasks import status_entries
+from batch_emulator.models.account import Account
+from batch_emulator.models.job_tasks import NodeRun, status_entries
 from batch_emulator.models.jobs import Job
 from batch_emulator.models.validation import require_object
 from batch_emulator.render import job_stats, job_wire, metadata, preparation_status_wire, seg
@@ -35,37 +40,30 @@ def job_wire_of(ctx: RequestContext, job: Job) -> dict[str, Any]:
     return with_stats(ctx, job_wire(job, ctx.base_url), lambda: job_stats(job, ctx.base_url, ctx.now))
 
 
+def _find(ctx: RequestContext, account: Account) -> Job:
+    return model.get_job(account, ctx.params["jobId"])
+
+
 def create_job(ctx: RequestContext) -> Response:
     """``POST /jobs`` → 201."""
-    account = ctx.service.account
     body = ctx.json()
-    with account.lock:
-        job = model.create_job(account, body, ctx.now)
-        headers = entity_headers(job.last_modified, _location(ctx, job))
-    ctx.service.persist()
-    return empty_response(201, headers)
+    return created_response(ctx, lambda account: model.create_job(account, body, ctx.now), partial(_location, ctx))
 
 
 def get_job(ctx: RequestContext) -> Response:
     """``GET /jobs/{jobId}``."""
-    account = ctx.service.account
-    with account.lock:
-        job = model.get_job(account, ctx.params["jobId"])
-        wire = job_wire_of(ctx, job)
-        return entity_response(ctx, entity_set="jobs", wire=wire, last_modified=job.last_modified)
+    return get_response(ctx, partial(_find, ctx), entity_set="jobs", render=partial(job_wire_of, ctx))
 
 
 def list_jobs(ctx: RequestContext) -> Response:
     """``GET /jobs``."""
-    account = ctx.service.account
-    with account.lock:
-        return list_response(
-            ctx,
-            list(account.jobs.values()),
-            entity_set="jobs",
-            render=lambda job: job_wire_of(ctx, job),
-            seq=lambda job: job.seq,
-        )
+    return listed_response(
+        ctx,
+        lambda account: list(account.jobs.values()),
+        entity_set="jobs",
+        render=partial(job_wire_of, ctx),
+        seq=lambda job: job.seq,
+    )
 
 
 def task_counts(ctx: RequestContext) -> Response:
@@ -78,16 +76,13 @@ def task_counts(ctx: RequestContext) -> Response:
         return json_response(body, headers=entity_headers(job.last_modified))
 
 
+def _change(ctx: RequestContext, apply: Callable[[Account, Job], Job], status: int) -> Response:
+    return change_response(ctx, partial(_find, ctx), apply, status=status, location=partial(_location, ctx))
+
+
 def _update(ctx: RequestContext, *, replace: bool) -> Response:
-    account = ctx.service.account
     body = ctx.json()
-    with account.lock:
-        job = model.get_job(account, ctx.params["jobId"])
-        check_conditions(ctx, job.last_modified)
-        job = model.update_job(account, ctx.params["jobId"], body, ctx.now, replace=replace)
-        headers = entity_headers(job.last_modified, _location(ctx, job))
-    ctx.service.persist()
-    return empty_response(200, headers)
+    return _change(ctx, lambda account, job: model.update_job(account, job.id, body, ctx.now, replace=replace), 200)
 
 
 def patch_job(ctx: RequestContext) -> Response:
@@ -102,65 +97,44 @@ def replace_job(ctx: RequestContext) -> Response:
 
 def terminate_job(ctx: RequestContext) -> Response:
     """``POST /jobs/{jobId}/terminate`` → 202 (v15 polls while the job is ``terminating``)."""
-    account = ctx.service.account
     body = require_object(ctx.json_or_empty())
     reason = body.get("terminateReason")
     if reason is not None and not isinstance(reason, str):
         raise InvalidPropertyValue("terminateReason", reason, "The value must be a string.")
-    with account.lock:
-        job = model.get_job(account, ctx.params["jobId"])
-        check_conditions(ctx, job.last_modified)
-        job = model.terminate_job(account, ctx.params["jobId"], reason, ctx.now)
-        headers = entity_headers(job.last_modified, _location(ctx, job))
-    ctx.service.persist()
-    return empty_response(202, headers)
+    return _change(ctx, lambda account, job: model.terminate_job(account, job.id, reason, ctx.now), 202)
 
 
 def disable_job(ctx: RequestContext) -> Response:
     """``POST /jobs/{jobId}/disable`` → 202."""
-    account = ctx.service.account
     body = ctx.json()
-    with account.lock:
-        job = model.disable_job(account, ctx.params["jobId"], body, ctx.now)
-        headers = entity_headers(job.last_modified, _location(ctx, job))
-    ctx.service.persist()
-    return empty_response(202, headers)
+    disable = partial(model.disable_job, job_id=ctx.params["jobId"], body=body, now=ctx.now)
+    return changed_response(ctx, disable, status=202, location=partial(_location, ctx))
 
 
 def enable_job(ctx: RequestContext) -> Response:
     """``POST /jobs/{jobId}/enable`` → 202."""
-    account = ctx.service.account
-    with account.lock:
-        job = model.enable_job(account, ctx.params["jobId"], ctx.now)
-        headers = entity_headers(job.last_modified, _location(ctx, job))
-    ctx.service.persist()
-    return empty_response(202, headers)
+    enable = partial(model.enable_job, job_id=ctx.params["jobId"], now=ctx.now)
+    return changed_response(ctx, enable, status=202, location=partial(_location, ctx))
 
 
 def delete_job(ctx: RequestContext) -> Response:
     """``DELETE /jobs/{jobId}`` → 202 (v15 polls until 404)."""
-    account = ctx.service.account
-    with account.lock:
-        job = model.get_job(account, ctx.params["jobId"])
-        check_conditions(ctx, job.last_modified)
-        model.delete_job(account, ctx.params["jobId"], ctx.now)
-    ctx.service.persist()
-    return empty_response(202)
+    return deleted_response(ctx, partial(_find, ctx), lambda account, job: model.delete_job(account, job.id, ctx.now))
 
 
 def preparation_and_release_status(ctx: RequestContext) -> Response:
     """``GET /jobs/{jobId}/jobpreparationandreleasetaskstatus``: one entry per node that ran the preparation task."""
-    account = ctx.service.account
-    with account.lock:
+
+    def entries(account: Account) -> list[tuple[Job, NodeRun, NodeRun | None]]:
         job = model.get_job(account, ctx.params["jobId"])
-        entries = list(enumerate(status_entries(job), start=1))
-        return list_response(
-            ctx,
-            entries,
-            entity_set="jobpreparationandreleasetaskstatuslist",
-            render=lambda entry: preparation_status_wire(job, entry[1][0], entry[1][1], ctx.base_url),
-            seq=lambda entry: entry[0],
-        )
+        return [(job, preparation, release) for preparation, release in status_entries(job)]
+
+    return listed_response(
+        ctx,
+        entries,
+        entity_set="jobpreparationandreleasetaskstatuslist",
+        render=lambda entry: preparation_status_wire(*entry, ctx.base_url),
+    )
 
 
 ROUTES = [

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import threading
+from functools import partial
 
 from starlette.responses import Response
 
 from batch_emulator.context import RequestContext
 from batch_emulator.errors import InvalidPropertyValue
-from batch_emulator.handlers.common import entity_response, json_response, list_response
+from batch_emulator.handlers.common import get_response, json_response, listed_response
+from batch_emulator.models.account import Account
 from batch_emulator.models.node_extensions import find_extension, node_extensions
 from batch_emulator.models.node_ops import operable_node
+from batch_emulator.models.nodes import Node
 from batch_emulator.models.validation import require_object, require_str
 from batch_emulator.node.service_logs import LogUpload, upload_service_logs
 from batch_emulator.node.transfer import TransferError, map_storage_url
@@ -63,28 +66,26 @@ def upload_logs(ctx: RequestContext) -> Response:
     return json_response(upload_logs_wire(ctx.base_url, directory, count))
 
 
+def _node(ctx: RequestContext, account: Account) -> Node:
+    return operable_node(account, ctx.params["poolId"], ctx.params["nodeId"])
+
+
 def list_extensions(ctx: RequestContext) -> Response:
     """``GET .../extensions``: the pool's extensions and Batch's node extension."""
-    account = ctx.service.account
-    with account.lock:
-        node = operable_node(account, ctx.params["poolId"], ctx.params["nodeId"])
-        numbered = list(enumerate(node_extensions(node), start=1))
-        return list_response(
-            ctx,
-            numbered,
-            entity_set="extensions",
-            render=lambda item: node_extension_wire(item[1]),
-            seq=lambda item: item[0],
-        )
+    return listed_response(
+        ctx, lambda account: node_extensions(_node(ctx, account)), entity_set="extensions", render=node_extension_wire
+    )
 
 
 def get_extension(ctx: RequestContext) -> Response:
     """``GET .../extensions/{extensionName}`` (404 ``ResourceNotFound`` for another name)."""
-    account = ctx.service.account
-    with account.lock:
-        node = operable_node(account, ctx.params["poolId"], ctx.params["nodeId"])
-        wire = node_extension_wire(find_extension(node, ctx.params["extensionName"]))
-        return entity_response(ctx, entity_set="extensions", wire=wire, last_modified=node.state_time)
+    return get_response(
+        ctx,
+        partial(_node, ctx),
+        entity_set="extensions",
+        render=lambda node: node_extension_wire(find_extension(node, ctx.params["extensionName"])),
+        last_modified=lambda node: node.state_time,
+    )
 
 
 ROUTES = [

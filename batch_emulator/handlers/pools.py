@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from starlette.responses import Response
 
 from batch_emulator.context import RequestContext
 from batch_emulator.handlers.common import (
-    check_conditions,
-    empty_response,
-    entity_headers,
-    entity_response,
+    change_response,
+    created_response,
+    deleted_response,
+    exists_response,
+    get_response,
     list_response,
+    listed_response,
     with_stats,
 )
 from batch_emulator.models import pools as model
@@ -31,48 +34,37 @@ def _pool_wire(ctx: RequestContext, pool: Pool) -> dict[str, Any]:
     return with_stats(ctx, pool_wire(pool, ctx.base_url), measured)
 
 
+def _location(ctx: RequestContext, pool: Pool) -> str:
+    return f"{ctx.base_url}/pools/{seg(pool.id)}"
+
+
+def _find(ctx: RequestContext, account: Account) -> Pool:
+    return model.get_pool(account, ctx.params["poolId"])
+
+
 def create_pool(ctx: RequestContext) -> Response:
     """``POST /pools`` → 201."""
-    account = ctx.service.account
     body = ctx.json()
-    with account.lock:
-        pool = model.create_pool(account, body, ctx.now)
-        headers = entity_headers(pool.last_modified, f"{ctx.base_url}/pools/{seg(pool.id)}")
-    ctx.service.persist()
-    return empty_response(201, headers)
+    return created_response(ctx, lambda account: model.create_pool(account, body, ctx.now), partial(_location, ctx))
 
 
 def pool_exists(ctx: RequestContext) -> Response:
     """``HEAD /pools/{poolId}`` → 200, or 404 PoolNotFound."""
-    account = ctx.service.account
-    with account.lock:
-        pool = model.get_pool(account, ctx.params["poolId"])
-        check_conditions(ctx, pool.last_modified)
-        return empty_response(200, entity_headers(pool.last_modified))
+    return exists_response(ctx, partial(_find, ctx))
 
 
 def get_pool(ctx: RequestContext) -> Response:
     """``GET /pools/{poolId}``."""
-    account = ctx.service.account
-    with account.lock:
-        pool = model.get_pool(account, ctx.params["poolId"])
-        wire = _pool_wire(ctx, pool)
-        return entity_response(ctx, entity_set="pools", wire=wire, last_modified=pool.last_modified)
+    return get_response(ctx, partial(_find, ctx), entity_set="pools", render=partial(_pool_wire, ctx))
 
 
 def list_pools(ctx: RequestContext) -> Response:
     """``GET /pools`` with ``$filter``, ``$select``, ``maxresults``; in id order, as the service lists them."""
-    account = ctx.service.account
-    with account.lock:
-        pools = sorted(account.pools.values(), key=lambda pool: pool.key)
-        position = {pool.key: index + 1 for index, pool in enumerate(pools)}
-        return list_response(
-            ctx,
-            pools,
-            entity_set="pools",
-            render=lambda pool: _pool_wire(ctx, pool),
-            seq=lambda pool: position[pool.key],
-        )
+
+    def pools(account: Account) -> list[Pool]:
+        return sorted(account.pools.values(), key=lambda pool: pool.key)
+
+    return listed_response(ctx, pools, entity_set="pools", render=partial(_pool_wire, ctx))
 
 
 def change_pool(
@@ -86,15 +78,14 @@ def change_pool(
     Raises:
         BatchError: no such pool, a pool being deleted, a failed condition, or what ``apply`` raises.
     """
-    account = ctx.service.account
-    with account.lock:
-        pool = model.active_pool(account, ctx.params["poolId"])
-        check_conditions(ctx, pool.last_modified)
-        pool = apply(account, pool)
-        location = f"{ctx.base_url}/pools/{seg(pool.id)}" + (f"/{action}" if action else "")
-        headers = entity_headers(pool.last_modified, location)
-    ctx.service.persist()
-    return empty_response(status, headers)
+
+    def located(pool: Pool) -> str:
+        return _location(ctx, pool) + (f"/{action}" if action else "")
+
+    def find(account: Account) -> Pool:
+        return model.active_pool(account, ctx.params["poolId"])
+
+    return change_response(ctx, find, apply, status=status, location=located)
 
 
 def resize_pool(ctx: RequestContext) -> Response:
@@ -116,14 +107,9 @@ def remove_nodes(ctx: RequestContext) -> Response:
 
 def delete_pool(ctx: RequestContext) -> Response:
     """``DELETE /pools/{poolId}`` → 202 (v15 then polls until 404)."""
-    account = ctx.service.account
-    with account.lock:
-        pool = model.get_pool(account, ctx.params["poolId"])
-        check_conditions(ctx, pool.last_modified)
-        model.delete_pool(account, ctx.params["poolId"], ctx.now)
-        response = empty_response(202)
-    ctx.service.persist()
-    return response
+    return deleted_response(
+        ctx, partial(_find, ctx), lambda account, pool: model.delete_pool(account, pool.id, ctx.now)
+    )
 
 
 def patch_pool(ctx: RequestContext) -> Response:
@@ -150,15 +136,7 @@ def node_counts(ctx: RequestContext) -> Response:
     account = ctx.service.account
     with account.lock:
         entries = model.node_counts(account)
-    order = {entry["poolId"]: index for index, entry in enumerate(entries)}
-    return list_response(
-        ctx,
-        entries,
-        entity_set="poolnodecounts",
-        render=lambda entry: entry,
-        seq=lambda entry: order[entry["poolId"]] + 1,
-        max_results=10,
-    )
+    return list_response(ctx, entries, entity_set="poolnodecounts", render=lambda entry: entry, max_results=10)
 
 
 ROUTES = [

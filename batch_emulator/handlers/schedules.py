@@ -4,17 +4,19 @@ delete, and the jobs a schedule has made."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from starlette.responses import Response
 
 from batch_emulator.context import RequestContext
 from batch_emulator.handlers.common import (
-    check_conditions,
-    empty_response,
-    entity_headers,
-    entity_response,
-    list_response,
+    change_response,
+    created_response,
+    deleted_response,
+    exists_response,
+    get_response,
+    listed_response,
     with_stats,
 )
 from batch_emulator.handlers.jobs import job_wire_of
@@ -40,71 +42,56 @@ def _schedule_wire(ctx: RequestContext, schedule: Schedule) -> dict[str, Any]:
     return with_stats(ctx, schedule_wire(schedule, ctx.base_url), measured)
 
 
+def _find(ctx: RequestContext, account: Account) -> Schedule:
+    return model.get_schedule(account, ctx.params["jobScheduleId"])
+
+
 def create_schedule(ctx: RequestContext) -> Response:
     """``POST /jobschedules`` → 201 (the first job is made at once unless ``doNotRunUntil`` is later)."""
-    account = ctx.service.account
     body = ctx.json()
-    with account.lock:
-        schedule = model.create_schedule(account, body, ctx.now)
-        headers = entity_headers(schedule.last_modified, _location(ctx, schedule))
-    ctx.service.persist()
-    return empty_response(201, headers)
+    return created_response(ctx, lambda account: model.create_schedule(account, body, ctx.now), partial(_location, ctx))
 
 
 def schedule_exists(ctx: RequestContext) -> Response:
     """``HEAD /jobschedules/{jobScheduleId}`` → 200, or 404."""
-    account = ctx.service.account
-    with account.lock:
-        schedule = model.get_schedule(account, ctx.params["jobScheduleId"])
-        check_conditions(ctx, schedule.last_modified)
-        return empty_response(200, entity_headers(schedule.last_modified))
+    return exists_response(ctx, partial(_find, ctx))
 
 
 def get_schedule(ctx: RequestContext) -> Response:
     """``GET /jobschedules/{jobScheduleId}``."""
-    account = ctx.service.account
-    with account.lock:
-        schedule = model.get_schedule(account, ctx.params["jobScheduleId"])
-        wire = _schedule_wire(ctx, schedule)
-        return entity_response(ctx, entity_set=_ENTITY_SET, wire=wire, last_modified=schedule.last_modified)
+    return get_response(ctx, partial(_find, ctx), entity_set=_ENTITY_SET, render=partial(_schedule_wire, ctx))
 
 
 def list_schedules(ctx: RequestContext) -> Response:
     """``GET /jobschedules``."""
-    account = ctx.service.account
-    with account.lock:
-        return list_response(
-            ctx,
-            list(account.schedules.values()),
-            entity_set=_ENTITY_SET,
-            render=lambda schedule: _schedule_wire(ctx, schedule),
-            seq=lambda schedule: schedule.seq,
-        )
+    return listed_response(
+        ctx,
+        lambda account: list(account.schedules.values()),
+        entity_set=_ENTITY_SET,
+        render=partial(_schedule_wire, ctx),
+        seq=lambda schedule: schedule.seq,
+    )
 
 
 def list_schedule_jobs(ctx: RequestContext) -> Response:
     """``GET /jobschedules/{jobScheduleId}/jobs``: the jobs the schedule made that still exist."""
-    account = ctx.service.account
-    with account.lock:
-        schedule = model.get_schedule(account, ctx.params["jobScheduleId"])
-        return list_response(
-            ctx,
-            model.jobs_of(account, schedule),
-            entity_set="jobs",
-            render=lambda job: job_wire_of(ctx, job),
-            seq=lambda job: job.seq,
-        )
+    return listed_response(
+        ctx,
+        lambda account: model.jobs_of(account, _find(ctx, account)),
+        entity_set="jobs",
+        render=partial(job_wire_of, ctx),
+        seq=lambda job: job.seq,
+    )
 
 
 def _change(ctx: RequestContext, status: int, action: str, apply: ChangeFunction) -> Response:
-    account = ctx.service.account
-    with account.lock:
-        schedule = model.get_schedule(account, ctx.params["jobScheduleId"])
-        check_conditions(ctx, schedule.last_modified)
-        schedule = apply(account, schedule.id)
-        headers = entity_headers(schedule.last_modified, _location(ctx, schedule, action))
-    ctx.service.persist()
-    return empty_response(status, headers)
+    return change_response(
+        ctx,
+        partial(_find, ctx),
+        lambda account, schedule: apply(account, schedule.id),
+        status=status,
+        location=lambda schedule: _location(ctx, schedule, action),
+    )
 
 
 def patch_schedule(ctx: RequestContext) -> Response:
@@ -142,13 +129,9 @@ def terminate_schedule(ctx: RequestContext) -> Response:
 
 def delete_schedule(ctx: RequestContext) -> Response:
     """``DELETE /jobschedules/{jobScheduleId}`` → 202 (v15 polls until 404); its jobs are deleted too."""
-    account = ctx.service.account
-    with account.lock:
-        schedule = model.get_schedule(account, ctx.params["jobScheduleId"])
-        check_conditions(ctx, schedule.last_modified)
-        model.delete_schedule(account, schedule.id, ctx.now)
-    ctx.service.persist()
-    return empty_response(202)
+    return deleted_response(
+        ctx, partial(_find, ctx), lambda account, schedule: model.delete_schedule(account, schedule.id, ctx.now)
+    )
 
 
 ROUTES = [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from starlette.responses import Response
@@ -9,16 +11,18 @@ from starlette.responses import Response
 from batch_emulator.context import RequestContext
 from batch_emulator.errors import BatchError, InvalidPropertyValue, MissingRequiredProperty
 from batch_emulator.handlers.common import (
+    change_response,
     check_conditions,
+    created_response,
     empty_response,
-    entity_headers,
-    entity_response,
+    get_response,
     json_response,
-    list_response,
+    listed_response,
     with_stats,
 )
 from batch_emulator.models import tasks as model
-from batch_emulator.models.jobs import get_job
+from batch_emulator.models.account import Account
+from batch_emulator.models.jobs import Job, get_job
 from batch_emulator.models.tasks import Task
 from batch_emulator.models.validation import require_object
 from batch_emulator.render import metadata, seg, subtask_wire, task_field, task_stats, task_wire
@@ -32,16 +36,18 @@ def _location(ctx: RequestContext, task: Task) -> str:
     return f"{ctx.base_url}/jobs/{seg(task.job.id)}/tasks/{seg(task.id)}"
 
 
+def _find(ctx: RequestContext, account: Account) -> Task:
+    return model.get_task(get_job(account, ctx.params["jobId"]), ctx.params["taskId"])
+
+
 def create_task(ctx: RequestContext) -> Response:
     """``POST /jobs/{jobId}/tasks`` → 201."""
-    account = ctx.service.account
     body = ctx.json()
-    with account.lock:
-        job = get_job(account, ctx.params["jobId"])
-        task = model.add_task(account, job, body, ctx.now)
-        headers = entity_headers(task.last_modified, _location(ctx, task))
-    ctx.service.persist()
-    return empty_response(201, headers)
+
+    def create(account: Account) -> Task:
+        return model.add_task(account, get_job(account, ctx.params["jobId"]), body, ctx.now)
+
+    return created_response(ctx, create, partial(_location, ctx))
 
 
 def add_task_collection(ctx: RequestContext) -> Response:
@@ -92,65 +98,47 @@ def _task_wire(ctx: RequestContext, task: Task) -> dict[str, Any]:
 
 def list_tasks(ctx: RequestContext) -> Response:
     """``GET /jobs/{jobId}/tasks`` with ``$filter`` (e.g. ``state eq 'completed'``), ``$select``, paging."""
-    account = ctx.service.account
-    with account.lock:
-        job = get_job(account, ctx.params["jobId"])
-        return list_response(
-            ctx,
-            list(job.tasks.values()),
-            entity_set="tasks",
-            render=lambda task: _task_wire(ctx, task),
-            seq=lambda task: task.seq,
-            resolver=lambda task: lambda path: task_field(task, path),
-        )
+    return listed_response(
+        ctx,
+        lambda account: list(get_job(account, ctx.params["jobId"]).tasks.values()),
+        entity_set="tasks",
+        render=partial(_task_wire, ctx),
+        seq=lambda task: task.seq,
+        resolver=lambda task: lambda path: task_field(task, path),
+    )
 
 
 def get_task(ctx: RequestContext) -> Response:
     """``GET /jobs/{jobId}/tasks/{taskId}``."""
-    account = ctx.service.account
-    with account.lock:
-        task = model.get_task(get_job(account, ctx.params["jobId"]), ctx.params["taskId"])
-        wire = _task_wire(ctx, task)
-        return entity_response(
-            ctx, entity_set="tasks", wire=wire, last_modified=task.last_modified, location=_location(ctx, task)
-        )
+    return get_response(
+        ctx, partial(_find, ctx), entity_set="tasks", render=partial(_task_wire, ctx), location=partial(_location, ctx)
+    )
+
+
+def _change(ctx: RequestContext, apply: Callable[[Account, Job, str], Task], status: int) -> Response:
+    return change_response(
+        ctx,
+        partial(_find, ctx),
+        lambda account, task: apply(account, task.job, ctx.params["taskId"]),
+        status=status,
+        location=partial(_location, ctx),
+    )
 
 
 def replace_task(ctx: RequestContext) -> Response:
     """``PUT /jobs/{jobId}/tasks/{taskId}`` (constraints) → 200."""
-    account = ctx.service.account
     body = ctx.json()
-    with account.lock:
-        job = get_job(account, ctx.params["jobId"])
-        check_conditions(ctx, model.get_task(job, ctx.params["taskId"]).last_modified)
-        task = model.replace_task(account, job, ctx.params["taskId"], body, ctx.now)
-        headers = entity_headers(task.last_modified, _location(ctx, task))
-    ctx.service.persist()
-    return empty_response(200, headers)
+    return _change(ctx, lambda account, job, task_id: model.replace_task(account, job, task_id, body, ctx.now), 200)
 
 
 def terminate_task(ctx: RequestContext) -> Response:
     """``POST /jobs/{jobId}/tasks/{taskId}/terminate`` → 204."""
-    account = ctx.service.account
-    with account.lock:
-        job = get_job(account, ctx.params["jobId"])
-        check_conditions(ctx, model.get_task(job, ctx.params["taskId"]).last_modified)
-        task = model.terminate_task(account, job, ctx.params["taskId"], ctx.now)
-        headers = entity_headers(task.last_modified, _location(ctx, task))
-    ctx.service.persist()
-    return empty_response(204, headers)
+    return _change(ctx, lambda account, job, task_id: model.terminate_task(account, job, task_id, ctx.now), 204)
 
 
 def reactivate_task(ctx: RequestContext) -> Response:
     """``POST /jobs/{jobId}/tasks/{taskId}/reactivate`` → 204."""
-    account = ctx.service.account
-    with account.lock:
-        job = get_job(account, ctx.params["jobId"])
-        check_conditions(ctx, model.get_task(job, ctx.params["taskId"]).last_modified)
-        task = model.reactivate_task(account, job, ctx.params["taskId"], ctx.now)
-        headers = entity_headers(task.last_modified, _location(ctx, task))
-    ctx.service.persist()
-    return empty_response(204, headers)
+    return _change(ctx, lambda account, job, task_id: model.reactivate_task(account, job, task_id, ctx.now), 204)
 
 
 def delete_task(ctx: RequestContext) -> Response:

@@ -31,14 +31,7 @@ def list_pool_usage_metrics(ctx: RequestContext) -> Response:
     account = ctx.service.account
     with account.lock:
         records = usage_metrics(account, start, end)
-    order = {id(record): position for position, record in enumerate(records, start=1)}
-    return list_response(
-        ctx,
-        records,
-        entity_set="poolusagemetrics",
-        render=usage_metrics_wire,
-        seq=lambda record: order[id(record)],
-    )
+    return list_response(ctx, records, entity_set="poolusagemetrics", render=usage_metrics_wire)
 
 
 ROUTES = [Route("GET", "/poolusagemetrics", list_pool_usage_metrics)]

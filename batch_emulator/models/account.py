@@ -101,6 +101,7 @@ class Account:
         self.containers = RuntimeLocator(None, root / "containers")
         self.lock = threading.RLock()
         self.quotas = Quotas()
+        self.tags: dict[str, str] = {}  # the management plane's resource tags of the account
         self.pools: dict[str, Pool] = {}
         self.jobs: dict[str, Job] = {}
         self.schedules: dict[str, Schedule] = {}
@@ -141,7 +142,8 @@ class Account:
         return self.root / "pools" / pool_id / "nodes" / node_id
 
     def clear(self) -> None:
-        """Forget every pool and job (the caller stops running work first)."""
+        """Forget every pool and job, and the account's tags (the caller stops running work first)."""
+        self.tags = {}
         self.pools.clear()
         self.jobs.clear()
         self.schedules.clear()

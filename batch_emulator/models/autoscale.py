@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from batch_emulator.autoscale.errors import FormulaError
@@ -24,6 +25,7 @@ from batch_emulator.errors import (
     TooManyEnableAutoScaleRequests,
 )
 from batch_emulator.models.validation import require_object
+from batch_emulator.node.task_processes import TASK_PROCESSES
 from batch_emulator.timefmt import format_duration, from_ts, iso, parse_duration
 
 if TYPE_CHECKING:
@@ -204,7 +206,7 @@ def pool_metrics(pool: Pool, jobs: Iterable[Job], now: float, period: float) -> 
 
     Task counts come from the jobs on the pool; node counts from its nodes; ``$CPUPercent`` is the share
     of busy task slots on usable nodes; ``$WallClockSeconds`` the task run time of the last ``period``
-    real seconds. Memory, disk and network are not measured and read 0.
+    real seconds. Memory, disk and I/O are added by :func:`resource_metrics`; network is not measured (0).
     """
     counts = {"active": 0, "running": 0, "succeeded": 0, "failed": 0}
     for job in jobs:
@@ -239,6 +241,36 @@ def pool_metrics(pool: Pool, jobs: Iterable[Job], now: float, period: float) -> 
     }
 
 
+def node_roots(account: Account, pool: Pool) -> list[Path]:
+    """The root directories of the pool's nodes (where their task processes are registered)."""
+    return [account.node_root(pool.id, node.id) for node in pool.nodes.values()]
+
+
+def resource_metrics(roots: Iterable[Path], *, commit: bool) -> dict[str, float]:
+    """``$MemoryBytes``, ``$DiskBytes`` and disk I/O of the nodes, measured on their running task processes.
+
+    As Batch defines them: ``$MemoryBytes`` the average megabytes used per node (resident memory of its task
+    processes), ``$DiskBytes`` the average gigabytes used on its local disk (its node directory);
+    ``$DiskReadBytes``, ``$DiskWriteBytes``, ``$DiskReadOps`` and ``$DiskWriteOps`` the bytes and operations
+    of the task processes since the last sample, summed over the nodes.
+
+    Args:
+        roots: The nodes' root directories.
+        commit: A sample (the next one counts I/O from here) rather than a look between samples.
+    """
+    usages = list(TASK_PROCESSES.measure(roots, commit=commit).values())
+    if not usages:
+        return {}
+    return {
+        "$MemoryBytes": sum(u.memory_bytes for u in usages) / len(usages) / 2**20,
+        "$DiskBytes": sum(u.disk_bytes for u in usages) / len(usages) / 2**30,
+        "$DiskReadBytes": float(sum(u.io.read_bytes for u in usages)),
+        "$DiskWriteBytes": float(sum(u.io.write_bytes for u in usages)),
+        "$DiskReadOps": float(sum(u.io.read_ops for u in usages)),
+        "$DiskWriteOps": float(sum(u.io.write_ops for u in usages)),
+    }
+
+
 def history_of(pool: Pool) -> SampleHistory:
     """The pool's sample history (created on first use)."""
     if pool.samples is None:
@@ -246,9 +278,12 @@ def history_of(pool: Pool) -> SampleHistory:
     return pool.samples
 
 
-def record_sample(pool: Pool, jobs: Iterable[Job], now: float, clock: ServiceClock) -> dict[str, float]:
-    """Record one sample of the pool's metrics; returns the values recorded."""
+def record_sample(
+    pool: Pool, jobs: Iterable[Job], now: float, clock: ServiceClock, roots: Iterable[Path] = ()
+) -> dict[str, float]:
+    """Record one sample of the pool's metrics (``roots``: its nodes' directories); returns the values recorded."""
     values = pool_metrics(pool, jobs, now, clock.real_seconds(SAMPLE_PERIOD_SECONDS))
+    values.update(resource_metrics(roots, commit=True))
     history_of(pool).record(now, values)
     return values
 
@@ -259,7 +294,11 @@ def run_formula(account: Account, pool: Pool, formula: str, now: float, clock: S
     (with ``results``, or with ``error`` in the service's codes)."""
     jobs = jobs_by_pool(account).get(pool.key, [])
     history = history_of(pool)
-    current = record_sample(pool, jobs, now, clock) if not len(history) else pool_metrics(pool, jobs, now, 0.0)
+    roots = node_roots(account, pool)
+    if len(history):
+        current = pool_metrics(pool, jobs, now, 0.0) | resource_metrics(roots, commit=False)
+    else:
+        current = record_sample(pool, jobs, now, clock, roots)
     environment = Environment(
         target_dedicated=float(pool.target_dedicated),
         target_low_priority=float(pool.target_low_priority),

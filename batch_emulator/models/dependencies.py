@@ -32,34 +32,28 @@ MAX_TASK_IDS_CHARS = 64_000
 MAX_RANGES = 1_000
 
 
-class TaskDependenciesNotSpecifiedOnJob(BadRequest):
+class TaskDependenciesNotSpecifiedOnJob(
+    BadRequest,
+    message="A task was specified as depending on other tasks, but the job did not specify that it would use "
+    "task dependencies.",
+):
     """``dependsOn`` on a job created without ``usesTaskDependencies``."""
 
-    code = "TaskDependenciesNotSpecifiedOnJob"
-    default_message = (
-        "A task was specified as depending on other tasks, but the job did not specify that it would use "
-        "task dependencies."
-    )
 
-
-class TaskDependencyListTooLong(BadRequest):
+class TaskDependencyListTooLong(
+    BadRequest,
+    message="A task was specified as depending on other tasks, but the list of dependencies was too long to be "
+    "stored. Consider using task id ranges instead.",
+):
     """``dependsOn.taskIds`` longer than 64,000 characters in total."""
 
-    code = "TaskDependencyListTooLong"
-    default_message = (
-        "A task was specified as depending on other tasks, but the list of dependencies was too long to be "
-        "stored. Consider using task id ranges instead."
-    )
 
-
-class TaskDependencyRangesTooLong(BadRequest):
+class TaskDependencyRangesTooLong(
+    BadRequest,
+    message="A task was specified as depending on multiple ranges of task ids, and the list of ranges was too long "
+    "to be stored.",
+):
     """Too many ``dependsOn.taskIdRanges``."""
-
-    code = "TaskDependencyRangesTooLong"
-    default_message = (
-        "A task was specified as depending on multiple ranges of task ids, and the list of ranges was too long "
-        "to be stored."
-    )
 
 
 def validate(depends_on: object) -> dict[str, Any]:

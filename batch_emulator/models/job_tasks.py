@@ -48,25 +48,18 @@ _AUTO_USER = {"autoUser": {"scope": "pool", "elevationLevel": "nonadmin"}}
 _MANAGER_ONLY = ("killJobOnCompletion", "runExclusive", "allowLowPriorityNode")
 
 
-class JobPreparationTaskOrReleaseTaskNotSpecified(Conflict):
+class JobPreparationTaskOrReleaseTaskNotSpecified(
+    Conflict, message="The specified job does not have a job preparation or a job release task."
+):
     """``jobpreparationandreleasetaskstatus`` on a job with neither task."""
 
-    code = "JobPreparationTaskOrReleaseTaskNotSpecified"
-    default_message = "The specified job does not have a job preparation or a job release task."
 
-
-class TaskIdSameAsJobPreparationTask(Conflict):
+class TaskIdSameAsJobPreparationTask(Conflict, message="The specified task id is same as the job preparation task."):
     """A task whose id is the job preparation task's."""
 
-    code = "TaskIdSameAsJobPreparationTask"
-    default_message = "The specified task id is same as the job preparation task."
 
-
-class TaskIdSameAsJobReleaseTask(Conflict):
+class TaskIdSameAsJobReleaseTask(Conflict, message="The specified task id is same as the job release task."):
     """A task whose id is the job release task's."""
-
-    code = "TaskIdSameAsJobReleaseTask"
-    default_message = "The specified task id is same as the job release task."
 
 
 # --- validation ----------------------------------------------------------------------------------------------

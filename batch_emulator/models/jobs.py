@@ -10,9 +10,6 @@ from batch_emulator.errors import (
     BatchError,
     Conflict,
     InvalidPropertyValue,
-    JobBeingDeleted,
-    JobBeingTerminated,
-    JobCompleted,
     JobExists,
     JobNotFound,
     JobScheduleWithSameIdExists,
@@ -21,9 +18,10 @@ from batch_emulator.errors import (
 )
 from batch_emulator.models import autopools, exit_conditions, job_tasks
 from batch_emulator.models.dependencies import DependencyGraph
+from batch_emulator.models.entity import Entity, find, refuse_in_state
 from batch_emulator.models.job_tasks import JobTaskRuns
 from batch_emulator.models.multi_instance import MultiInstanceRun
-from batch_emulator.models.tasks import TASK_ENDED, add_manager_task, end_task
+from batch_emulator.models.tasks import CLOSED_JOB_STATES, TASK_ENDED, add_manager_task, end_task
 from batch_emulator.models.validation import (
     id_key,
     optional_bool,
@@ -47,32 +45,23 @@ DISABLE_OPTIONS = ("requeue", "terminate", "wait")
 _COUNT_NAMES = ("active", "running", "completed", "succeeded", "failed")
 
 
-class Job:
+class Job(Entity):
     """A job: its specification, state, tasks and the queue of tasks waiting for a node."""
 
     __slots__ = (
         "account",
         "auto_pool_id",
-        "creation_time",
         "deps",
         "disable_option",
         "end_time",
-        "id",
         "in_flight",
-        "key",
-        "last_modified",
         "multi_runs",
-        "prev_state",
-        "prev_state_time",
         "queue",
         "removed",
         "scheduling_error",
-        "seq",
         "side_runs",
         "slot_counts",
         "spec",
-        "state",
-        "state_time",
         "task_counts",
         "task_seq",
         "tasks",
@@ -81,17 +70,9 @@ class Job:
 
     def __init__(self, account: Account, job_id: str, spec: dict[str, Any], seq: int, now: float) -> None:
         """Create an ``active`` job from a validated body (``spec`` excludes ``id``)."""
+        super().__init__(job_id, seq, now)
         self.account = account
-        self.id = job_id
-        self.key = id_key(job_id)
-        self.seq = seq
         self.spec = spec
-        self.state = "active"
-        self.state_time = now
-        self.prev_state: str | None = None
-        self.prev_state_time: float | None = None
-        self.creation_time = now
-        self.last_modified = now
         self.end_time: float | None = None
         self.terminate_reason: str | None = None
         self.disable_option: str | None = None
@@ -139,15 +120,9 @@ class Job:
         """``noaction`` or ``terminatejob``."""
         return str(self.spec.get("onAllTasksComplete", "noaction"))
 
-    def touch(self, now: float) -> None:
-        """Record a modification (changes the ETag)."""
-        self.last_modified = max(now, self.last_modified + 1e-6)
-
     def set_state(self, state: str, now: float) -> None:
-        """Enter ``state``, remembering the previous one."""
-        if state != self.state:
-            self.prev_state, self.prev_state_time = self.state, self.state_time
-            self.state, self.state_time = state, now
+        """Enter ``state``, remembering the previous one, and record the change."""
+        self.enter_state(state, now)
         self.touch(now)
         self.account.changes.jobs.add(self)
 
@@ -298,19 +273,16 @@ def get_job(account: Account, job_id: str) -> Job:
     Raises:
         JobNotFound: no such job.
     """
-    job = account.jobs.get(id_key(job_id))
-    if job is None:
-        raise JobNotFound()
-    return job
+    return find(account.jobs, job_id, JobNotFound)
 
 
-def _check_modifiable(job: Job) -> None:
-    if job.state == "deleting":
-        raise JobBeingDeleted()
-    if job.state == "terminating":
-        raise JobBeingTerminated()
-    if job.state == "completed":
-        raise JobCompleted()
+def check_modifiable(job: Job) -> None:
+    """Refuse to change a job (or add tasks to it) that is being deleted or terminated, or is completed.
+
+    Raises:
+        Conflict: ``JobBeingDeleted``, ``JobBeingTerminated`` or ``JobCompleted`` (409).
+    """
+    refuse_in_state(job, CLOSED_JOB_STATES)
 
 
 def update_job(account: Account, job_id: str, body: object, now: float, *, replace: bool) -> Job:
@@ -321,7 +293,7 @@ def update_job(account: Account, job_id: str, body: object, now: float, *, repla
     """
     data = require_object(body)
     job = get_job(account, job_id)
-    _check_modifiable(job)
+    check_modifiable(job)
     _validate_updatable(data)
     if data.get("networkConfiguration") is not None:
         raise OperationNotImplemented("updating the job networkConfiguration")
@@ -401,7 +373,7 @@ def terminate_job(account: Account, job_id: str, reason: str | None, now: float)
         BatchError: no such job, or it is being deleted, terminated or already completed (409).
     """
     job = get_job(account, job_id)
-    _check_modifiable(job)
+    check_modifiable(job)
     begin_termination(job, reason or "UserTerminate", now)
     return job
 
@@ -471,7 +443,7 @@ def disable_job(account: Account, job_id: str, body: object, now: float) -> Job:
     """
     data = require_object(body)
     job = get_job(account, job_id)
-    _check_modifiable(job)
+    check_modifiable(job)
     option = optional_enum(data, "disableTasks", DISABLE_OPTIONS, "")
     if not option:
         raise MissingRequiredProperty("disableTasks")
@@ -491,7 +463,7 @@ def enable_job(account: Account, job_id: str, now: float) -> Job:
         BatchError: no such job, or it is not disabled (409).
     """
     job = get_job(account, job_id)
-    _check_modifiable(job)
+    check_modifiable(job)
     if job.state not in ("disabled", "disabling"):
         raise Conflict("The job is not disabled.")
     job.set_state("enabling", now)

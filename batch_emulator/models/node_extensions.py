@@ -23,10 +23,10 @@ BATCH_NODE_EXTENSION: dict[str, Any] = {
 }
 
 
-class ExtensionNotFound(NotFound):
+class ExtensionNotFound(
+    NotFound, code="ResourceNotFound", message="The specified extension does not exist on the node."
+):
     """No extension of this name on the node (404 ``ResourceNotFound``)."""
-
-    default_message = "The specified extension does not exist on the node."
 
 
 @dataclass(frozen=True)

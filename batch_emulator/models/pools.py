@@ -27,6 +27,7 @@ from batch_emulator.models.containers import (
     validate_container_configuration,
     validate_container_settings,
 )
+from batch_emulator.models.entity import Entity, find
 from batch_emulator.models.mounts import validate_mount_configuration
 from batch_emulator.models.node_endpoints import validate_network_configuration
 from batch_emulator.models.node_extensions import validate_extensions
@@ -62,7 +63,7 @@ MAX_TASK_SLOTS_PER_NODE = 256
 DEALLOCATION_OPTIONS = ("requeue", "terminate", "taskcompletion", "retaineddata")
 
 
-class Pool:
+class Pool(Entity):
     """A pool: its specification as created and its allocation state."""
 
     __slots__ = (
@@ -72,45 +73,32 @@ class Pool:
         "autoscale_generation",
         "autoscale_run",
         "cores_per_node",
-        "creation_time",
         "deallocation_option",
         "fill_type",
-        "id",
-        "key",
-        "last_modified",
         "node_counter",
         "nodes",
         "removed",
         "resize_errors",
         "samples",
-        "seq",
         "slots_per_node",
         "spec",
-        "state",
-        "state_time",
         "target_dedicated",
         "target_low_priority",
     )
 
     def __init__(self, pool_id: str, spec: dict[str, Any], seq: int, cores_per_node: int, now: float) -> None:
         """Create a pool record from a validated body (``spec`` excludes ``id``)."""
-        self.id = pool_id
-        self.key = id_key(pool_id)
-        self.seq = seq
+        super().__init__(pool_id, seq, now)
         self.spec = spec
         self.cores_per_node = cores_per_node
         self.slots_per_node = int(spec.get("taskSlotsPerNode", 1))
         self.fill_type = str(spec.get("taskSchedulingPolicy", {}).get("nodeFillType", "spread"))
-        self.state = "active"
-        self.state_time = now
         self.allocation_state = "resizing"
         self.allocation_time = now
         self.target_dedicated = int(spec.get("targetDedicatedNodes", 0))
         self.target_low_priority = int(spec.get("targetLowPriorityNodes", 0))
         self.deallocation_option = "requeue"
         self.resize_errors: list[dict[str, Any]] = []
-        self.creation_time = now
-        self.last_modified = now
         self.nodes: dict[str, Node] = {}
         self.node_counter = 0
         self.removed = False
@@ -130,10 +118,6 @@ class Pool:
         """The pool's ``startTask`` (wire JSON), if any."""
         value = self.spec.get("startTask")
         return value if isinstance(value, dict) else None
-
-    def touch(self, now: float) -> None:
-        """Record a modification (changes the ETag)."""
-        self.last_modified = max(now, self.last_modified + 1e-6)
 
     def current_nodes(self, dedicated: bool) -> int:
         """Nodes of one kind in the pool (leaving ones included until they are gone)."""
@@ -294,10 +278,7 @@ def get_pool(account: Account, pool_id: str) -> Pool:
     Raises:
         PoolNotFound: no such pool.
     """
-    pool = account.pools.get(id_key(pool_id))
-    if pool is None:
-        raise PoolNotFound()
-    return pool
+    return find(account.pools, pool_id, PoolNotFound)
 
 
 def active_pool(account: Account, pool_id: str) -> Pool:
@@ -428,13 +409,26 @@ def update_pool_properties(account: Account, pool_id: str, body: object, now: fl
     """Apply ``PATCH /pools/{id}`` (merge) or ``POST .../updateproperties`` (replace) for the supported fields.
 
     Supported: ``startTask``, ``metadata``, ``displayName``, ``targetNodeCommunicationMode`` (kept and shown;
-    local nodes need no communication mode). Other fields answer 501.
+    local nodes need no communication mode). Other fields answer 501. All or nothing: every field is checked
+    before any changes.
 
     Raises:
         BatchError: unknown pool, invalid body, unsupported field.
     """
     data = require_object(body)
     pool = active_pool(account, pool_id)
+    return apply_pool_properties(account, pool, pool_property_changes(pool, data, replace=replace), now)
+
+
+def pool_property_changes(pool: Pool, data: dict[str, Any], *, replace: bool) -> dict[str, Any]:
+    """Check a property update without applying it (see :func:`update_pool_properties`).
+
+    Returns:
+        The pool ``spec`` entries to set; a None value removes the entry.
+
+    Raises:
+        BatchError: an invalid value or an unsupported field.
+    """
     supported = {
         "startTask",
         "metadata",
@@ -450,23 +444,31 @@ def update_pool_properties(account: Account, pool_id: str, body: object, now: fl
             raise CertificateRetired()
         if name == "applicationPackageReferences" and value:
             raise OperationNotImplemented(f"pool {name}")
+    changes: dict[str, Any] = {}
     if "startTask" in data and data["startTask"] is not None:
         containers = pool.container_configuration is not None
-        pool.spec["startTask"] = validate_start_task(data["startTask"], containers=containers)
+        changes["startTask"] = validate_start_task(data["startTask"], containers=containers)
     elif replace:
-        pool.spec.pop("startTask", None)
+        changes["startTask"] = None
     if "metadata" in data or replace:
         # An empty list removes the metadata, and the service then shows none (as for applicationPackageReferences).
-        if metadata := optional_list(data, "metadata"):
-            pool.spec["metadata"] = metadata
-        else:
-            pool.spec.pop("metadata", None)
+        changes["metadata"] = optional_list(data, "metadata") or None
     if "displayName" in data:
-        pool.spec["displayName"] = data["displayName"]
+        changes["displayName"] = data["displayName"]
     if data.get("targetNodeCommunicationMode") is not None:
-        pool.spec["targetNodeCommunicationMode"] = optional_enum(
+        changes["targetNodeCommunicationMode"] = optional_enum(
             data, "targetNodeCommunicationMode", ("default", "classic", "simplified"), "default"
         )
+    return changes
+
+
+def apply_pool_properties(account: Account, pool: Pool, changes: dict[str, Any], now: float) -> Pool:
+    """Apply what :func:`pool_property_changes` checked (cannot fail)."""
+    for name, value in changes.items():
+        if value is None and name in ("startTask", "metadata"):
+            pool.spec.pop(name, None)
+        else:
+            pool.spec[name] = value
     pool.touch(now)
     account.changes.pools.add(pool)
     return pool

@@ -25,6 +25,7 @@ from batch_emulator.errors import (
     MissingRequiredProperty,
 )
 from batch_emulator.models import autopools
+from batch_emulator.models.entity import Entity, find, refuse_in_state
 from batch_emulator.models.jobs import Job, add_job, begin_termination, delete_job, validate_job_spec
 from batch_emulator.models.validation import id_key, optional_list, require_object, validate_id
 from batch_emulator.timefmt import format_duration, parse_duration, parse_iso
@@ -38,41 +39,24 @@ _UPDATABLE = ("schedule", "jobSpecification", "metadata")
 _log = logging.getLogger(__name__)
 
 
-class Schedule:
+class Schedule(Entity):
     """A job schedule and the jobs it has made."""
 
     __slots__ = (
         "auto_pool_id",
-        "creation_time",
         "end_time",
-        "id",
         "job_counter",
         "job_keys",
-        "key",
         "last_due",
-        "last_modified",
         "next_run",
-        "prev_state",
-        "prev_state_time",
         "removed",
-        "seq",
         "spec",
-        "state",
-        "state_time",
     )
 
     def __init__(self, schedule_id: str, spec: dict[str, Any], seq: int, now: float) -> None:
         """Create an ``active`` schedule from a validated body (``spec`` excludes ``id``)."""
-        self.id = schedule_id
-        self.key = id_key(schedule_id)
-        self.seq = seq
+        super().__init__(schedule_id, seq, now)
         self.spec = spec
-        self.state = "active"
-        self.state_time = now
-        self.prev_state: str | None = None
-        self.prev_state_time: float | None = None
-        self.creation_time = now
-        self.last_modified = now
         self.end_time: float | None = None
         self.job_counter = 0
         self.job_keys: list[str] = []  # keys of the jobs made, oldest first
@@ -92,15 +76,9 @@ class Schedule:
         """Key of the most recent job made, if any."""
         return self.job_keys[-1] if self.job_keys else None
 
-    def touch(self, now: float) -> None:
-        """Record a modification (changes the ETag)."""
-        self.last_modified = max(now, self.last_modified + 1e-6)
-
     def set_state(self, state: str, now: float) -> None:
         """Enter ``state``, remembering the previous one."""
-        if state != self.state:
-            self.prev_state, self.prev_state_time = self.state, self.state_time
-            self.state, self.state_time = state, now
+        self.enter_state(state, now)
         self.touch(now)
 
 
@@ -193,19 +171,18 @@ def get_schedule(account: Account, schedule_id: str) -> Schedule:
     Raises:
         JobScheduleNotFound: no such schedule.
     """
-    schedule = account.schedules.get(id_key(schedule_id))
-    if schedule is None:
-        raise JobScheduleNotFound()
-    return schedule
+    return find(account.schedules, schedule_id, JobScheduleNotFound)
+
+
+_CLOSED_STATES = {
+    "deleting": JobScheduleBeingDeleted,
+    "terminating": JobScheduleBeingTerminated,
+    "completed": JobScheduleCompleted,
+}
 
 
 def _check_modifiable(schedule: Schedule) -> None:
-    if schedule.state == "deleting":
-        raise JobScheduleBeingDeleted()
-    if schedule.state == "terminating":
-        raise JobScheduleBeingTerminated()
-    if schedule.state == "completed":
-        raise JobScheduleCompleted()
+    refuse_in_state(schedule, _CLOSED_STATES)
 
 
 def _changed(account: Account, schedule: Schedule) -> None:

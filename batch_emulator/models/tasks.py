@@ -24,6 +24,7 @@ from batch_emulator.errors import (
 )
 from batch_emulator.models import dependencies, exit_conditions, job_tasks, multi_instance
 from batch_emulator.models.containers import validate_container_settings
+from batch_emulator.models.entity import Entity, find, refuse_in_state
 from batch_emulator.models.validation import (
     id_key,
     optional_duration_seconds,
@@ -43,6 +44,12 @@ if TYPE_CHECKING:
     from batch_emulator.models.nodes import Node
 
 TASK_STATES = ("active", "preparing", "running", "completed")
+#: The states of a job that refuse new tasks and changes to the job, and the error each answers with.
+CLOSED_JOB_STATES: dict[str, type[BatchError]] = {
+    "completed": JobCompleted,
+    "terminating": JobBeingTerminated,
+    "deleting": JobBeingDeleted,
+}
 UPLOAD_CONDITIONS = ("tasksuccess", "taskfailure", "taskcompletion")
 _COMPACT = (",", ":")
 
@@ -87,21 +94,17 @@ class RunOutcome:
     usage: Usage = NO_USAGE  # what the run used (its wall time is end_time - start_time)
 
 
-class Task:
+class Task(Entity):
     """One task of a job."""
 
     __slots__ = (
         "attempt",
         "cancel",
-        "creation_time",
         "end_reason",
         "end_time",
         "exit_code",
         "failure_info",
-        "id",
         "job",
-        "key",
-        "last_modified",
         "last_requeue_time",
         "last_retry_time",
         "max_retries",
@@ -109,38 +112,24 @@ class Task:
         "node",
         "node_id",
         "pool_id",
-        "prev_state",
-        "prev_state_time",
         "removed",
         "requeue_count",
         "required_slots",
         "result",
         "retry_count",
-        "seq",
         "spec",
         "start_time",
-        "state",
-        "state_time",
         "usage",
     )
 
     def __init__(self, job: Job, task_id: str, seq: int, spec: str, now: float) -> None:
         """Create an ``active`` task from its compact create body (``spec`` excludes ``id``)."""
+        super().__init__(task_id, seq, now)
         self.job = job
-        self.id = task_id
-        key = id_key(task_id)
-        self.key = task_id if key == task_id else key  # share the string when the id is lower-case
-        self.seq = seq
         self.spec = spec
         self.required_slots = 1
         self.max_retries = 0
         self.max_wall: float | None = None
-        self.state = "active"
-        self.state_time = now
-        self.prev_state: str | None = None
-        self.prev_state_time: float | None = None
-        self.creation_time = now
-        self.last_modified = now
         self.start_time: float | None = None
         self.end_time: float | None = None
         self.exit_code: int | None = None
@@ -163,10 +152,6 @@ class Task:
         """The create body as sent (without ``id``)."""
         value: dict[str, Any] = json.loads(self.spec)
         return value
-
-    def touch(self, now: float) -> None:
-        """Record a modification (changes the ETag)."""
-        self.last_modified = max(now, self.last_modified + 1e-6)
 
     def apply_limits(self, body: dict[str, Any]) -> None:
         """Derive the scheduling limits from the body and the job's constraints."""
@@ -235,12 +220,7 @@ def _validate_output_file(item: object, path: str) -> None:
 
 
 def _check_job_accepts_tasks(job: Job) -> None:
-    if job.state == "completed":
-        raise JobCompleted()
-    if job.state == "terminating":
-        raise JobBeingTerminated()
-    if job.state == "deleting":
-        raise JobBeingDeleted()
+    refuse_in_state(job, CLOSED_JOB_STATES)
 
 
 def _check_against_job(job: Job, body: dict[str, Any]) -> None:
@@ -332,10 +312,7 @@ def get_task(job: Job, task_id: str) -> Task:
     Raises:
         TaskNotFound: no such task.
     """
-    task = job.tasks.get(id_key(task_id))
-    if task is None:
-        raise TaskNotFound()
-    return task
+    return find(job.tasks, task_id, TaskNotFound)
 
 
 # --- state machine -------------------------------------------------------------------------------------------
@@ -345,8 +322,7 @@ def set_state(task: Task, state: str, now: float) -> None:
         return
     job = task.job
     job.count(task, -1)
-    task.prev_state, task.prev_state_time = task.state, task.state_time
-    task.state, task.state_time = state, now
+    task.enter_state(state, now)
     job.count(task, 1)
     task.touch(now)
     job.account.changes.tasks.add(task)

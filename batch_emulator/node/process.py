@@ -16,6 +16,7 @@ from typing import Any, Literal
 from batch_emulator.node.failures import FAILURE_EXIT_CODE_MESSAGE, TASK_ENDED_BY_USER_MESSAGE, failure_info
 from batch_emulator.node.layout import TaskPaths
 from batch_emulator.node.spec import TaskRunSpec
+from batch_emulator.node.task_processes import TASK_PROCESSES
 from batch_emulator.node.watchdog import WATCHDOG
 from batch_emulator.usage import NO_USAGE, Usage
 
@@ -89,6 +90,7 @@ def run_command(
     max_wall_clock_seconds: float | None,
     cancel: threading.Event,
     prefix: Sequence[str] = (),
+    node_root: Path | None = None,
 ) -> ProcessOutcome:
     """Run one command line to completion, a wall-clock expiry, or a cancel request.
 
@@ -105,6 +107,7 @@ def run_command(
         max_wall_clock_seconds: Kill the group after this long; ``None`` for no limit.
         cancel: When set, the group is killed within about 20 ms.
         prefix: A program that runs the command line (e.g. ``podman run ... image``); empty to run it directly.
+        node_root: The node it runs on: its processes are measured for autoscale while it runs.
 
     Returns:
         The exit code and, unless the command exited 0, a wire ``failureInfo``.
@@ -137,12 +140,15 @@ def run_command(
         os.close(out_fd)
     deadline = None if max_wall_clock_seconds is None else started + max_wall_clock_seconds
     watch = WATCHDOG.register(process.pid, deadline, cancel)
+    if node_root is not None:
+        TASK_PROCESSES.register(process.pid, node_root)
     try:
         # Wait without reaping: the zombie keeps its PID (and group id) reserved until unregistered.
         os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOWAIT)
     except ChildProcessError:
         pass  # reaped elsewhere (SIGCHLD ignored by the host program); waitpid below reports it
     finally:
+        TASK_PROCESSES.unregister(process.pid)
         WATCHDOG.unregister(process.pid)
     try:
         _, status, rusage = os.wait4(process.pid, 0)
@@ -196,4 +202,5 @@ def launch_process(
         stderr_path=paths.stderr,
         max_wall_clock_seconds=spec.max_wall_clock_seconds,
         cancel=cancel,
+        node_root=spec.node_root,
     )

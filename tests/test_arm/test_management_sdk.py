@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import ssl
-import time
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -19,24 +17,13 @@ from azure.mgmt.batch import models as arm_models
 
 from batch_emulator.server import ThreadedEmulator
 from batchpipe.local_identity import LocalDevelopmentCredential, LocalTls
+from tests.polling import wait_until
 
 ACCOUNT = "localbatch"
 #: Any resource group works: the local service's one account is in every subscription and resource group.
 RESOURCE_GROUP = "batchpipe-rg"
 UBUNTU_2204 = {"publisher": "canonical", "offer": "0001-com-ubuntu-server-jammy", "sku": "22_04-lts"}
 T = TypeVar("T")
-
-
-def wait_until(condition: Callable[[], T], *, timeout: float = 15.0, what: str = "condition") -> T:
-    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)  # polling interval of a condition with a deadline
 
 
 def arm_pool(vm_size: str = "Standard_D2s_v3", dedicated: int = 1, low_priority: int = 0) -> arm_models.Pool:
@@ -649,3 +636,125 @@ def test_the_quota_admin_route_refuses_bad_values_naming_the_property(
     assert response.status_code == 400
     assert response.json()["code"] == "InvalidPropertyValue"
     assert {"key": "PropertyName", "value": named} in response.json()["values"]
+
+
+def pool_names(mgmt: BatchManagementClient, **query: Any) -> list[str]:
+    return sorted(str(pool.name) for pool in mgmt.pool.list_by_batch_account(RESOURCE_GROUP, ACCOUNT, **query))
+
+
+def test_the_pool_list_takes_filter_and_select(mgmt: BatchManagementClient) -> None:
+    mgmt.pool.create(RESOURCE_GROUP, ACCOUNT, "list-fixed", arm_pool(dedicated=0))
+    mgmt.pool.create(RESOURCE_GROUP, ACCOUNT, "list-other", arm_pool(vm_size="Standard_F2s_v2", dedicated=0))
+    autoscaled = arm_pool(dedicated=0)
+    assert autoscaled.properties is not None
+    autoscaled.properties.scale_settings = arm_models.ScaleSettings(
+        auto_scale=arm_models.AutoScaleSettings(formula="$TargetDedicatedNodes=0")
+    )
+    mgmt.pool.create(RESOURCE_GROUP, ACCOUNT, "list-auto", autoscaled)
+    mgmt.pool.create(RESOURCE_GROUP, ACCOUNT, "elsewhere", arm_pool(dedicated=0))
+
+    assert pool_names(mgmt, filter="properties/vmSize eq 'standard_f2s_v2'") == ["list-other"]
+    assert pool_names(mgmt, filter="properties/scaleSettings/autoScale ne null") == ["list-auto"]
+    both = "startswith(name, 'list-') and properties/vmSize eq 'STANDARD_D2S_V3'"
+    assert pool_names(mgmt, filter=both) == ["list-auto", "list-fixed"]
+    assert pool_names(mgmt, filter="name eq 'elsewhere' or name eq 'list-other'") == ["elsewhere", "list-other"]
+    [chosen] = mgmt.pool.list_by_batch_account(
+        RESOURCE_GROUP,
+        ACCOUNT,
+        filter="name eq 'list-fixed'",
+        select="properties/vmSize,properties/provisioningState",
+    )
+    assert (chosen.name, str(chosen.id).rsplit("/", 1)[1]) == ("list-fixed", "list-fixed")
+    assert chosen.properties is not None
+    assert (chosen.properties.vm_size, chosen.properties.provisioning_state) == ("STANDARD_D2S_V3", "Succeeded")
+    assert chosen.properties.scale_settings is None
+    assert chosen.properties.deployment_configuration is None
+    assert len(pool_names(mgmt)) == 4  # no filter: every pool
+
+    for query in ({"filter": "name eq"}, {"select": "vmSize"}):
+        with pytest.raises(HttpResponseError) as caught:
+            pool_names(mgmt, **query)
+        assert caught.value.status_code == 400
+        assert caught.value.error is not None
+        assert caught.value.error.code == "InvalidQueryParameterValue"
+
+
+def test_the_vm_size_list_takes_a_family_filter(mgmt: BatchManagementClient) -> None:
+    every = list(mgmt.location.list_supported_virtual_machine_skus("westeurope"))
+    family = list(
+        mgmt.location.list_supported_virtual_machine_skus("westeurope", filter="familyName eq 'standardDSv3Family'")
+    )
+
+    assert "Standard_D2s_v3" in {sku.name for sku in family}
+    assert {sku.family_name for sku in family} == {"standardDSv3Family"}
+    assert len(family) == sum(sku.family_name == "standardDSv3Family" for sku in every) < len(every)
+
+
+def test_a_pool_patch_with_one_bad_property_changes_nothing(
+    mgmt: BatchManagementClient, data_plane: BatchClient
+) -> None:
+    mgmt.pool.create(RESOURCE_GROUP, ACCOUNT, "atomic", arm_pool(dedicated=0))
+    before = mgmt.pool.get(RESOURCE_GROUP, ACCOUNT, "atomic")
+    bad_start_task = arm_models.StartTask(wait_for_success=True)  # no commandLine
+    for scale in (
+        arm_models.ScaleSettings(fixed_scale=arm_models.FixedScaleSettings(target_dedicated_nodes=2)),
+        arm_models.ScaleSettings(auto_scale=arm_models.AutoScaleSettings(formula="$TargetDedicatedNodes=2")),
+    ):
+        patch = arm_models.Pool(
+            properties=arm_models.PoolProperties(
+                scale_settings=scale,
+                display_name="renamed",
+                metadata=[arm_models.MetadataItem(name="owner", value="arm")],
+                start_task=bad_start_task,
+            )
+        )
+        with pytest.raises(HttpResponseError) as caught:
+            mgmt.pool.update(RESOURCE_GROUP, ACCOUNT, "atomic", patch)
+        assert caught.value.status_code == 400
+        assert caught.value.error is not None
+        assert caught.value.error.target == "properties.startTask.commandLine"
+
+        seen = data_plane.get_pool("atomic")
+        assert (seen.target_dedicated_nodes, seen.enable_auto_scale) == (0, False)
+        assert (seen.display_name, seen.metadata) == ("made through ARM", None)
+        assert seen.start_task is not None
+        assert seen.start_task.command_line == "/bin/true"
+    after = mgmt.pool.get(RESOURCE_GROUP, ACCOUNT, "atomic")
+    assert after.etag == before.etag
+
+
+def test_account_patch_sets_tags_and_is_all_or_nothing(mgmt: BatchManagementClient) -> None:
+    tagged = mgmt.batch_account.update(
+        RESOURCE_GROUP,
+        ACCOUNT,
+        arm_models.BatchAccountUpdateParameters(
+            tags={"team": "data", "env": "local"},
+            properties=arm_models.BatchAccountUpdateProperties(
+                public_network_access="Enabled",  # the values it has are accepted
+                allowed_authentication_modes=["AAD", "SharedKey", "TaskAuthenticationToken"],
+            ),
+        ),
+    )
+    assert tagged.tags == {"team": "data", "env": "local"}
+    assert mgmt.batch_account.get(RESOURCE_GROUP, ACCOUNT).tags == {"team": "data", "env": "local"}
+
+    refused = [
+        (arm_models.BatchAccountUpdateProperties(public_network_access="Disabled"), 501, None),
+        (arm_models.BatchAccountUpdateProperties(allowed_authentication_modes=["SharedKey"]), 501, None),
+        (
+            arm_models.BatchAccountUpdateProperties(allowed_authentication_modes=["Password"]),
+            400,
+            "properties.allowedAuthenticationModes",
+        ),
+    ]
+    for properties, status, target in refused:
+        with pytest.raises(HttpResponseError) as caught:
+            mgmt.batch_account.update(
+                RESOURCE_GROUP,
+                ACCOUNT,
+                arm_models.BatchAccountUpdateParameters(tags={"team": "other"}, properties=properties),
+            )
+        assert caught.value.status_code == status
+        assert caught.value.error is not None
+        assert caught.value.error.target == target
+        assert mgmt.batch_account.get(RESOURCE_GROUP, ACCOUNT).tags == {"team": "data", "env": "local"}

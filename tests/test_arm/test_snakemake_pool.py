@@ -5,9 +5,6 @@ no fixed start task), then a job and a container task with ``azure-batch`` (``--
 
 from __future__ import annotations
 
-import time
-from typing import Any
-
 import pytest
 from azure.batch import BatchClient
 from azure.batch import models as batch_models
@@ -16,6 +13,7 @@ from azure.mgmt.batch import models as arm_models
 
 from batch_emulator.node.containers.busybox import IMAGE_NAME, BusyboxMissingError, ensure_busybox_image
 from batch_emulator.node.containers.runtime import RuntimeNotFoundError, detect_runtime
+from tests.polling import wait_until
 
 RESOURCE_GROUP = "snakemake-rg"
 ACCOUNT = "localbatch"
@@ -76,15 +74,6 @@ def snakemake_pool(image: str) -> arm_models.Pool:
     )
 
 
-def wait_for(what: str, condition: Any, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)  # polling interval of a condition with a deadline
-    return value
-
-
 def test_a_snakemake_style_container_pool_made_through_arm_runs_container_tasks(
     mgmt: BatchManagementClient, data_plane: BatchClient
 ) -> None:
@@ -107,8 +96,10 @@ def test_a_snakemake_style_container_pool_made_through_arm_runs_container_tasks(
         ),
     )
 
-    task = wait_for(
-        "the container task", lambda: (t := data_plane.get_task("snakejob", "rule-a")).state == "completed" and t
+    task = wait_until(
+        lambda: (t := data_plane.get_task("snakejob", "rule-a")).state == "completed" and t,
+        timeout=60.0,
+        what="the container task",
     )
     stdout = b"".join(data_plane.download_task_file("snakejob", "rule-a", "stdout.txt")).decode()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import subprocess
 import sys
 import time
@@ -169,3 +171,62 @@ def test_nobody_answering_applies_the_default_and_the_run_completes(deployment_s
     summary = _summary_text(api, run_id)
     assert "timeout (configured default)" in summary
     assert any("Waiting for approval" in line for line in api.logs(run_id))
+
+
+MAP_DEPLOYMENT = "batchpipe-map/on-demand"
+
+
+def test_prefect_yaml_deploys_the_general_workload_flow_unscheduled(deployment_stack: Any) -> None:
+    deployment = deployment_stack.api.deployment(MAP_DEPLOYMENT)
+
+    assert deployment["work_pool_name"] == "batchpipe"
+    assert deployment["entrypoint"] == "flows/batch_map.py:batch_map"
+    assert deployment["parameters"] == {
+        "inputs": ["examples/checksum/data"],
+        "command": "{algo}sum {input} > {output_dir}/{input_name}.{algo}",
+        "output_patterns": ["{input_name}.{algo}"],
+        "parameters": {"algo": "sha256"},
+        "output_dir": "outputs",
+        "approval": "wait",
+        "keep_containers": False,
+    }
+    properties = deployment["parameter_openapi_schema"]["properties"]
+    assert {"inputs", "command", "output_patterns", "image", "app", "pool_id"} <= set(properties)
+    assert set(deployment["parameter_openapi_schema"]["required"]) == {"inputs", "command", "output_patterns"}
+    assert all(properties[name].get("description") for name in properties)  # the UI form shows them
+    assert deployment["schedules"] == []
+
+
+def test_a_run_of_the_general_workload_deployment_completes_with_verified_outputs(
+    deployment_stack: Any, tmp_path: Path
+) -> None:
+    inputs = tmp_path / "inputs"
+    (inputs / "nested").mkdir(parents=True)
+    contents = {"one.txt": b"first input\n", "nested/two.bin": bytes(range(256)) * 3}
+    for key, data in contents.items():
+        (inputs / key).write_bytes(data)
+    output_dir = tmp_path / "outputs"
+    pool_id, env = deployment_stack.run_settings("map-deployment")
+    api = deployment_stack.api
+    run_id = api.run_deployment(
+        MAP_DEPLOYMENT,
+        {
+            "inputs": [str(inputs)],
+            "output_dir": str(output_dir),
+            "parameters": {"algo": "sha512"},  # the deployment's other defaults: command, output_patterns
+            "approval": "yes",
+            "pool_id": pool_id,
+        },
+        env,
+    )
+
+    run = api.wait_for_state(run_id, "COMPLETED", timeout=120)
+    assert run["parameters"]["command"] == "{algo}sum {input} > {output_dir}/{input_name}.{algo}"
+    [run_dir] = [path for path in output_dir.iterdir() if path.is_dir()]
+    for key, data in contents.items():
+        output = run_dir / f"{key}.sha512"
+        assert output.read_text("utf-8") == f"{hashlib.sha512(data).hexdigest()}  {key}\n"
+    manifest = json.loads((run_dir / "manifest.json").read_text("utf-8"))
+    assert manifest["complete"] is True
+    assert sorted(entry["key"] for entry in manifest["inputs"]) == sorted(contents)
+    assert not deployment_stack.exists("pool", pool_id)  # approval yes deletes it

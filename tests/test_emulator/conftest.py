@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
 from typing import Any, TypeVar
 
 import pytest
@@ -11,8 +13,11 @@ from azure.batch import BatchClient
 from azure.batch import models as batch_models
 from azure.core.credentials import AzureNamedKeyCredential
 from azure.core.exceptions import HttpResponseError
+from azure.storage.blob import BlobServiceClient, ContainerClient
 
 from batch_emulator.server import EmulatorConfig, ThreadedEmulator
+from batchpipe.services import AzuriteInfo
+from tests.polling import wait_until
 
 T = TypeVar("T")
 #: The time scale of the ``scaled_emulator`` fixture.
@@ -23,18 +28,6 @@ UBUNTU_2204 = {
     "sku": "22_04-lts",
     "version": "latest",
 }
-
-
-def wait_until(condition: Callable[[], T], *, timeout: float = 15.0, what: str = "condition") -> T:
-    """Poll ``condition`` until it returns something truthy; fail the test after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)  # polling interval of a condition with a deadline
 
 
 def pool_options(pool_id: str, *, nodes: int = 1, slots: int = 1, **extra: Any) -> batch_models.BatchPoolCreateOptions:
@@ -81,6 +74,14 @@ def wait_for_idle_nodes(client: BatchClient, pool_id: str, count: int) -> list[b
     return wait_until(idle, what=f"{count} idle nodes in {pool_id}")
 
 
+def ready_pool(
+    client: BatchClient, pool_id: str, *, nodes: int = 1, slots: int = 1, **extra: Any
+) -> list[batch_models.BatchNode]:
+    """Create a pool of ``nodes`` nodes (see :func:`pool_options`) and wait until they are idle; returns them."""
+    client.create_pool(pool_options(pool_id, nodes=nodes, slots=slots, **extra))
+    return wait_for_idle_nodes(client, pool_id, nodes)
+
+
 def wait_for_tasks(client: BatchClient, job_id: str, total: int, timeout: float = 30.0) -> Any:
     """Wait until ``total`` tasks of the job are completed; returns the task counts."""
 
@@ -89,6 +90,12 @@ def wait_for_tasks(client: BatchClient, job_id: str, total: int, timeout: float 
         return counts if counts.task_counts.completed == total else None
 
     return wait_until(done, timeout=timeout, what=f"{total} completed tasks in {job_id}")
+
+
+def run_emulator(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m batch_emulator`` with ``args`` to its end (for options it refuses before serving)."""
+    command = [sys.executable, "-m", "batch_emulator", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
 
 
 def has_file(client: BatchClient, job_id: str, task_id: str, name: str) -> bool:
@@ -106,14 +113,25 @@ class Helpers:
     pool_options = staticmethod(pool_options)
     make_client = staticmethod(make_client)
     wait_for_idle_nodes = staticmethod(wait_for_idle_nodes)
+    ready_pool = staticmethod(ready_pool)
     wait_for_tasks = staticmethod(wait_for_tasks)
     has_file = staticmethod(has_file)
+    run_emulator = staticmethod(run_emulator)
 
 
 @pytest.fixture(scope="session")
 def helpers() -> type[Helpers]:
     """The helper functions above."""
     return Helpers
+
+
+@pytest.fixture
+def container(azurite: AzuriteInfo) -> Iterator[ContainerClient]:
+    """A new blob container in Azurite, deleted after the test."""
+    client = BlobServiceClient.from_connection_string(azurite.connection_string)
+    created = client.create_container(f"test-{uuid.uuid4().hex[:12]}")
+    yield created
+    created.delete_container()
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,6 @@ import contextlib
 import datetime
 import inspect
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,6 +24,8 @@ from azure.batch import BatchClient
 from azure.batch import models as M
 from azure.core.credentials import AzureNamedKeyCredential
 from azure.core.exceptions import HttpResponseError
+
+from tests.polling import wait_until
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "emulator.md"
 START, END = "<!-- operation-coverage:start -->", "<!-- operation-coverage:end -->"
@@ -69,14 +70,6 @@ def _task(task_id: str, command: str = "/bin/true") -> M.BatchTaskCreateOptions:
     return M.BatchTaskCreateOptions(id=task_id, command_line=command)
 
 
-def _wait(check: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
-        time.sleep(0.02)  # polling the service with a deadline
-
-
 def set_up(client: BatchClient) -> str:
     """A pool with one idle node, a job with a preparation task, a finished task and a failed one.
 
@@ -84,7 +77,7 @@ def set_up(client: BatchClient) -> str:
         The node's id.
     """
     client.create_pool(_pool(POOL, 1))
-    _wait(lambda: [n.state for n in client.list_nodes(POOL)] == ["idle"], "an idle node")
+    wait_until(lambda: [n.state for n in client.list_nodes(POOL)] == ["idle"], what="an idle node", timeout=30.0)
     preparation = M.BatchJobPreparationTask(command_line="/bin/true")
     release = M.BatchJobReleaseTask(command_line="/bin/true")
     client.create_job(
@@ -98,14 +91,16 @@ def set_up(client: BatchClient) -> str:
     client.create_job(M.BatchJobCreateOptions(id=EXTRA_JOB, pool_info=M.BatchPoolInfo(pool_id=POOL)))
     scratch = "/bin/bash -c 'touch scratch.txt scratch2.txt; echo done'"
     client.create_tasks(JOB, [_task(TASK, scratch), _task(FAILED, "/bin/false")])
-    _wait(lambda: client.get_job_task_counts(JOB).task_counts.completed == 2, "the set-up tasks")
+    wait_until(
+        lambda: client.get_job_task_counts(JOB).task_counts.completed == 2, what="the set-up tasks", timeout=30.0
+    )
     return str(next(iter(client.list_nodes(POOL))).id)
 
 
 def _then_idle(client: BatchClient, node: str, poller: Any) -> None:
     """Wait for a node operation's poller, then for the node to be idle again (the next operation needs that)."""
     poller.result()
-    _wait(lambda: client.get_node(POOL, node).state == "idle", f"{node} idle again")
+    wait_until(lambda: client.get_node(POOL, node).state == "idle", what=f"{node} idle again", timeout=30.0)
 
 
 class _Sink(BaseHTTPRequestHandler):

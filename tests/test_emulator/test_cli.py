@@ -50,26 +50,14 @@ def test_runs_in_the_foreground_and_stops_on_sigterm(tmp_path: Path, helpers: An
     assert (tmp_path / "data" / "accounts" / "localbatch" / "batch.sqlite3").exists()
 
 
-def test_refuses_a_remote_interface_without_the_flag(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "batch_emulator", "--host", "0.0.0.0", "--port", "0"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+def test_refuses_a_remote_interface_without_the_flag(tmp_path: Path, helpers: Any) -> None:
+    result = helpers.run_emulator("--host", "0.0.0.0", "--port", "0")
     assert result.returncode == 2
     assert "--allow-remote" in result.stderr
 
 
-def test_rejects_a_bad_fault_spec() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "batch_emulator", "--faults", "explode=1"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+def test_rejects_a_bad_fault_spec(helpers: Any) -> None:
+    result = helpers.run_emulator("--faults", "explode=1")
     assert result.returncode == 2
     assert "unknown fault" in result.stderr
 
@@ -91,14 +79,8 @@ def test_time_scale_speeds_up_autoscale_evaluation(tmp_path: Path, helpers: Any)
             helpers.wait_until(lambda: client.get_pool("ticking").target_dedicated_nodes >= 3, what="3 evaluations")
 
 
-def test_rejects_a_time_scale_that_is_not_positive() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "batch_emulator", "--time-scale", "0"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+def test_rejects_a_time_scale_that_is_not_positive(helpers: Any) -> None:
+    result = helpers.run_emulator("--time-scale", "0")
     assert result.returncode == 2
     assert "--time-scale: time_scale must be a positive number, not 0.0" in result.stderr
     refused = CliRunner().invoke(app, ["emulator", "--time-scale", "-1"])

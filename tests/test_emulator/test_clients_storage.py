@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import ssl
-import subprocess
-import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -60,14 +58,8 @@ def test_a_bad_storage_endpoint_is_one_clear_error(bad: str) -> None:
         transfer.check_storage_endpoint(bad)
 
 
-def test_cli_refuses_a_bad_storage_endpoint_in_one_line() -> None:
-    run = subprocess.run(
-        [sys.executable, "-m", "batch_emulator", "--storage-endpoint", "ftp://x"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+def test_cli_refuses_a_bad_storage_endpoint_in_one_line(helpers: Any) -> None:
+    run = helpers.run_emulator("--storage-endpoint", "ftp://x")
     assert run.returncode == 2
     expected = "storage endpoint 'ftp://x' is not an http(s) URL such as http://127.0.0.1:10000 (Azurite)"
     assert run.stderr.strip().splitlines()[-1].endswith(f"--storage-endpoint: {expected}")

@@ -196,3 +196,35 @@ def test_a_failed_pull_reports_the_clients_error_line(tmp_path: Path) -> None:
     runtime, record = fake_podman(tmp_path, fail="access denied")
     assert pull_image(runtime, "example.org/private:2", []) == "Error: access denied"
     assert record.read_text().splitlines()[-1] == "pull example.org/private:2"  # no credential for that registry
+
+
+FAKE_DOCKER = """#!/bin/sh
+echo "$@" >> "$RECORD"
+case "$*" in
+  *"image inspect"*) exit 1 ;;
+esac
+[ -n "$DOCKER_CONFIG" ] && cat "$DOCKER_CONFIG/config.json" > "$RECORD.docker-config"
+[ -n "$REGISTRY_AUTH_FILE" ] && cat "$REGISTRY_AUTH_FILE" > "$RECORD.registry-auth"
+exit 0
+"""
+
+
+def test_a_docker_pull_passes_credentials_through_the_environment_for_docker_and_podman_docker(tmp_path: Path) -> None:
+    client = tmp_path / "docker"
+    client.write_text(FAKE_DOCKER)
+    client.chmod(0o755)
+    record = tmp_path / "calls"
+    runtime = ContainerRuntime("docker", str(client), "0", (), {"RECORD": str(record)})
+    assert pull_image(runtime, "robot/app:1", [RegistryCredential("", "robot", "s3cret")]) is None
+    assert record.read_text().splitlines() == ["image inspect --format x robot/app:1", "pull robot/app:1"]
+    docker_config = json.loads(Path(f"{record}.docker-config").read_text())
+    assert base64.b64decode(docker_config["auths"]["https://index.docker.io/v1/"]["auth"]) == b"robot:s3cret"
+    assert json.loads(Path(f"{record}.registry-auth").read_text()) == docker_config  # podman-docker reads this one
+
+
+def test_docker_gets_the_containers_conf_a_podman_behind_it_needs(tmp_path: Path) -> None:
+    docker = runtime_for("/usr/bin/docker", tmp_path)
+    assert docker.global_args == ()  # nothing a Docker client would refuse
+    conf = Path(docker.env["CONTAINERS_CONF"]).read_text()
+    assert "default_ulimits = []" in conf
+    assert 'cgroup_manager = "cgroupfs"' in conf

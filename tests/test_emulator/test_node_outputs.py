@@ -4,38 +4,24 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from azure.storage.blob import BlobServiceClient, ContainerClient, ContainerSasPermissions, generate_container_sas
+from azure.storage.blob import ContainerClient, ContainerSasPermissions, generate_container_sas
 
 from batch_emulator.node import outputs
 from batch_emulator.node.outputs import PlannedUpload, plan_uploads, upload
-from batch_emulator.node.runner import run_task
-from batch_emulator.node.spec import TaskRunResult, TaskRunSpec
 from batchpipe.services import AzuriteInfo
+from tests.test_emulator.node_runs import job_task, run
 
 pytestmark = pytest.mark.integration
 
 WRITES = (
     "/bin/bash -c 'mkdir -p out/sub && echo a > out/a.csv && echo b > out/sub/b.csv && echo log > run.log; exit {code}'"
 )
-
-
-@pytest.fixture(scope="module")
-def blob_service(azurite: AzuriteInfo) -> BlobServiceClient:
-    return BlobServiceClient.from_connection_string(azurite.connection_string)
-
-
-@pytest.fixture
-def container(blob_service: BlobServiceClient) -> Iterator[ContainerClient]:
-    client = blob_service.create_container(f"outputs-{uuid.uuid4().hex[:12]}")
-    yield client
-    client.delete_container()
 
 
 def write_only_url(azurite: AzuriteInfo, container_name: str) -> str:
@@ -60,27 +46,6 @@ def output(pattern: str, url: str, condition: str, path: str | None = None) -> d
     }
 
 
-def job_task(node_root: Path, command_line: str, output_files: list[dict[str, Any]]) -> TaskRunSpec:
-    return TaskRunSpec(
-        kind="job",
-        account_name="emuaccount",
-        pool_id="pool-1",
-        node_id="node-1",
-        node_root=node_root,
-        job_id="job-1",
-        task_id="task-1",
-        command_line=command_line,
-        resource_files=[],
-        environment_settings=[],
-        output_files=output_files,
-        max_wall_clock_seconds=30.0,
-    )
-
-
-def run(spec: TaskRunSpec) -> TaskRunResult:
-    return run_task(spec, threading.Event())
-
-
 def blobs(container: ContainerClient) -> dict[str, bytes]:
     return {b.name: container.download_blob(b.name).readall() for b in container.list_blobs()}
 
@@ -92,7 +57,7 @@ def test_success_uploads_success_and_completion_files(
     spec = job_task(
         tmp_path,
         WRITES.format(code=0),
-        [
+        output_files=[
             output("out/**/*.csv", url, "taskSuccess", path="results/task-1"),
             output("../std*.txt", url, "taskcompletion", path="logs/task-1"),
             output("run.log", url, "taskfailure", path="failed/run.log"),
@@ -118,7 +83,7 @@ def test_failure_uploads_failure_files_and_keeps_exit_code_failure(
     spec = job_task(
         tmp_path,
         WRITES.format(code=2),
-        [
+        output_files=[
             output("out/*.csv", url, "tasksuccess"),
             output("run.log", url, "taskfailure", path="failed/run.log"),
             output("run.log", url, "taskcompletion"),
@@ -137,7 +102,7 @@ def test_pattern_without_matches_uploads_nothing(
 ) -> None:
     url = write_only_url(azurite, container.container_name)
     patterns = [output("missing.txt", url, "taskcompletion"), output("*.nope", url, "taskcompletion")]
-    result = run(job_task(tmp_path, "/bin/true", patterns))
+    result = run(job_task(tmp_path, "/bin/true", output_files=patterns))
 
     assert result.result == "success"
     assert blobs(container) == {}
@@ -151,7 +116,7 @@ def test_hidden_files_only_match_explicitly_and_variables_expand(
     spec = job_task(
         tmp_path,
         command,
-        [
+        output_files=[
             output("*.txt", url, "tasksuccess", path="plain"),
             output(".*.txt", url, "tasksuccess", path="dot"),
             output("$AZ_BATCH_NODE_SHARED_DIR/s.txt", url, "tasksuccess"),
@@ -165,7 +130,9 @@ def test_hidden_files_only_match_explicitly_and_variables_expand(
 
 def test_missing_container_is_file_upload_container_not_found(tmp_path: Path, azurite: AzuriteInfo) -> None:
     url = write_only_url(azurite, f"absent-{uuid.uuid4().hex[:12]}")
-    result = run(job_task(tmp_path, "/bin/bash -c 'echo x > out.txt'", [output("out.txt", url, "tasksuccess")]))
+    result = run(
+        job_task(tmp_path, "/bin/bash -c 'echo x > out.txt'", output_files=[output("out.txt", url, "tasksuccess")])
+    )
 
     assert result.exit_code == 0
     assert result.result == "failure"
@@ -186,7 +153,9 @@ def test_read_only_sas_cannot_upload(tmp_path: Path, azurite: AzuriteInfo, conta
         expiry=datetime.now(UTC) + timedelta(hours=1),
     )
     url = f"{container.url}?{sas}"
-    result = run(job_task(tmp_path, "/bin/bash -c 'echo x > out.txt'", [output("out.txt", url, "tasksuccess")]))
+    result = run(
+        job_task(tmp_path, "/bin/bash -c 'echo x > out.txt'", output_files=[output("out.txt", url, "tasksuccess")])
+    )
 
     info = result.failure_info
     assert info is not None
@@ -201,7 +170,9 @@ def test_max_wall_clock_expiry_still_uploads_failure_logs(
 ) -> None:
     url = write_only_url(azurite, container.container_name)
     spec = job_task(
-        tmp_path, "/bin/bash -c 'echo before; exec sleep 30'", [output("../stdout.txt", url, "taskfailure")]
+        tmp_path,
+        "/bin/bash -c 'echo before; exec sleep 30'",
+        output_files=[output("../stdout.txt", url, "taskfailure")],
     )
     result = run(replace(spec, max_wall_clock_seconds=0.3))
 

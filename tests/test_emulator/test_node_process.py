@@ -3,37 +3,14 @@
 from __future__ import annotations
 
 import threading
-import time
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from batch_emulator.node.runner import run_task
-from batch_emulator.node.spec import TaskRunResult, TaskRunSpec
-
-
-def job_task(node_root: Path, command_line: str, **changes: object) -> TaskRunSpec:
-    spec = TaskRunSpec(
-        kind="job",
-        account_name="emuaccount",
-        pool_id="pool-1",
-        node_id="tvmps_node-1",
-        node_root=node_root,
-        job_id="job-1",
-        task_id="task-1",
-        command_line=command_line,
-        resource_files=[],
-        environment_settings=[],
-        output_files=[],
-        max_wall_clock_seconds=None,
-        batch_url="http://127.0.0.1:8001",
-    )
-    return replace(spec, **changes)  # type: ignore[arg-type]
-
-
-def run(spec: TaskRunSpec) -> TaskRunResult:
-    return run_task(spec, threading.Event())
+from batch_emulator.node.spec import TaskRunResult
+from tests.polling import wait_until
+from tests.test_emulator.node_runs import job_task, run
 
 
 def stdout_of(result: TaskRunResult) -> str:
@@ -43,14 +20,6 @@ def stdout_of(result: TaskRunResult) -> str:
 def child_env(result: TaskRunResult) -> dict[str, str]:
     lines = stdout_of(result).split("\0")
     return dict(line.split("=", 1) for line in lines if line)
-
-
-def wait_until(condition: object, what: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 def process_gone(pid: int) -> bool:
@@ -197,7 +166,7 @@ def test_max_wall_clock_time_kills_the_process_group(tmp_path: Path) -> None:
     assert result.failure_info["code"] == "TaskEnded"
     assert {"name": "Reason", "value": "MaxWallClockTimeExpiry"} in result.failure_info["details"]
     background = int((result.task_dir / "wd" / "background.pid").read_text())
-    wait_until(lambda: process_gone(background), "the background child to be killed")
+    wait_until(lambda: process_gone(background), what="the background child to be killed", timeout=10.0)
 
 
 def test_cancel_kills_a_running_task(tmp_path: Path) -> None:
@@ -207,7 +176,7 @@ def test_cancel_kills_a_running_task(tmp_path: Path) -> None:
     worker = threading.Thread(target=lambda: results.append(run_task(spec, cancel)))
     worker.start()
     started = tmp_path / "workitems" / "job-1" / "job-1" / "task-1" / "wd" / "started.txt"
-    wait_until(started.exists, "the task to start")
+    wait_until(started.exists, what="the task to start", timeout=10.0)
 
     cancel.set()
     worker.join(timeout=10)

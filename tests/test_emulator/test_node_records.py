@@ -69,8 +69,7 @@ def test_users_and_scheduling_state_survive_a_restart(tmp_path: Path, helpers: A
     user = batch_models.BatchNodeUserCreateOptions(name="keeper", password="x")
     with ThreadedEmulator(config) as first:
         client: BatchClient = helpers.make_client(first)
-        client.create_pool(helpers.pool_options("durable-pool", nodes=1))
-        node_id = helpers.wait_for_idle_nodes(client, "durable-pool", 1)[0].id
+        node_id = helpers.ready_pool(client, "durable-pool", nodes=1)[0].id
         client.create_node_user("durable-pool", node_id, user)
         client.disable_node_scheduling(
             "durable-pool",

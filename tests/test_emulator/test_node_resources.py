@@ -5,16 +5,13 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 from azure.storage.blob import (
     BlobSasPermissions,
-    BlobServiceClient,
     ContainerClient,
     ContainerSasPermissions,
     generate_blob_sas,
@@ -22,23 +19,10 @@ from azure.storage.blob import (
 )
 
 from batch_emulator.node.resources import check_file_path
-from batch_emulator.node.runner import run_task
-from batch_emulator.node.spec import TaskRunResult, TaskRunSpec
 from batchpipe.services import AzuriteInfo
+from tests.test_emulator.node_runs import job_task, run
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def blob_service(azurite: AzuriteInfo) -> BlobServiceClient:
-    return BlobServiceClient.from_connection_string(azurite.connection_string)
-
-
-@pytest.fixture
-def container(blob_service: BlobServiceClient) -> Iterator[ContainerClient]:
-    client = blob_service.create_container(f"inputs-{uuid.uuid4().hex[:12]}")
-    yield client
-    client.delete_container()
 
 
 def expiry() -> datetime:
@@ -68,34 +52,13 @@ def container_url(azurite: AzuriteInfo, container: ContainerClient, permission: 
     return f"{container.url}?{sas}"
 
 
-def job_task(node_root: Path, resource_files: list[dict[str, Any]], command_line: str = "/bin/true") -> TaskRunSpec:
-    return TaskRunSpec(
-        kind="job",
-        account_name="emuaccount",
-        pool_id="pool-1",
-        node_id="node-1",
-        node_root=node_root,
-        job_id="job-1",
-        task_id="task-1",
-        command_line=command_line,
-        resource_files=resource_files,
-        environment_settings=[],
-        output_files=[],
-        max_wall_clock_seconds=30.0,
-    )
-
-
-def run(spec: TaskRunSpec) -> TaskRunResult:
-    return run_task(spec, threading.Event())
-
-
 def test_http_url_with_read_only_blob_sas(tmp_path: Path, azurite: AzuriteInfo, container: ContainerClient) -> None:
     container.upload_blob("data/input.txt", "héllo from azurite\n".encode())
     url = blob_read_url(azurite, container, "data/input.txt")
     spec = job_task(
         tmp_path,
-        [{"httpUrl": url, "filePath": "in/copy.txt", "fileMode": "0640"}],
-        command_line="/bin/cat in/copy.txt",
+        "/bin/cat in/copy.txt",
+        resource_files=[{"httpUrl": url, "filePath": "in/copy.txt", "fileMode": "0640"}],
     )
     result = run(spec)
 
@@ -109,7 +72,7 @@ def test_http_url_with_read_only_blob_sas(tmp_path: Path, azurite: AzuriteInfo, 
 def test_default_file_mode_is_0770(tmp_path: Path, azurite: AzuriteInfo, container: ContainerClient) -> None:
     container.upload_blob("tool.sh", b"#!/bin/sh\necho tool\n")
     resource = {"httpUrl": blob_read_url(azurite, container, "tool.sh"), "filePath": "tool.sh"}
-    result = run(job_task(tmp_path, [resource], "./tool.sh"))
+    result = run(job_task(tmp_path, "./tool.sh", resource_files=[resource]))
 
     assert result.result == "success", result.failure_info
     assert (result.task_dir / "wd" / "tool.sh").stat().st_mode & 0o777 == 0o770
@@ -122,7 +85,9 @@ def test_storage_container_url_with_blob_prefix_keeps_blob_names(
     for name in ("batch/a.txt", "batch/sub/b.txt", "other/c.txt"):
         container.upload_blob(name, name.encode())
     url = container_url(azurite, container, ContainerSasPermissions(read=True, list=True))
-    result = run(job_task(tmp_path, [{"storageContainerUrl": url, "blobPrefix": "batch/", "filePath": "inputs"}]))
+    result = run(
+        job_task(tmp_path, resource_files=[{"storageContainerUrl": url, "blobPrefix": "batch/", "filePath": "inputs"}])
+    )
 
     assert result.result == "success", result.failure_info
     wd = result.task_dir / "wd"
@@ -136,7 +101,7 @@ def test_storage_container_url_without_file_path_downloads_into_wd(
 ) -> None:
     container.upload_blob("top.txt", b"top")
     url = container_url(azurite, container, ContainerSasPermissions(read=True, list=True))
-    result = run(job_task(tmp_path, [{"storageContainerUrl": url}]))
+    result = run(job_task(tmp_path, resource_files=[{"storageContainerUrl": url}]))
 
     assert result.result == "success", result.failure_info
     assert (result.task_dir / "wd" / "top.txt").read_bytes() == b"top"
@@ -149,7 +114,9 @@ def test_bad_signature_fails_clearly_without_revealing_it(
     url = blob_read_url(azurite, container, "secret.txt")
     signature = url.split("sig=")[1].split("&")[0]
     forged = url.replace(f"sig={signature}", "sig=AAAA" + signature[4:])
-    result = run(job_task(tmp_path, [{"httpUrl": forged, "filePath": "secret.txt"}], "/bin/bash -c 'touch ran'"))
+    result = run(
+        job_task(tmp_path, "/bin/bash -c 'touch ran'", resource_files=[{"httpUrl": forged, "filePath": "secret.txt"}])
+    )
 
     assert result.result == "failure"
     assert result.exit_code is None
@@ -169,7 +136,7 @@ def test_container_listing_without_list_permission_is_access_denied(
     tmp_path: Path, azurite: AzuriteInfo, container: ContainerClient
 ) -> None:
     url = container_url(azurite, container, ContainerSasPermissions(read=True))
-    result = run(job_task(tmp_path, [{"storageContainerUrl": url}]))
+    result = run(job_task(tmp_path, resource_files=[{"storageContainerUrl": url}]))
 
     assert result.failure_info is not None
     assert result.failure_info["code"] == "ResourceContainerAccessDenied"
@@ -178,7 +145,7 @@ def test_container_listing_without_list_permission_is_access_denied(
 
 def test_missing_blob_is_blob_not_found(tmp_path: Path, azurite: AzuriteInfo, container: ContainerClient) -> None:
     url = blob_read_url(azurite, container, "absent.txt")
-    result = run(job_task(tmp_path, [{"httpUrl": url, "filePath": "absent.txt"}]))
+    result = run(job_task(tmp_path, resource_files=[{"httpUrl": url, "filePath": "absent.txt"}]))
 
     assert result.failure_info is not None
     assert result.failure_info["code"] == "BlobNotFound"
@@ -187,7 +154,9 @@ def test_missing_blob_is_blob_not_found(tmp_path: Path, azurite: AzuriteInfo, co
 
 @pytest.mark.parametrize("file_path", ["../escape.txt", "a/../../escape.txt", "/etc/escape.txt"])
 def test_file_path_escaping_the_working_dir_is_refused(tmp_path: Path, file_path: str) -> None:
-    result = run(job_task(tmp_path, [{"httpUrl": "http://127.0.0.1:9/never-fetched", "filePath": file_path}]))
+    result = run(
+        job_task(tmp_path, resource_files=[{"httpUrl": "http://127.0.0.1:9/never-fetched", "filePath": file_path}])
+    )
 
     assert result.result == "failure"
     assert result.failure_info is not None
@@ -203,7 +172,7 @@ def test_file_path_checks_accept_inner_dot_dot() -> None:
 
 
 def test_auto_storage_container_is_not_supported_locally(tmp_path: Path) -> None:
-    result = run(job_task(tmp_path, [{"autoStorageContainerName": "inputs"}]))
+    result = run(job_task(tmp_path, resource_files=[{"autoStorageContainerName": "inputs"}]))
 
     assert result.failure_info is not None
     assert result.failure_info["category"] == "usererror"
@@ -246,7 +215,7 @@ def flaky_server() -> Iterator[str]:
 
 def test_server_busy_is_retried(tmp_path: Path, flaky_server: str) -> None:
     url = f"{flaky_server}/container/blob-{uuid.uuid4().hex}?sv=2021-08-06&sig=abc"
-    result = run(job_task(tmp_path, [{"httpUrl": url, "filePath": "retried.txt"}]))
+    result = run(job_task(tmp_path, resource_files=[{"httpUrl": url, "filePath": "retried.txt"}]))
 
     assert result.result == "success", result.failure_info
     assert (result.task_dir / "wd" / "retried.txt").read_text() == "after a retry\n"
@@ -256,7 +225,9 @@ def test_unreachable_storage_is_a_server_error(tmp_path: Path) -> None:
     closed = ThreadingHTTPServer(("127.0.0.1", 0), FlakyBlobHandler)
     port = closed.server_address[1]
     closed.server_close()
-    result = run(job_task(tmp_path, [{"httpUrl": f"http://127.0.0.1:{port}/c/b?sig=topsecret", "filePath": "b"}]))
+    result = run(
+        job_task(tmp_path, resource_files=[{"httpUrl": f"http://127.0.0.1:{port}/c/b?sig=topsecret", "filePath": "b"}])
+    )
 
     assert result.failure_info is not None
     assert result.failure_info["category"] == "servererror"
@@ -270,6 +241,6 @@ def test_spec_with_several_resource_files_downloads_all(
     container.upload_blob("one.txt", b"1")
     container.upload_blob("two.txt", b"2")
     files = [{"httpUrl": blob_read_url(azurite, container, n), "filePath": n} for n in ("one.txt", "two.txt")]
-    result = run(replace(job_task(tmp_path, files), command_line="/bin/cat one.txt two.txt"))
+    result = run(job_task(tmp_path, "/bin/cat one.txt two.txt", resource_files=files))
 
     assert (result.task_dir / "stdout.txt").read_text() == "12"

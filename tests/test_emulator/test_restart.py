@@ -15,8 +15,7 @@ def test_state_survives_a_restart(tmp_path: Path, helpers: Any) -> None:
     config = EmulatorConfig(port=0, allocation_seconds=0.05, data_dir=tmp_path)
     with ThreadedEmulator(config) as first:
         client: BatchClient = helpers.make_client(first)
-        client.create_pool(helpers.pool_options("kept-pool", nodes=1, slots=2))
-        helpers.wait_for_idle_nodes(client, "kept-pool", 1)
+        helpers.ready_pool(client, "kept-pool", nodes=1, slots=2)
         client.create_job(
             batch_models.BatchJobCreateOptions(id="kept-job", pool_info=batch_models.BatchPoolInfo(pool_id="kept-pool"))
         )

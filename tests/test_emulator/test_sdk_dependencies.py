@@ -19,8 +19,7 @@ M = batch_models
 @pytest.fixture(scope="module")
 def client(emulator: ThreadedEmulator, helpers: Any) -> BatchClient:
     batch: BatchClient = helpers.make_client(emulator)
-    batch.create_pool(helpers.pool_options(POOL, nodes=1, slots=8))
-    helpers.wait_for_idle_nodes(batch, POOL, 1)
+    helpers.ready_pool(batch, POOL, nodes=1, slots=8)
     return batch
 
 

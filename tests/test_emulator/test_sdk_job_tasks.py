@@ -22,8 +22,7 @@ ECHO_RELEASE = '/bin/bash -c "echo release >> $AZ_BATCH_NODE_SHARED_DIR/$AZ_BATC
 @pytest.fixture(scope="module")
 def client(emulator: ThreadedEmulator, helpers: Any) -> BatchClient:
     batch: BatchClient = helpers.make_client(emulator)
-    batch.create_pool(helpers.pool_options(POOL, nodes=2, slots=2))
-    helpers.wait_for_idle_nodes(batch, POOL, 2)
+    helpers.ready_pool(batch, POOL, nodes=2, slots=2)
     return batch
 
 

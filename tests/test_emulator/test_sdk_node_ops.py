@@ -21,8 +21,7 @@ COUNT_BOOTS = '/bin/sh -c "echo boot >> $AZ_BATCH_NODE_SHARED_DIR/boots.txt"'
 def _pool_with_boot_log(client: BatchClient, helpers: Any, pool_id: str, slots: int = 1) -> str:
     """A one-node pool whose start task appends a line to shared/boots.txt; returns the node id."""
     start_task = batch_models.BatchStartTask(command_line=COUNT_BOOTS, wait_for_success=True)
-    client.create_pool(helpers.pool_options(pool_id, nodes=1, slots=slots, start_task=start_task))
-    return str(helpers.wait_for_idle_nodes(client, pool_id, 1)[0].id)
+    return str(helpers.ready_pool(client, pool_id, nodes=1, slots=slots, start_task=start_task)[0].id)
 
 
 def _boots(client: BatchClient, pool_id: str, node_id: str) -> int:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import uuid
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -13,18 +11,10 @@ from azure.batch import BatchClient
 from azure.batch import models as batch_models
 from azure.batch.models import _models as sdk_models  # the reimage options are not re-exported
 from azure.core.exceptions import HttpResponseError
-from azure.storage.blob import BlobServiceClient, ContainerClient, ContainerSasPermissions, generate_container_sas
+from azure.storage.blob import ContainerClient, ContainerSasPermissions, generate_container_sas
 
 from batch_emulator.server import ThreadedEmulator
 from batchpipe.services import AzuriteInfo
-
-
-@pytest.fixture
-def container(azurite: AzuriteInfo) -> Iterator[ContainerClient]:
-    service = BlobServiceClient.from_connection_string(azurite.connection_string)
-    client = service.create_container(f"node-{uuid.uuid4().hex[:12]}")
-    yield client
-    client.delete_container()
 
 
 def _sas(azurite: AzuriteInfo, container: ContainerClient, permission: ContainerSasPermissions) -> str:
@@ -57,8 +47,7 @@ def test_upload_node_logs_puts_agent_and_start_task_logs_in_the_container(
     start_task = batch_models.BatchStartTask(
         command_line='/bin/sh -c "echo started; echo warned >&2"', wait_for_success=True
     )
-    client.create_pool(helpers.pool_options("logged-pool", nodes=1, start_task=start_task))
-    node_id = helpers.wait_for_idle_nodes(client, "logged-pool", 1)[0].id
+    node_id = helpers.ready_pool(client, "logged-pool", nodes=1, start_task=start_task)[0].id
     sas = _sas(azurite, container, ContainerSasPermissions(write=True, create=True))
     since = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=5)
     result = client.upload_node_logs(
@@ -92,8 +81,7 @@ def test_blob_mount_is_materialised_under_the_mounts_dir(
     client: BatchClient = helpers.make_client(emulator)
     sas = _sas(azurite, container, ContainerSasPermissions(read=True, list=True))
     mount = _blob_mount(azurite, container, "data", sas_key=sas)
-    client.create_pool(helpers.pool_options("mounted-pool", nodes=1, mount_configuration=[mount]))
-    node_id = helpers.wait_for_idle_nodes(client, "mounted-pool", 1)[0].id
+    node_id = helpers.ready_pool(client, "mounted-pool", nodes=1, mount_configuration=[mount])[0].id
     client.create_job(
         batch_models.BatchJobCreateOptions(id="mount-job", pool_info=batch_models.BatchPoolInfo(pool_id="mounted-pool"))
     )
@@ -170,8 +158,7 @@ def test_blob_mount_with_account_key_and_a_refused_log_upload(
     container.upload_blob("keyed.txt", b"signed with the key\n")
     client: BatchClient = helpers.make_client(emulator)
     mount = _blob_mount(azurite, container, "keyed", account_key=azurite.account_key)
-    client.create_pool(helpers.pool_options("keyed-pool", nodes=1, mount_configuration=[mount]))
-    node_id = helpers.wait_for_idle_nodes(client, "keyed-pool", 1)[0].id
+    node_id = helpers.ready_pool(client, "keyed-pool", nodes=1, mount_configuration=[mount])[0].id
     mounted = b"".join(client.download_node_file("keyed-pool", node_id, "fsmounts/keyed/keyed.txt"))
     assert mounted == b"signed with the key\n"
     shown = client.get_pool("keyed-pool").mount_configuration[0].azure_blob_file_system_configuration

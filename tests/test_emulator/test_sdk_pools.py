@@ -7,15 +7,14 @@ from typing import Any
 import pytest
 from azure.batch import BatchClient
 from azure.batch import models as batch_models
-from azure.core.exceptions import ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from batch_emulator.server import EmulatorConfig, ThreadedEmulator
 
 
 def test_resize_up_and_down(emulator: ThreadedEmulator, helpers: Any) -> None:
     client: BatchClient = helpers.make_client(emulator)
-    client.create_pool(helpers.pool_options("resize-pool", nodes=1))
-    helpers.wait_for_idle_nodes(client, "resize-pool", 1)
+    helpers.ready_pool(client, "resize-pool", nodes=1)
     client.begin_resize_pool(
         "resize-pool", batch_models.BatchPoolResizeOptions(target_dedicated_nodes=3), polling_interval=0
     ).result()
@@ -125,11 +124,28 @@ def test_node_states_during_slow_allocation(helpers: Any) -> None:
 
 def test_remove_named_nodes(emulator: ThreadedEmulator, helpers: Any) -> None:
     client: BatchClient = helpers.make_client(emulator)
-    client.create_pool(helpers.pool_options("trim-pool", nodes=2))
-    nodes = helpers.wait_for_idle_nodes(client, "trim-pool", 2)
+    nodes = helpers.ready_pool(client, "trim-pool", nodes=2)
     options = batch_models.BatchNodeRemoveOptions(node_ids=[nodes[0].id])
     client.begin_remove_nodes("trim-pool", options, polling_interval=0).result()
     pool = client.get_pool("trim-pool")
     assert (pool.target_dedicated_nodes, pool.current_dedicated_nodes) == (1, 1)
     assert [node.id for node in client.list_nodes("trim-pool")] == [nodes[1].id]
     client.begin_delete_pool("trim-pool", polling_interval=0).result()
+
+
+def test_a_pool_update_with_one_bad_property_changes_nothing(emulator: ThreadedEmulator, helpers: Any) -> None:
+    client: BatchClient = helpers.make_client(emulator)
+    client.create_pool(helpers.pool_options("update-pool", nodes=0))
+    before = client.get_pool("update-pool")
+    # The SDK takes a JSON body too: a good start task and display name, and metadata that is not an array.
+    update = {"startTask": {"commandLine": "echo new"}, "displayName": "renamed", "metadata": "owner=me"}
+
+    with pytest.raises(HttpResponseError) as caught:
+        client.update_pool("update-pool", update)
+
+    assert caught.value.status_code == 400
+    after = client.get_pool("update-pool")
+    assert (after.start_task, after.display_name, after.etag) == (None, before.display_name, before.etag)
+    metadata = [batch_models.BatchMetadataItem(name="owner", value="me")]
+    client.update_pool("update-pool", batch_models.BatchPoolUpdateOptions(metadata=metadata))
+    assert [(m.name, m.value) for m in client.get_pool("update-pool").metadata or []] == [("owner", "me")]

@@ -17,8 +17,7 @@ POOL = "tasks-pool"
 @pytest.fixture(scope="module")
 def pool_client(emulator: ThreadedEmulator, helpers: Any) -> BatchClient:
     client: BatchClient = helpers.make_client(emulator)
-    client.create_pool(helpers.pool_options(POOL, nodes=1, slots=4))
-    helpers.wait_for_idle_nodes(client, POOL, 1)
+    helpers.ready_pool(client, POOL, nodes=1, slots=4)
     return client
 
 

@@ -23,8 +23,7 @@ def workflow(emulator: ThreadedEmulator, helpers: Any) -> dict[str, Any]:
     start_task = batch_models.BatchStartTask(
         command_line='/bin/bash -c "echo node ready on $AZ_BATCH_NODE_ID"', wait_for_success=True
     )
-    client.create_pool(helpers.pool_options(POOL, nodes=2, slots=4, start_task=start_task))
-    nodes = helpers.wait_for_idle_nodes(client, POOL, 2)
+    nodes = helpers.ready_pool(client, POOL, nodes=2, slots=4, start_task=start_task)
     client.create_job(batch_models.BatchJobCreateOptions(id=JOB, pool_info=batch_models.BatchPoolInfo(pool_id=POOL)))
     tasks = [
         batch_models.BatchTaskCreateOptions(id=f"task-{index:03d}", command_line=f'/bin/bash -c "echo hello {index}"')

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 import pytest
 from azure.core.exceptions import (
     ClientAuthenticationError,
@@ -16,7 +18,6 @@ from batchpipe.redact import redact
 from flows.pipeline import parse_top_words
 from tasks.monitoring import PollSchedule
 from tasks.pool import choose_image, start_task_command
-from tasks.submission import TaskSpec, task_command
 
 
 def _image(offer: str, sku: str, agent: str, os_type: str = "linux", verified: bool = True) -> dict[str, object]:
@@ -127,11 +128,11 @@ def test_secrets_are_redacted() -> None:
     assert "sp=r" in cleaned
 
 
-def test_command_lines_carry_no_secret_and_quote_names() -> None:
-    spec = TaskSpec("t1", "it's a file.txt", "http://x/input/f?sig=SECRET", "f_OUTPUT.txt")
-    command = task_command("app-1.pyz", spec, 3, "acct", "output", "http://127.0.0.1:1/acct")
-    assert "SECRET" not in command
+def test_the_start_task_stages_the_quoted_application_and_checks_it_runs() -> None:
+    command = start_task_command("it's app.pyz")
     assert command.startswith("/bin/sh -c ")
-    assert "--sas-env BATCHPIPE_OUTPUT_SAS" in command
-    assert '"$AZ_BATCH_NODE_SHARED_DIR"/app-1.pyz' in command
-    assert "cp " in start_task_command("app-1.pyz")
+    script = shlex.split(command)[2]
+    assert script.split(" && ") == [
+        'cp "$AZ_BATCH_TASK_WORKING_DIR"/\'it\'"\'"\'s app.pyz\' "$AZ_BATCH_NODE_SHARED_DIR"/',
+        "python3 \"$AZ_BATCH_NODE_SHARED_DIR\"/'it'\"'\"'s app.pyz' --version",
+    ]

@@ -34,6 +34,7 @@ from azure.storage.blob import BlobServiceClient
 from batchpipe.local import LocalEndpoints
 from batchpipe.services import PROJECT_ROOT, AzuriteInfo, ServiceProcess, prefect_environment
 from batchpipe.services import start_batch_emulator as launch_batch_emulator
+from tests.polling import wait_until
 
 T = TypeVar("T")
 DOC_ENV = "BATCHPIPE_WRITE_RELIABILITY_DOC"
@@ -193,15 +194,8 @@ def transcripts() -> list[tuple[str, str]]:
 
 
 def wait_for(condition: Callable[[], T], *, timeout: float = 60.0, what: str = "condition") -> T:
-    """Poll ``condition`` until it returns something truthy; fail the test after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(0.05)  # polling interval of a condition with a deadline
+    """:func:`tests.polling.wait_until` with a minute's timeout and a slower poll."""
+    return wait_until(condition, timeout=timeout, what=what, interval=0.05)
 
 
 @pytest.fixture(scope="session")

@@ -127,12 +127,13 @@ def test_failing_task_is_retried_then_reported(
     "Faults",
     "every start task of the pool fails (starttask_fail=<pool>), poll interval 0.5s, monitoring timeout 300s",
     "the run fails within one poll interval of the node turning starttaskfailed, with the start task's stderr "
-    "(not after the monitoring timeout)",
+    "(not after the monitoring timeout); the same run again, the fault gone, reboots the node and completes",
 )
 def test_failing_start_task_fails_the_run_early(
     stack: Any,
     faults: Callable[[str], None],
     inputs: Callable[..., list[Path]],
+    check_outputs: Callable[..., int],
     observe: Callable[[str], None],
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
@@ -162,6 +163,21 @@ def test_failing_start_task_fails_the_run_early(
     assert delay < 150, "the run waited for the monitoring timeout instead of noticing the node"
     observe(f"run Failed: `{error.message}`")
     observe(f"flow run ended {delay:.1f}s after the node turned starttaskfailed (poll interval 0.5s)")
+
+    # The cause mended (here: the fault cleared; in life: a lost application blob staged again, an expired SAS),
+    # the same run again reboots the node so that it runs the pool's start task once more, then completes.
+    faults("")
+    files = sorted((tmp_path / "in").iterdir())
+    rerun = _run(files, tmp_path / "out")
+
+    assert rerun.is_completed(), rerun.message
+    job_id = next(p.name for p in (tmp_path / "out").iterdir() if p.is_dir())
+    check_outputs(tmp_path / "out" / job_id, files, 3, job_id, stack.pool_id)
+    node = next(iter(stack.batch.list_nodes(stack.pool_id)))
+    assert node.state in ("idle", "running")
+    assert node.start_task_info.result == "success"
+    assert node.last_boot_time > ended
+    observe("the same run again: node rebooted, its start task succeeded, every output verified")
 
 
 @pytest.mark.scenario(

@@ -170,16 +170,6 @@ def _submitted(text: str) -> int:
     return sum(int(n) for n in re.findall(r"Submitted (\d+) tasks to job", text))
 
 
-#: Azurite acknowledges uploads it has not persisted yet: SIGKILLed seconds after the uploads, it often comes back
-#: without them (6 of 6 cells in one session, 4 of 6 in the next), and the rerun trusts what the first run uploaded
-#: (the node application, the inputs, the outputs). Not strict: whether Azurite persisted in time varies.
-LOST_BLOBS = (
-    "open bug: Azurite SIGKILLed after the uploads loses acknowledged blobs; with reconcile the rerun completes when "
-    "killed during monitoring or download, but still fails when killed after uploads, pool, job or submission "
-    "(measured 2026-11-27: 4 of 6 cells)"
-)
-
-
 def _cell(step: str, victim: str) -> Any:
     marks = [
         pytest.mark.scenario(
@@ -189,8 +179,6 @@ def _cell(step: str, victim: str) -> Any:
             "no process left behind, no traceback; the rerun completes: every output verified, no task submitted twice",
         )
     ]
-    if victim == "azurite" and step != "containers":
-        marks.append(pytest.mark.xfail(strict=False, reason=LOST_BLOBS))
     return pytest.param(step, victim, id=f"{step}-{victim}", marks=marks)
 
 

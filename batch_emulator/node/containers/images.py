@@ -2,7 +2,8 @@
 
 No registry needs to be reachable for images that are present: they are found with ``image exists``
 (podman) or ``image inspect`` (docker) and never pulled again. Credentials go to the client in a
-temporary auth file (podman ``--authfile``, docker ``--config``), never on a command line or in a log.
+temporary auth file (podman ``--authfile``, docker ``DOCKER_CONFIG``, and ``REGISTRY_AUTH_FILE`` for a podman
+behind a ``docker`` command), never on a command line or in a log.
 """
 
 from __future__ import annotations
@@ -126,17 +127,19 @@ def pull_image(runtime: ContainerRuntime, image: str, registries: Iterable[Regis
         return None
     credential = credential_for(image, registries)
     with tempfile.TemporaryDirectory(prefix="batch-pull-") as scratch:
-        args: list[str] = []
+        args = ["pull"]
+        env: dict[str, str] = {}
         if credential is not None:
             auth = _auth_config(runtime, credential)
             auth_file = Path(scratch) / "config.json"
             auth_file.write_text(json.dumps(auth), "utf-8")
             auth_file.chmod(0o600)
-            args = ["pull", "--authfile", str(auth_file)] if runtime.name == "podman" else ["--config", scratch, "pull"]
-        else:
-            args = ["pull"]
+            if runtime.name == "podman":
+                args += ["--authfile", str(auth_file)]
+            else:  # Docker reads $DOCKER_CONFIG/config.json, a podman behind `docker` REGISTRY_AUTH_FILE
+                env = {"DOCKER_CONFIG": scratch, "REGISTRY_AUTH_FILE": str(auth_file)}
         try:
-            pulled = runtime.call(*args, image, timeout=PULL_TIMEOUT_SECONDS)
+            pulled = runtime.call(*args, image, timeout=PULL_TIMEOUT_SECONDS, extra_env=env)
         except (OSError, subprocess.TimeoutExpired) as error:
             return f"{runtime.name} pull failed: {error}"
     if pulled.returncode != 0:

@@ -139,9 +139,12 @@ def remove_container(runtime: ContainerRuntime, name: str) -> None:
         runtime: The container runtime.
         name: From :func:`container_name`.
     """
-    args = ("rm", "-f", "--time", "0", name) if runtime.name == "podman" else ("rm", "-f", name)
-    with contextlib.suppress(OSError, subprocess.TimeoutExpired):
-        runtime.call(*args, timeout=REMOVE_TIMEOUT_SECONDS)
+    # docker's `rm` has no --time, and a podman behind `docker` would stop with a 10 s grace period: kill first.
+    podman = runtime.name == "podman"
+    calls = [("rm", "-f", "--time", "0", name)] if podman else [("kill", name), ("rm", "-f", name)]
+    for args in calls:
+        with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+            runtime.call(*args, timeout=REMOVE_TIMEOUT_SECONDS)
 
 
 def runtime_error_line(path: Path) -> str:

@@ -1,9 +1,11 @@
 """Find the container runtime of this machine (podman or docker) and run its client commands.
 
-podman is preferred; docker counts only when its engine answers (``docker info``), because a docker
-client without an engine is common. On Debian, podman with crun fails on the hybrid cgroup layout
-and on ``setrlimit``, so the service runs it with ``--runtime runc --cgroup-manager cgroupfs`` and
-a ``containers.conf`` of its own (``default_ulimits = []``) named by ``CONTAINERS_CONF``.
+podman is preferred; docker counts only when its engine answers (``docker version`` names a server),
+because a docker client without an engine is common. On Debian, podman with crun fails on the hybrid
+cgroup layout and on ``setrlimit``, so the service runs it with ``--runtime runc --cgroup-manager
+cgroupfs`` and a ``containers.conf`` of its own (``default_ulimits = []``, the same engine choices)
+named by ``CONTAINERS_CONF``. A ``docker`` client gets that variable too: Docker ignores it, and a
+``docker`` that is podman (Debian's ``podman-docker``) needs it.
 """
 
 from __future__ import annotations
@@ -24,8 +26,12 @@ RUNTIME_NAMES = ("podman", "docker")
 INSTALL_HINT = "install one with `apt-get install podman runc` (or start a Docker engine)"
 PROBE_TIMEOUT_SECONDS = 60.0
 CLIENT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-#: What the service's own containers.conf holds: no default ulimits (setrlimit fails in nested setups).
-CONTAINERS_CONF_TEXT = "# written by the local Batch service\n[containers]\ndefault_ulimits = []\n"
+#: What the service's own containers.conf holds: no default ulimits (setrlimit fails in nested setups), and
+#: the engine choices podman is also given as options (for a podman reached through a ``docker`` command).
+CONTAINERS_CONF_TEXT = (
+    "# written by the local Batch service\n[containers]\ndefault_ulimits = []\n"
+    '[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "none"\n'
+)
 
 
 @dataclass(frozen=True)
@@ -56,12 +62,15 @@ class ContainerRuntime:
         env.update(extra or {})
         return env
 
-    def call(self, *args: str, timeout: float | None = None) -> subprocess.CompletedProcess[str]:
+    def call(
+        self, *args: str, timeout: float | None = None, extra_env: Mapping[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         """Run a client command to completion and capture its output.
 
         Args:
             *args: The subcommand and its arguments.
             timeout: Seconds before the call is abandoned.
+            extra_env: Variables for this call only (e.g. where registry credentials are).
 
         Returns:
             The finished process (never raises on a non-zero exit).
@@ -72,7 +81,7 @@ class ContainerRuntime:
         """
         return subprocess.run(
             self.argv(*args),
-            env=self.client_env(),
+            env=self.client_env(extra_env),
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
@@ -113,8 +122,9 @@ def write_containers_conf(directory: Path) -> Path:
     """
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "containers.conf"
-    if not path.exists() or path.read_text("utf-8") != CONTAINERS_CONF_TEXT:
-        path.write_text(CONTAINERS_CONF_TEXT, "utf-8")
+    text = CONTAINERS_CONF_TEXT + ('runtime = "runc"\n' if shutil.which("runc", path=CLIENT_PATH) else "")
+    if not path.exists() or path.read_text("utf-8") != text:
+        path.write_text(text, "utf-8")
     return path
 
 
@@ -128,19 +138,21 @@ def runtime_for(binary: str, conf_dir: Path) -> ContainerRuntime:
     Returns:
         The runtime (version unknown until probed).
     """
-    kind = _kind(binary)
-    if kind == "docker":
-        return ContainerRuntime("docker", binary, "unknown")
+    env = {"CONTAINERS_CONF": str(write_containers_conf(conf_dir))}
+    if _kind(binary) == "docker":
+        return ContainerRuntime("docker", binary, "unknown", (), env)
     options: list[str] = []
     if shutil.which("runc", path=CLIENT_PATH):
         options += ["--runtime", "runc"]
     options += ["--cgroup-manager", "cgroupfs", "--events-backend", "none"]  # no event log (faster)
-    env = {"CONTAINERS_CONF": str(write_containers_conf(conf_dir))}
     return ContainerRuntime("podman", binary, "unknown", tuple(options), env)
 
 
 def probe(runtime: ContainerRuntime) -> ContainerRuntime:
-    """Check that a runtime works (``info``), and learn its version.
+    """Check that a runtime works (podman ``info``, docker ``version`` with a server), and learn its version.
+
+    docker asks ``version`` for the server's version: it fails without an engine, and a podman behind a
+    ``docker`` command answers it too (``info`` has no ``ServerVersion`` there).
 
     Args:
         runtime: From :func:`runtime_for`.
@@ -151,14 +163,16 @@ def probe(runtime: ContainerRuntime) -> ContainerRuntime:
     Raises:
         RuntimeNotFoundError: The client is missing or its ``info`` fails (e.g. docker without an engine).
     """
-    template = "{{.Version.Version}}" if runtime.name == "podman" else "{{.ServerVersion}}"
+    command = ("info", "--format", "{{.Version.Version}}")
+    if runtime.name == "docker":
+        command = ("version", "--format", "{{.Server.Version}}")
     try:
-        info = runtime.call("info", "--format", template, timeout=PROBE_TIMEOUT_SECONDS)
+        info = runtime.call(*command, timeout=PROBE_TIMEOUT_SECONDS)
     except (OSError, subprocess.TimeoutExpired) as error:
         raise RuntimeNotFoundError(f"{runtime.binary}: {error}") from error
     if info.returncode != 0:
         reason = (info.stderr.strip().splitlines() or [f"exit code {info.returncode}"])[-1]
-        raise RuntimeNotFoundError(f"{runtime.binary} info failed: {reason}")
+        raise RuntimeNotFoundError(f"{runtime.binary} {command[0]} failed: {reason}")
     version = info.stdout.strip() or "unknown"
     return ContainerRuntime(runtime.name, runtime.binary, version, runtime.global_args, runtime.env)
 
@@ -230,7 +244,7 @@ class RuntimeLocator:
                     except RuntimeNotFoundError as error:
                         cached = error
                     RuntimeLocator._cache[self.override] = cached
-            if isinstance(cached, ContainerRuntime) and cached.name == "podman":
+            if isinstance(cached, ContainerRuntime) and "CONTAINERS_CONF" in cached.env:
                 # The cached runtime names another service's containers.conf: write this one's own.
                 cached = ContainerRuntime(
                     cached.name,
