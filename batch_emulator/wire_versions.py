@@ -7,18 +7,18 @@ The service keeps one model and renders the newest shape (``2025-06-01``); reque
 
 Which client sends which version:
 
-=====================  ===================
-client                 api-version
-=====================  ===================
-azure-batch 11.0       2021-06-01.14.0
-azure-batch 12.0       2022-01-01.15.0
-azure-batch 13.0       2022-10-01.16.0
-azure-batch 14.0       2023-05-01.17.0
-azure-batch 14.1       2023-11-01.18.0
-azure-batch 14.2       2024-02-01.19.0
-azure-batch 15.0b1/b2  2024-07-01.20.0
-azure-batch 15.x, CLI  2025-06-01
-=====================  ===================
+==================================  ===================
+client                              api-version
+==================================  ===================
+azure-batch 11.0                    2021-06-01.14.0
+azure-batch 12.0                    2022-01-01.15.0
+azure-batch 13.0                    2022-10-01.16.0
+azure-batch 14.0                    2023-05-01.17.0
+azure-batch 14.1                    2023-11-01.18.0
+azure-batch 14.2, 15.0b1, CLI 2.91  2024-02-01.19.0
+azure-batch 15.0b2                  2024-07-01.20.0
+azure-batch 15.x                    2025-06-01
+==================================  ===================
 """
 
 from __future__ import annotations

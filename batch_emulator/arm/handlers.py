@@ -187,7 +187,8 @@ def delete_pool(ctx: RequestContext) -> Response:
         if pool is None:
             return Response(b"", status_code=204)
         check_conditions(ctx, pool.last_modified)
-        pool_model.delete_pool(account, name, ctx.now)
+        if pool.state != "deleting":  # a repeated ARM delete is accepted again (the data plane answers 409)
+            pool_model.delete_pool(account, name, ctx.now)
     ctx.service.persist()
     return Response(b"", status_code=202, headers=_delete_poll_headers(ctx, scope, name))
 

@@ -308,7 +308,9 @@ def update_job(account: Account, job_id: str, body: object, now: float, *, repla
         "metadata",
     )
     for name in updatable:
-        if name in data and data[name] is not None:
+        if name == "metadata" and data.get(name) == []:
+            job.spec.pop(name, None)  # an empty list removes the metadata: the service then shows none
+        elif name in data and data[name] is not None:
             value = data[name]
             if name == "onAllTasksComplete":
                 value = str(value).lower()

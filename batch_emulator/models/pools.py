@@ -347,7 +347,9 @@ def stop_resize(account: Account, pool_id: str, now: float) -> Pool:
                 ("dedicated", True, pool.target_dedicated),
                 ("low priority", False, pool.target_low_priority),
             )
-            if sum(1 for n in pool.nodes.values() if n.is_dedicated == dedicated and n.removing is None) != target
+            # Only a target not reached by allocation: a kind shrinking to its target is not an allocation left
+            # undone (and whether the scheduler has marked its surplus nodes yet must not change the answer).
+            if sum(1 for n in pool.nodes.values() if n.is_dedicated == dedicated and n.removing is None) < target
         ]
         _start_resizing(account, pool, now, state="stopping")
     return pool
@@ -393,13 +395,13 @@ def delete_pool(account: Account, pool_id: str, now: float) -> Pool:
 
     Raises:
         PoolNotFound: no such pool.
+        PoolBeingDeleted: the pool is being deleted already (409, as the REST reference says of a repeated delete).
     """
-    pool = get_pool(account, pool_id)
-    if pool.state != "deleting":
-        pool.state = "deleting"
-        pool.state_time = now
-        pool.touch(now)
-        account.changes.pools.add(pool)
+    pool = active_pool(account, pool_id)
+    pool.state = "deleting"
+    pool.state_time = now
+    pool.touch(now)
+    account.changes.pools.add(pool)
     account.pending_pools.add(pool)
     account.notify()
     return pool
@@ -451,7 +453,8 @@ def pool_property_changes(pool: Pool, data: dict[str, Any], *, replace: bool) ->
     elif replace:
         changes["startTask"] = None
     if "metadata" in data or replace:
-        changes["metadata"] = optional_list(data, "metadata")
+        # An empty list removes the metadata, and the service then shows none (as for applicationPackageReferences).
+        changes["metadata"] = optional_list(data, "metadata") or None
     if "displayName" in data:
         changes["displayName"] = data["displayName"]
     if data.get("targetNodeCommunicationMode") is not None:
@@ -464,7 +467,7 @@ def pool_property_changes(pool: Pool, data: dict[str, Any], *, replace: bool) ->
 def apply_pool_properties(account: Account, pool: Pool, changes: dict[str, Any], now: float) -> Pool:
     """Apply what :func:`pool_property_changes` checked (cannot fail)."""
     for name, value in changes.items():
-        if value is None and name == "startTask":
+        if value is None and name in ("startTask", "metadata"):
             pool.spec.pop(name, None)
         else:
             pool.spec[name] = value

@@ -9,30 +9,22 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from batch_emulator.server import EmulatorConfig, ThreadedEmulator
+from tests.test_emulator.clients.environments import V14, client_python
 
 pytestmark = pytest.mark.integration
-ROOT = Path(__file__).resolve().parents[2]
-V14 = ROOT / ".venv-v14"
 WORKFLOW = Path(__file__).parent / "clients" / "v14_workflow.py"
 
 
 @pytest.fixture(scope="module")
 def v14_python() -> Path:
     """The interpreter of ``.venv-v14`` (built here, as ``make deps`` does, when missing)."""
-    python = V14 / "bin" / "python"
-    if not (V14 / ".installed").exists():
-        subprocess.run([sys.executable, "-m", "venv", str(V14)], check=True)
-        pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-        subprocess.run([*pip, "-c", str(ROOT / "constraints-v14.txt"), "azure-batch"], check=True, timeout=600)
-        (V14 / ".installed").touch()
-    return python
+    return client_python(V14)
 
 
 @pytest.fixture(scope="module")

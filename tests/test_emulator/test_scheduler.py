@@ -201,6 +201,24 @@ def test_shrinking_a_pool_requeues_running_tasks(harness: Harness, helpers: Any)
     assert requeued[0].state in ("active", "preparing", "running")
 
 
+def test_stopping_a_shrink_reports_no_allocation_left_undone(harness: Harness, helpers: Any) -> None:
+    pool = harness.pool("p", nodes=2)
+    harness.wait(lambda: idle_nodes(pool, 2), "idle nodes", helpers)
+    with harness.account.lock:  # the stop arrives before the scheduler has marked the surplus nodes
+        pools.resize_pool(harness.account, "p", {"targetDedicatedNodes": 0}, now_ts())
+        pools.stop_resize(harness.account, "p", now_ts())
+        assert pool.resize_errors == []
+
+
+def test_stopping_a_growth_reports_the_allocation_left_undone(harness: Harness, helpers: Any) -> None:
+    pool = harness.pool("p", nodes=0)
+    harness.wait(lambda: pool.allocation_state == "steady", "steady", helpers)
+    with harness.account.lock:  # no node allocated yet when the stop arrives
+        pools.resize_pool(harness.account, "p", {"targetDedicatedNodes": 2}, now_ts())
+        pools.stop_resize(harness.account, "p", now_ts())
+        assert [(e["code"], "dedicated" in e["message"]) for e in pool.resize_errors] == [("ResizeStopped", True)]
+
+
 def test_core_quota_stops_allocation_with_a_resize_error(harness: Harness, helpers: Any) -> None:
     harness.account.quotas.dedicated_cores = 4
     pool = harness.pool("p", nodes=3)

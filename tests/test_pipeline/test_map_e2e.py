@@ -25,6 +25,7 @@ from batchpipe.settings import load_settings
 from batchpipe.workload import attempt_task_id, resolve_map_inputs, run_id_for
 from flows.approval import Decision
 from flows.batch_map import MapResult, build_spec, run_map
+from tests.polling import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]
 EXAMPLES = PROJECT_ROOT / "examples"
@@ -261,11 +262,17 @@ def _task_run_states(flow_run_id: UUID | None) -> dict[str, list[tuple[str, str 
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
     assert flow_run_id is not None
-    with get_client(sync_client=True) as client:
-        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+
+    def final_states() -> list[Any]:
+        # The API records task run states from the run's events, a moment after the flow run ends: wait for them.
+        with get_client(sync_client=True) as client:
+            runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+        return runs if all(run.state is not None and run.state.is_final() for run in runs) else []
+
     states: dict[str, list[tuple[str, str | None]]] = {}
-    for run in runs:
-        assert run.state is not None
+    for run in wait_until(
+        final_states, timeout=30, what="the task runs' final states in the Prefect API", interval=0.2
+    ):
         states.setdefault(run.name.rsplit("-", 1)[0], []).append((run.state.type.value, run.state.message))
     return states
 
