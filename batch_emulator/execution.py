@@ -6,6 +6,7 @@ a completion queue and wake the scheduler, which applies it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections import deque
@@ -28,6 +29,7 @@ from batch_emulator.models.tasks import RunOutcome, Task
 from batch_emulator.node.containers.images import image_node_error, pull_image
 from batch_emulator.node.containers.runtime import RuntimeNotFoundError
 from batch_emulator.node.containers.settings import container_run_spec, pool_registries, settings_refusal
+from batch_emulator.node.layout import create_task_dirs, task_paths
 from batch_emulator.node.spec import TaskRunResult, TaskRunSpec
 from batch_emulator.timefmt import now_ts, parse_duration
 
@@ -446,6 +448,9 @@ class TaskExecutor:
         outcome: RunOutcome | Preempted | None = None
         instances: list[RunOutcome | None] = []
         started = now_ts()
+        # A running task's files can be listed at once (as on Batch): its directories exist before it is running.
+        with contextlib.suppress(OSError, ValueError):  # the runner reports what cannot be created
+            create_task_dirs(task_paths(spec))
         try:
             with self.account.lock:
                 running = task_model.mark_running(task, token, started)
