@@ -90,7 +90,7 @@ def change_pool(
 
 def resize_pool(ctx: RequestContext) -> Response:
     """``POST /pools/{poolId}/resize`` → 202 (v15 then polls until ``allocationState`` is steady)."""
-    body = ctx.json()
+    body = model.resize_options(ctx.json())
     return change_pool(ctx, lambda account, pool: model.resize_pool(account, pool.id, body, ctx.now), status=202)
 
 

@@ -288,6 +288,21 @@ def active_pool(account: Account, pool_id: str) -> Pool:
     return pool
 
 
+def resize_options(body: object) -> dict[str, Any]:
+    """Check a resize request's body (``BatchPoolResizeOptions``) before its pool is looked up, as Batch does.
+
+    Batch answers an empty resize body with ``MissingRequiredProperty`` even for a pool that does not exist
+    (recorded: the Java SDK's ``BatchErrorTests.testResizeErrorCases``).
+
+    Raises:
+        BatchError: not an object, or neither target node count given.
+    """
+    data = require_object(body)
+    if data.get("targetDedicatedNodes") is None and data.get("targetLowPriorityNodes") is None:
+        raise MissingRequiredProperty("targetDedicatedNodes and/or targetLowPriorityNodes")
+    return data
+
+
 def resize_pool(account: Account, pool_id: str, body: object, now: float) -> Pool:
     """Change a pool's target node counts (``BatchPoolResizeOptions``).
 
