@@ -38,6 +38,13 @@ class FormulaTypeError(FormulaError):
     """An operator or function got values of types it does not take."""
 
 
+class FormulaEvaluationError(FormulaError):
+    """The formula parsed but failed while running (a variable read before any assignment: ``Undefined symbol``)."""
+
+    code = "AutoScalingFormulaEvaluationError"
+    summary = "The specified auto-scaling formula has evaluation error"
+
+
 class InsufficientSampleData(FormulaError):
     """A metric has fewer samples than the formula asked for."""
 

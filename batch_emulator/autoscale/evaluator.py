@@ -19,6 +19,7 @@ from functools import lru_cache
 from batch_emulator.autoscale import parser as ast
 from batch_emulator.autoscale.errors import (
     FormulaError,
+    FormulaEvaluationError,
     FormulaSyntaxError,
     FormulaTypeError,
     InsufficientSampleData,
@@ -421,7 +422,7 @@ def _compile_name(node: ast.Name) -> Code:
         if value is None:
             if keyword is not None:
                 return keyword
-            raise FormulaSyntaxError(f"the variable {name} is used before it is assigned", node.line, node.column)
+            raise FormulaEvaluationError(f"Undefined symbol: {name}", node.line, node.column)
         return value
 
     return read

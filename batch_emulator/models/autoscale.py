@@ -10,8 +10,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from batch_emulator.autoscale.errors import FormulaError
-from batch_emulator.autoscale.evaluator import Environment, Evaluation, check, evaluate
+from batch_emulator.autoscale.errors import FormulaError, FormulaEvaluationError
+from batch_emulator.autoscale.evaluator import DEDICATED, LOW_PRIORITY, Environment, Evaluation, check, evaluate
 from batch_emulator.autoscale.parser import MAX_FORMULA_LENGTH
 from batch_emulator.autoscale.samples import METRIC_NAMES, SAMPLE_PERIOD_SECONDS, SampleHistory
 from batch_emulator.clock import ServiceClock
@@ -311,6 +311,9 @@ def run_formula(account: Account, pool: Pool, formula: str, now: float, clock: S
     try:
         outcome = evaluate(formula, environment)
     except FormulaError as error:
+        if isinstance(error, FormulaEvaluationError):  # the service variables as they were (recorded by Batch)
+            unchanged = {DEDICATED: environment.target_dedicated, LOW_PRIORITY: environment.target_low_priority}
+            run["results"] = Evaluation(unchanged, 0, 0, pool.deallocation_option).results
         run["error"] = {
             "code": error.code,
             "message": error.summary,

@@ -69,6 +69,7 @@ ENUM_KEYS = frozenset(
         "poolLifetimeOption",
         "provisioningState",
         "currentNodeCommunicationMode",
+        "code",  # error codes inside bodies (autoScaleRun.error, resizeErrors...)
     }
 )
 #: Properties whose values are defaults the service fills in: compared exactly.

@@ -188,7 +188,10 @@ def test_unknown_function_and_method_are_syntax_errors() -> None:
 
 
 def test_variables_must_be_assigned_before_use_and_service_metrics_are_read_only() -> None:
-    assert error_of("x = y + 1;").detail == "the variable y is used before it is assigned"
+    assert (error_of("x = y + 1;").code, error_of("x = y + 1;").detail) == (
+        "AutoScalingFormulaEvaluationError",
+        "Undefined symbol: y",
+    )
     assert error_of("$ActiveTasks = 3;").detail == "$ActiveTasks is a read-only service variable"
     assert value_of("$activetasks", metrics={"$ActiveTasks": 4.0}) == 4.0  # service names ignore case
 
