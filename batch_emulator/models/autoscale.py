@@ -312,7 +312,10 @@ def run_formula(account: Account, pool: Pool, formula: str, now: float, clock: S
         outcome = evaluate(formula, environment)
     except FormulaError as error:
         if isinstance(error, FormulaEvaluationError):  # the service variables as they were (recorded by Batch)
-            unchanged = {DEDICATED: environment.target_dedicated, LOW_PRIORITY: environment.target_low_priority}
+            unchanged: dict[str, object] = {
+                DEDICATED: environment.target_dedicated,
+                LOW_PRIORITY: environment.target_low_priority,
+            }
             run["results"] = Evaluation(unchanged, 0, 0, pool.deallocation_option).results
         run["error"] = {
             "code": error.code,
