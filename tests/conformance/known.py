@@ -52,6 +52,12 @@ DOCUMENTED: dict[tuple[str, int], str] = {
     ),
 }
 
+_NO_APPLICATIONS = (
+    "no application packages locally (docs/emulator.md refuses them): the recorded account had "
+    "`dotnotsdkbatchapplication1` uploaded through Azure Resource Manager, which a local account cannot have"
+)
+DOCUMENTED.update({("net_applications", index): _NO_APPLICATIONS for index in (0, 1)})
+
 _CLOUD_SERVICE = (
     "cloud service pools (`cloudServiceConfiguration`) were retired in February 2024; today's service refuses "
     "them with 400 as the local one does (this 2020 recording predates the retirement)"
