@@ -52,6 +52,12 @@ DOCUMENTED: dict[tuple[str, int], str] = {
     ),
 }
 
+DOCUMENTED[("java_pool_select", 0)] = (
+    "a quirk of the real service: it returns a pool's `upgradePolicy` (with the defaults it fills in) even when "
+    "`$select` leaves it out; the local service applies `$select` strictly and does not fill in upgrade-policy "
+    "defaults (no OS upgrades locally)"
+)
+
 _NO_APPLICATIONS = (
     "no application packages locally (docs/emulator.md refuses them): the recorded account had "
     "`dotnotsdkbatchapplication1` uploaded through Azure Resource Manager, which a local account cannot have"
