@@ -120,6 +120,7 @@ class Exchange:
     status: int
     response: Any
     poll: bool = False
+    settled: bool = False  # the recorded answer is final: a difference is not waited out by polling
     headers: dict[str, str] = field(default_factory=dict)  # recorded request headers that change the answer
 
     @property
@@ -154,6 +155,7 @@ def load(path: Path) -> tuple[list[Exchange], list[Exchange]]:
                 status=int(entry.get("StatusCode", 0)),
                 response=entry.get("ResponseBody"),
                 poll=bool(entry.get("Poll", False)),
+                settled=bool(entry.get("Settled", False)),
                 headers=dict(entry.get("RequestHeaders") or {}),
             )
             for index, entry in enumerate(document.get(key) or [])
@@ -377,9 +379,16 @@ class Replayer:
             self._learn_ids(exchange.response, body)
             outcome.differences = self._differences(exchange, status, body)
             deleting = exchange.status == 404 and status == 200  # still being deleted
-            settling = exchange.method == "GET" and (
-                deleting
-                or (status == exchange.status and any(_STATE_DIFFERENCE.search(item) for item in outcome.differences))
+            settling = (
+                exchange.method == "GET"
+                and not exchange.settled
+                and (
+                    deleting
+                    or (
+                        status == exchange.status
+                        and any(_STATE_DIFFERENCE.search(item) for item in outcome.differences)
+                    )
+                )
             )
             if not settling or time.monotonic() > deadline:
                 return outcome
