@@ -41,14 +41,14 @@ class BatchError(Exception):
         self,
         message: str | None = None,
         *,
-        values: Sequence[tuple[str, str]] = (),
+        values: Sequence[tuple[str, str | None]] = (),
         headers: Mapping[str, str] | None = None,
     ) -> None:
         """Create the error.
 
         Args:
             message: Human-readable text (the first line of ``message.value``); the class default if None.
-            values: ``values[]`` key/value pairs, e.g. ``("PropertyName", "id")``.
+            values: ``values[]`` key/value pairs, e.g. ``("PropertyName", "id")``; a None value is left out.
             headers: Extra response headers (e.g. ``Retry-After``).
         """
         self.message = message or self.default_message
@@ -73,7 +73,9 @@ class BatchError(Exception):
             "message": {"lang": "en-US", "value": f"{self.message}\nRequestId:{request_id}\nTime:{iso(now)}"},
         }
         if self.values:
-            body["values"] = [{"key": key, "value": value} for key, value in self.values]
+            body["values"] = [
+                {"key": key} if value is None else {"key": key, "value": value} for key, value in self.values
+            ]
         return body
 
 
@@ -90,6 +92,18 @@ class InvalidPropertyValue(
     def __init__(self, name: str, value: object, reason: str) -> None:
         """Create the error for property ``name`` holding ``value``, because of ``reason``."""
         super().__init__(values=[("PropertyName", name), ("PropertyValue", str(value)), ("Reason", reason)])
+
+
+class PoolIdentityRequired(BadRequest, code="InvalidPropertyValue", message=InvalidPropertyValue.default_message):
+    """A customer-managed disk encryption key without a pool identity (which the data plane cannot give a pool).
+
+    Recorded by the JavaScript SDK's tests (2026): ``PropertyName`` ``identity``, an empty ``PropertyValue``.
+    """
+
+    def __init__(self) -> None:
+        """Create the error."""
+        reason = "Pool Identity is required when using CustomerManagedKey."
+        super().__init__(values=[("PropertyName", "identity"), ("PropertyValue", None), ("Reason", reason)])
 
 
 class UnsupportedImageReference(BadRequest, code="InvalidPropertyValue", message=InvalidPropertyValue.default_message):

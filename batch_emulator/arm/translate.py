@@ -95,7 +95,10 @@ def arm_property_path(path: str) -> str:
 
 def in_arm_terms(error: BatchError) -> BatchError:
     """``error`` with the property it names (``PropertyName``) as the ARM request spells it (changed in place)."""
-    error.values = [(key, arm_property_path(value) if key == "PropertyName" else value) for key, value in error.values]
+    error.values = [
+        (key, arm_property_path(value) if key == "PropertyName" and value is not None else value)
+        for key, value in error.values
+    ]
     return error
 
 

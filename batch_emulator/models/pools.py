@@ -15,6 +15,7 @@ from batch_emulator.errors import (
     OperationNotImplemented,
     PoolBeingDeleted,
     PoolExists,
+    PoolIdentityRequired,
     PoolNotFound,
     PoolQuotaReached,
     UnsupportedImageReference,
@@ -172,6 +173,9 @@ def _validate_vm_configuration(account: Account, body: dict[str, Any], now: floa
         raise MissingRequiredProperty("virtualMachineConfiguration.imageReference")
     reference = require_object(reference, "virtualMachineConfiguration.imageReference")
     sku = require_str(config, "nodeAgentSKUId", path="virtualMachineConfiguration.nodeAgentSKUId")
+    encryption = config.get("diskEncryptionConfiguration")
+    if isinstance(encryption, dict) and encryption.get("customerManagedKey") is not None:
+        raise PoolIdentityRequired()  # a pool made here never has an identity
     image_id = reference.get("virtualMachineImageId")
     if image_id and not _IMAGE_ID.match(str(image_id)):
         raise InvalidPropertyValue(
