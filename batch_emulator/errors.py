@@ -90,20 +90,9 @@ class InvalidPropertyValue(
     """A body property has an invalid value."""
 
     def __init__(self, name: str, value: object, reason: str) -> None:
-        """Create the error for property ``name`` holding ``value``, because of ``reason``."""
-        super().__init__(values=[("PropertyName", name), ("PropertyValue", str(value)), ("Reason", reason)])
-
-
-class PoolIdentityRequired(BadRequest, code="InvalidPropertyValue", message=InvalidPropertyValue.default_message):
-    """A customer-managed disk encryption key without a pool identity (which the data plane cannot give a pool).
-
-    Recorded by the JavaScript SDK's tests (2026): ``PropertyName`` ``identity``, an empty ``PropertyValue``.
-    """
-
-    def __init__(self) -> None:
-        """Create the error."""
-        reason = "Pool Identity is required when using CustomerManagedKey."
-        super().__init__(values=[("PropertyName", "identity"), ("PropertyValue", None), ("Reason", reason)])
+        """Create the error for property ``name`` holding ``value`` (None: no value shown), because of ``reason``."""
+        shown = None if value is None else str(value)
+        super().__init__(values=[("PropertyName", name), ("PropertyValue", shown), ("Reason", reason)])
 
 
 class UnsupportedImageReference(BadRequest, code="InvalidPropertyValue", message=InvalidPropertyValue.default_message):

@@ -15,7 +15,6 @@ from batch_emulator.errors import (
     OperationNotImplemented,
     PoolBeingDeleted,
     PoolExists,
-    PoolIdentityRequired,
     PoolNotFound,
     PoolQuotaReached,
     UnsupportedImageReference,
@@ -175,7 +174,8 @@ def _validate_vm_configuration(account: Account, body: dict[str, Any], now: floa
     sku = require_str(config, "nodeAgentSKUId", path="virtualMachineConfiguration.nodeAgentSKUId")
     encryption = config.get("diskEncryptionConfiguration")
     if isinstance(encryption, dict) and encryption.get("customerManagedKey") is not None:
-        raise PoolIdentityRequired()  # a pool made here never has an identity
+        # a pool made here never has an identity; recorded by the JavaScript SDK's tests (2026)
+        raise InvalidPropertyValue("identity", None, "Pool Identity is required when using CustomerManagedKey.")
     image_id = reference.get("virtualMachineImageId")
     if image_id and not _IMAGE_ID.match(str(image_id)):
         raise InvalidPropertyValue(
