@@ -172,6 +172,7 @@ def test_an_unsupported_image_is_the_flow_runs_one_failure_line(
     assert state.is_failed()
     with pytest.raises(ConfigurationError, match=r"BATCHPIPE_IMAGE='debian:7'; the service offers: .*ubuntu:22\.04"):
         state.result()
+    assert state.state_details.flow_run_id is not None
     logs = _flow_run_logs(state.state_details.flow_run_id)
     assert sum("no supported Linux image matches" in message for message in logs) == 1, logs
     assert not any("Traceback" in message or "Encountered exception" in message for message in logs), logs
