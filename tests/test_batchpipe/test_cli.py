@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from batchpipe.cli import app
+from tests.test_emulator.test_cli import foreground  # runs the service, stops it by SIGTERM and checks its exit
 
 
 def test_help_lists_the_commands() -> None:
@@ -98,7 +99,6 @@ def test_plan_numwords_is_what_the_plan_counts_and_names_its_job(tmp_path: Path)
 def test_emulator_account_and_key_are_the_credentials_it_accepts(tmp_path: Path) -> None:
     """``batchpipe emulator --account --key``: clients sign with these, and the well-known ones are refused."""
     import base64
-    import signal
 
     from azure.batch import BatchClient
     from azure.core.credentials import AzureNamedKeyCredential
@@ -108,10 +108,7 @@ def test_emulator_account_and_key_are_the_credentials_it_accepts(tmp_path: Path)
 
     key = base64.b64encode(b"a key of this test only, 32 byte").decode()
     command = [sys.executable, "-m", "batchpipe.cli", "emulator", "--port", "0", "--data-dir", str(tmp_path)]
-    process = subprocess.Popen(
-        [*command, "--account", "acme", "--key", key], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-    )
-    try:
+    with foreground([*command, "--account", "acme", "--key", key]) as process:
         assert process.stdout is not None
         line = process.stdout.readline()
         assert "(account acme)" in line, line
@@ -122,11 +119,3 @@ def test_emulator_account_and_key_are_the_credentials_it_accepts(tmp_path: Path)
             with pytest.raises((ClientAuthenticationError, HttpResponseError)) as refused:
                 list(client.list_pools())
             assert refused.value.status_code in (401, 403)
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=20) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
