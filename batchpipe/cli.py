@@ -18,6 +18,7 @@ from batchpipe.cli_support import console, err_console, one_line_errors
 if TYPE_CHECKING:
     from batchpipe.pools import PoolStatus
     from batchpipe.settings import Settings
+    from tasks.pool import ImageChoice
 
 app = typer.Typer(
     name="batchpipe",
@@ -194,10 +195,20 @@ def _check_service_image(settings: Settings) -> None:
     """
     from prefect.logging import disable_run_logger
 
-    from tasks.pool import find_image
-
     with disable_run_logger():
-        find_image.fn(settings)
+        _service_image(settings)
+
+
+def _service_image(settings: Settings) -> ImageChoice:
+    """The configured image among the Batch service's, outside any flow run (the listing step's plain function).
+
+    Raises:
+        ConfigurationError: no supported image matches; the message lists them as ``distro:version``.
+        CloudError: the Batch service refused or cannot be reached (one line, no retries).
+    """
+    from tasks.pool import choose_image, list_images
+
+    return choose_image(list_images.fn(settings), settings.image)
 
 
 @dataclass
@@ -544,10 +555,9 @@ def plan(
         from prefect.logging import disable_run_logger
 
         from tasks.capacity import check_capacity
-        from tasks.pool import find_image
 
         with _connected(target, state_dir) as connected, disable_run_logger():
-            choice = find_image.fn(connected)
+            choice = _service_image(connected)
             capacity = check_capacity.fn(connected, job)
         console.print(f"  pre-flight: image {settings.image} -> {choice.describe()} [green]ok[/]")
         console.print(f"  pre-flight: {capacity.describe()}")

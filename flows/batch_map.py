@@ -16,6 +16,7 @@ from typing import Annotated, Any, cast
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.futures import PrefectFuture
+from prefect.states import Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import Field
 
@@ -776,13 +777,28 @@ def batch_map(
     run_id = map_run_id(files, spec, settings.pool_id)
     out_dir = Path(output_dir).expanduser().resolve() / run_id
     logger.info("Run %s: %d inputs, outputs in %s", run_id, len(files), out_dir)
-    result = run_map(settings, files, spec, run_id, out_dir, approval, keep_containers, request_approval)
+    try:
+        result = run_map(settings, files, spec, run_id, out_dir, approval, keep_containers, request_approval)
+    except ConfigurationError as error:
+        return refused(error)
     summary = result.summary() | {"reconcile": reconcile_counts(result)}
     create_markdown_artifact(_summary_markdown(result), key="batchpipe-map-summary", description="What this run did")
     logger.info("Inputs: %s; manifest %s", summary["reconcile"], result.manifest_path)
     if result.missing:
         raise PipelineFailed(missing_line(result))
     return summary
+
+
+def refused(error: ConfigurationError) -> dict[str, Any]:
+    """The flow's final state for a setting the run refused (an unsupported ``BATCHPIPE_IMAGE``, an incompatible
+    pool): Failed, with the error's one line as its message.
+
+    A flow that returns a state ends in it (Prefect: "return a state to set the final state"), so the message is
+    logged once, as ``Finished in state Failed(...)``, instead of again as "Encountered exception" with a traceback.
+    A caller of the flow still gets ``error`` raised (``return_state=True`` gets the state); typed as
+    the flows' return type (cast): their callers never receive the state as a return value.
+    """
+    return cast("dict[str, Any]", Failed(message=error.message, data=error))
 
 
 def map_run_id(files: list[InputFile], spec: MapSpec, pool_id: str) -> str:

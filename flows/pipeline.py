@@ -10,14 +10,14 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import Field
 
-from batchpipe.errors import PipelineFailed
+from batchpipe.errors import ConfigurationError, PipelineFailed
 from batchpipe.naming import InputFile, file_sha256, job_id_for, resolve_inputs
 from batchpipe.services import PROJECT_ROOT
 from batchpipe.settings import load_settings
 from batchpipe.workload import NodeApp
 from flows import batch_map
 from flows.approval import Decision, request_approval
-from flows.batch_map import MapSpec, missing_line, reconcile_counts, run_map
+from flows.batch_map import MapSpec, missing_line, reconcile_counts, refused, run_map
 from tasks.cleanup import ApprovalMode
 from tasks.submission import OUTPUT_SAS_VARIABLE
 
@@ -114,18 +114,21 @@ def top_words_pipeline(
         describe=lambda key: f"top {settings.num_words} words of {key}",
     )
     manifest = out_dir.with_name(f"{job}.manifest.json")  # beside the job directory, which keeps only the outputs
-    result = run_map(
-        settings,
-        files,
-        spec,
-        job,
-        out_dir,
-        approval,
-        keep_containers,
-        request_approval,
-        manifest,
-        sas_margin_seconds=SAS_MARGIN_SECONDS,
-    )
+    try:
+        result = run_map(
+            settings,
+            files,
+            spec,
+            job,
+            out_dir,
+            approval,
+            keep_containers,
+            request_approval,
+            manifest,
+            sas_margin_seconds=SAS_MARGIN_SECONDS,
+        )
+    except ConfigurationError as error:
+        return refused(error)
 
     outputs = []
     for outcome in result.outcomes:

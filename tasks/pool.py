@@ -88,9 +88,27 @@ def choose_image(images: Iterable[Any], image: str) -> ImageChoice:
     return max(candidates, key=lambda c: (c[0], c[1]))[2]
 
 
-@task(name="choose-image", cache_policy=NO_CACHE, **AZURE_RETRIES)
+@task(name="list-images", cache_policy=NO_CACHE, **AZURE_RETRIES)
+def list_images(settings: Settings) -> list[dict[str, Any]]:
+    """List the service's supported Linux images (the pre-flight's first contact with Batch).
+
+    Args:
+        settings: the run's settings.
+
+    Returns:
+        The supported images, as dicts of the wire shape :func:`choose_image` reads.
+
+    Raises:
+        CloudError: Batch refused, or its endpoint cannot be reached (no retries: this is the pre-flight).
+    """
+    with azure_call("Batch", "listing supported images", first_contact=True):
+        images = batch_client(settings).list_supported_images(filter="osType eq 'linux'", **FIRST_CONTACT)
+        return [image.as_dict() for image in images]
+
+
 def find_image(settings: Settings) -> ImageChoice:
-    """List the service's supported images and choose the configured one.
+    """The configured image among the service's: the listing is a step (retried), the choice a plain call, so an
+    unsupported ``BATCHPIPE_IMAGE`` is no step's failure and the flow run reports it once, as its final state.
 
     Args:
         settings: the run's settings (``image``).
@@ -99,12 +117,10 @@ def find_image(settings: Settings) -> ImageChoice:
         The chosen image.
 
     Raises:
-        ConfigurationError: nothing matches.
-        CloudError: Batch refused, or its endpoint cannot be reached (no retries: this is the pre-flight).
+        ConfigurationError: nothing matches; the message lists what the service offers.
+        CloudError: as :func:`list_images`.
     """
-    with azure_call("Batch", "listing supported images", first_contact=True):
-        images = list(batch_client(settings).list_supported_images(filter="osType eq 'linux'", **FIRST_CONTACT))
-    choice = choose_image(images, settings.image)
+    choice = choose_image(list_images(settings), settings.image)
     run_logger().info("Image for %s: %s", settings.image, choice.describe())
     return choice
 

@@ -145,3 +145,35 @@ def test_approval_answered_through_the_api_is_followed(pipeline_env: LocalEndpoi
     assert answered
     assert summary["decided_by"].startswith("approval")
     assert (summary["job"], summary["pool"]) == ("kept", "deleted")
+
+
+def _flow_run_logs(flow_run_id: UUID) -> list[str]:
+    """The flow run's log messages (its tasks' included), as the Prefect API (and so the UI) has them."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all(timeout=10)
+    with get_client(sync_client=True) as client:
+        logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
+    return [log.message for log in logs]
+
+
+def test_an_unsupported_image_is_the_flow_runs_one_failure_line(
+    pipeline_env: LocalEndpoints, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A flow run not started by the CLI (Python, a deployment) reports the image once, not per step and flow."""
+    from batchpipe.errors import ConfigurationError
+
+    monkeypatch.setenv("BATCHPIPE_IMAGE", "debian:7")
+    state = top_words_pipeline(
+        inputs=[str(SAMPLES / "harbour.txt")], output_dir=str(tmp_path), approval="yes", return_state=True
+    )
+    assert state.is_failed()
+    with pytest.raises(ConfigurationError, match=r"BATCHPIPE_IMAGE='debian:7'; the service offers: .*ubuntu:22\.04"):
+        state.result()
+    assert state.state_details.flow_run_id is not None
+    logs = _flow_run_logs(state.state_details.flow_run_id)
+    assert sum("no supported Linux image matches" in message for message in logs) == 1, logs
+    assert not any("Traceback" in message or "Encountered exception" in message for message in logs), logs
+    assert os.environ["BATCHPIPE_POOL_ID"] not in {p.id for p in _batch(pipeline_env).list_pools()}
