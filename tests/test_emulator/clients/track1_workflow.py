@@ -9,29 +9,18 @@ Azure Batch samples write it: SharedKey (``ocp-date``), odata ``$select``/``$fil
 
 import json
 import sys
-import time
 import uuid
 
 import azure.batch
 import azure.batch.models as bm
 from azure.batch import BatchServiceClient
 from azure.batch.batch_auth import SharedKeyCredentials
+from script_polling import wait
 
 VERSION = azure.batch.__version__
 SUFFIX = VERSION.replace(".", "-")
 POOL, JOB = f"track1-pool-{SUFFIX}", f"track1-job-{SUFFIX}"
 TASKS = 3
-
-
-def wait(condition, what, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise SystemExit(f"timed out waiting for {what}")
-        time.sleep(0.1)  # polling interval of a condition with a deadline
 
 
 def admin():

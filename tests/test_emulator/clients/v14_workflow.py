@@ -6,24 +6,13 @@ Written as Microsoft's Batch Python quickstart writes it (its pool size and Ubun
 
 import json
 import sys
-import time
 
 import azure.batch.models as batchmodels
 from azure.batch import BatchServiceClient
 from azure.batch.batch_auth import SharedKeyCredentials
+from script_polling import wait
 
 POOL, JOB = "v14-pool", "v14-job"
-
-
-def wait(condition, what, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise SystemExit(f"timed out waiting for {what}")
-        time.sleep(0.1)  # polling interval of a condition with a deadline
 
 
 def main(url, account, key):
