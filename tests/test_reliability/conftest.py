@@ -716,8 +716,9 @@ class Cli:
     def run(self, *args: str, env: dict[str, str] | None = None, timeout: float = 240) -> CliResult:
         return self.command([str(BATCHPIPE), *args], env=env, timeout=timeout)
 
-    def start(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-        """Start `batchpipe` without waiting; stdout and stderr merged into one text pipe."""
+    def start(self, *args: str, env: dict[str, str] | None = None, new_session: bool = False) -> subprocess.Popen[str]:
+        """Start `batchpipe` without waiting; stdout and stderr merged into one text pipe (``new_session``: in a
+        session of its own, like a shell job)."""
         return subprocess.Popen(
             [str(BATCHPIPE), *args],
             cwd=self.workdir,
@@ -726,6 +727,7 @@ class Cli:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             text=True,
+            start_new_session=new_session,
         )
 
     def command(self, argv: list[str], env: dict[str, str] | None = None, timeout: float = 240) -> CliResult:
@@ -781,16 +783,7 @@ class LiveRun:
         self.cli = cli
         self.args = args
         self.lines: list[str] = []
-        self.process = subprocess.Popen(
-            [str(BATCHPIPE), *args],
-            cwd=cli.workdir,
-            env=cli.environment(env),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            start_new_session=True,
-        )
+        self.process = cli.start(*args, env=env, new_session=True)
         self._pump = threading.Thread(target=self._read, daemon=True)
         self._pump.start()
         self.tree: dict[int, str] = {}
